@@ -1,0 +1,229 @@
+"""Compare models side by side: one table (markdown + JSON), Recall@K curves, paired bootstrap tests.
+
+Results JSON (what the model card reads), ``schema_version`` 1::
+
+    {
+      "schema_version": 1,
+      "created": "2026-11-27T14:00:00+00:00",           # UTC, ISO 8601
+      "settings": {"max_length": 256, "batch_size": 32, "pool_size": 100, "boundary_weight": null,
+                   "reference": "minilm", "bootstrap_samples": 10000, "torch_threads": 2},
+      "benchmarks": {
+        "<benchmark>": {"protocol": "global" | "local", "queries": int, "corpus": int,
+                        "metrics": {"ndcg": [10], ...}, "min_gain": float, "notes": {...},
+                        "skipped": {"<reason>": int}}
+      },
+      "models": {
+        "<row name>": {                                  # a model, or a model variant (λ row)
+          "<benchmark>": {"metrics": {"ndcg@10": float, ...}, "seconds": float, "texts_encoded": int,
+                          "per_query": {"ndcg@10": {"<query id>": float}}}   # only with per_query=True
+        }
+      },
+      "load_seconds": {"<model spec>": float},
+      "comparisons": [                                   # each row vs the reference, every metric
+        {"benchmark": str, "metric": str, "model": str, "reference": str, "mean_diff": float,
+         "ci_low": float, "ci_high": float, "p_value": float, "n_queries": int}
+      ],
+      "failures": {"<model spec or benchmark>": "<error message>"}
+    }
+
+Example:
+    >>> report = compare(["minilm", "mpnet"], ["onet"], out_dir="eval/results")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from eval.benchmarks import Benchmark
+from eval.runner import RunResult, evaluate, evaluate_upstream
+from eval.stats import paired_bootstrap
+
+logger = logging.getLogger(__name__)
+SCHEMA_VERSION = 1
+
+
+def run_models(
+    specs: Sequence[str],
+    benchmarks: Sequence[Benchmark],
+    load: Callable[[str], object],
+    boundary_weight: float | None = None,
+    batch_size: int = 32,
+    show_progress: bool = False,
+) -> tuple[list[RunResult], dict[str, float], dict[str, str]]:
+    """Evaluate each model on each benchmark, loading one model at a time to bound memory.
+
+    A model that fails to load is recorded in the failures and the others still run.
+
+    Returns:
+        ``(results, load_seconds per spec, failures per spec)``.
+    """
+    results = [evaluate_upstream(b) for b in benchmarks if b.protocol == "local"]
+    load_seconds, failures = {}, {}
+    for spec in specs:
+        start = time.perf_counter()
+        try:
+            encoder = load(spec)
+        except Exception as err:  # noqa: BLE001 - one broken model must not sink a whole comparison
+            failures[spec] = f"{type(err).__name__}: {err}"
+            logger.error("could not load %s: %s", spec, failures[spec])
+            continue
+        load_seconds[spec] = time.perf_counter() - start
+        for benchmark in benchmarks:
+            logger.info("evaluating %s on %s", spec, benchmark.name)
+            rows = evaluate(encoder, benchmark, boundary_weight, batch_size, show_progress)
+            results.extend(rows)
+            logger.info("%s on %s: %.1f s, %s", spec, benchmark.name, rows[0].seconds, rows[0].metrics)
+        del encoder
+        gc.collect()
+    return results, load_seconds, failures
+
+
+def paired_comparisons(
+    results: Sequence[RunResult], reference: str, samples: int = 10_000
+) -> list[dict[str, float | str]]:
+    """Every row against ``reference`` on every benchmark and metric both have."""
+    by_key = {(r.model, r.benchmark): r for r in results}
+    comparisons = []
+    for result in results:
+        base = by_key.get((reference, result.benchmark))
+        if base is None or result.model == reference:
+            continue
+        if base.query_ids != result.query_ids:
+            raise ValueError(
+                f"{result.model} and {reference} were scored on different queries of {result.benchmark}"
+            )
+        for metric, scores in result.per_query.items():
+            test = paired_bootstrap(scores, base.per_query[metric], samples=samples)
+            comparisons.append(
+                {
+                    "benchmark": result.benchmark,
+                    "metric": metric,
+                    "model": result.model,
+                    "reference": reference,
+                    **test,
+                }
+            )
+    return comparisons
+
+
+def build_report(
+    results: Sequence[RunResult],
+    benchmarks: Sequence[Benchmark],
+    settings: dict,
+    load_seconds: dict[str, float],
+    failures: dict[str, str],
+    comparisons: list[dict],
+    per_query: bool = False,
+) -> dict:
+    """Assemble the results JSON (schema in the module docstring)."""
+    models: dict[str, dict] = {}
+    for r in results:
+        entry = {"metrics": r.metrics, "seconds": round(r.seconds, 2), "texts_encoded": r.texts_encoded}
+        if per_query:
+            entry["per_query"] = {
+                m: dict(zip(r.query_ids, map(float, scores), strict=True))
+                for m, scores in r.per_query.items()
+            }
+        models.setdefault(r.model, {})[r.benchmark] = entry
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings,
+        "benchmarks": {
+            b.name: {
+                "protocol": b.protocol,
+                "queries": b.dataset.num_judged_queries,
+                "corpus": len(b.dataset.corpus),
+                "metrics": b.metrics,
+                "min_gain": b.min_gain,
+                "notes": b.notes,
+                "skipped": {reason: len(ids) for reason, ids in b.dataset.skipped.items()},
+            }
+            for b in benchmarks
+        },
+        "models": models,
+        "load_seconds": {spec: round(s, 2) for spec, s in load_seconds.items()},
+        "comparisons": comparisons,
+        "failures": failures,
+    }
+
+
+def markdown_table(report: dict) -> str:
+    """One table per benchmark (rows = models, columns = metrics), then timings and significance."""
+    lines = []
+    for name, info in report["benchmarks"].items():
+        columns = [f"{m}@{k}" for m, cutoffs in info["metrics"].items() for k in cutoffs]
+        rows = [(model, per[name]) for model, per in report["models"].items() if name in per]
+        lines += [
+            f"### {name} ({info['protocol']} pool, {info['queries']} queries, {info['corpus']} documents)",
+            "",
+            "| model | " + " | ".join(columns) + " | seconds |",
+            "|---|" + "---:|" * (len(columns) + 1),
+        ]
+        for model, entry in rows:
+            cells = [f"{entry['metrics'][c]:.4f}" for c in columns]
+            lines.append(f"| {model} | " + " | ".join(cells) + f" | {entry['seconds']:.1f} |")
+        lines.append("")
+    significant = [c for c in report["comparisons"] if c["p_value"] < 0.05]
+    if report["comparisons"]:
+        lines += [
+            f"Paired tests against `{report['comparisons'][0]['reference']}`: "
+            f"{len(significant)} of {len(report['comparisons'])} differences have p < 0.05.",
+            "",
+            "| benchmark | metric | model | Δ mean | 95% CI | p |",
+            "|---|---|---|---:|---|---:|",
+        ]
+        lines += [
+            f"| {c['benchmark']} | {c['metric']} | {c['model']} | {c['mean_diff']:+.4f} "
+            f"| [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['p_value']:.4f} |"
+            for c in report["comparisons"]
+        ]
+        lines.append("")
+    for spec, error in report["failures"].items():
+        lines.append(f"- **{spec}** failed: {error}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plot_recall_curves(report: dict, out_dir: str | Path, stem: str = "results") -> list[Path]:
+    """A Recall@K curve per benchmark that reports recall at two or more cut-offs (PNG files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: no display on servers
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for name, info in report["benchmarks"].items():
+        cutoffs = info["metrics"].get("recall", [])
+        if len(cutoffs) < 2:
+            continue
+        figure, axis = plt.subplots(figsize=(6, 4))
+        for model, per in report["models"].items():
+            if name in per:
+                axis.plot(
+                    cutoffs, [per[name]["metrics"][f"recall@{k}"] for k in cutoffs], marker="o", label=model
+                )
+        axis.set(xlabel="K (review budget)", ylabel="Recall@K", title=f"{name}: Recall@K", ylim=(0, 1))
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+        path = Path(out_dir) / f"{stem}_recall_{name}.png"
+        figure.tight_layout()
+        figure.savefig(path, dpi=120)
+        plt.close(figure)
+        paths.append(path)
+    return paths
+
+
+def write_report(report: dict, out_dir: str | Path, stem: str = "results") -> list[Path]:
+    """Write ``{stem}.json``, ``{stem}.md`` and the Recall@K plots into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    md_path.write_text(markdown_table(report), encoding="utf-8")
+    return [json_path, md_path, *plot_recall_curves(report, out, stem)]

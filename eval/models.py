@@ -1,0 +1,206 @@
+"""Load anything we evaluate as an :class:`Encoder`: CRE checkpoints, sentence-transformers, aliases.
+
+The evaluation code needs one method, ``encode(texts, kind, batch_size=32, show_progress=False)``
+returning float32 L2-normalised rows; ``kind`` is ``"jd"``, ``"cv"``, ``"query"`` or ``"document"``
+(CRE puts a per-kind instruction in front, sentence-transformers models ignore it). Encoders whose
+model has a trained BoundaryHead also answer :meth:`Encoder.boundary_scores`, which the local-pool
+protocol uses to rerank by ``cosine − λ·s_boundary``.
+
+:func:`load_encoder` understands:
+
+* ``minilm``, ``mpnet``: the offline sentence-transformers backbones of :mod:`train.backbones`;
+* ``smollm2-135m``: a CRE model built on SmolLM2-135M-Instruct with last-token pooling (zero-shot);
+* a folder whose ``config.json`` says ``"model_type": "cre"``: a CRE checkpoint;
+* any other folder or Hub id: loaded with ``SentenceTransformer``.
+
+Vectors are cached on disk per (model fingerprint, kind, text), see :mod:`eval.cache`.
+
+Example:
+    >>> encoder = load_encoder("minilm", max_length=256)  # doctest: +SKIP
+    >>> encoder.encode(["Senior Python developer"], kind="jd").shape  # doctest: +SKIP
+    (1, 384)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from eval.cache import EmbeddingCache, default_embedding_cache_dir
+
+INPUT_KINDS = ("jd", "cv", "query", "document")
+DECODER_ALIASES = {"smollm2-135m": {"pooling": "last_token"}}
+
+
+@runtime_checkable
+class SupportsEncode(Protocol):
+    """What the protocols need from a model."""
+
+    def encode(
+        self, texts: list[str], kind: str, batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray: ...
+
+
+class Encoder:
+    """Base class: checks the kind, goes through the embedding cache, counts what it really encoded.
+
+    Subclasses implement :meth:`_encode`.
+
+    Attributes:
+        name: Display name (the spec it was loaded from).
+        fingerprint: Identifies the weights and settings; names the cache folder.
+        texts_encoded: Texts actually run through the model (cache misses), for timing reports.
+    """
+
+    has_boundary_head = False
+
+    def __init__(self, name: str, fingerprint: str, cache_dir: str | os.PathLike | None = None):
+        self.name = name
+        self.fingerprint = fingerprint
+        self.cache = EmbeddingCache(cache_dir, fingerprint) if cache_dir is not None else None
+        self.texts_encoded = 0
+
+    def encode(
+        self, texts: list[str], kind: str, batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray:
+        """Embed ``texts`` as ``kind`` inputs into float32, L2-normalised rows."""
+        if kind not in INPUT_KINDS:
+            raise ValueError(f"kind must be one of {INPUT_KINDS}, got {kind!r}")
+
+        def run(batch: list[str]) -> np.ndarray:
+            self.texts_encoded += len(batch)
+            return np.asarray(self._encode(batch, kind, batch_size, show_progress), dtype=np.float32)
+
+        if self.cache is None:
+            return run(list(texts))
+        return self.cache.fetch(list(texts), kind, run)
+
+    def _encode(self, texts: list[str], kind: str, batch_size: int, show_progress: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def boundary_scores(self, query_vector: np.ndarray, doc_vectors: np.ndarray) -> np.ndarray:
+        """``s_boundary`` of one query against each document (only when :attr:`has_boundary_head`)."""
+        raise NotImplementedError(f"{self.name} has no BoundaryHead")
+
+
+class SentenceTransformerEncoder(Encoder):
+    """A ``SentenceTransformer``; ``kind`` is ignored (such models take no instructions)."""
+
+    def __init__(self, model: Any, name: str, fingerprint: str, cache_dir: str | os.PathLike | None = None):
+        super().__init__(name, fingerprint, cache_dir)
+        self.model = model
+
+    def _encode(self, texts: list[str], kind: str, batch_size: int, show_progress: bool) -> np.ndarray:
+        return self.model.encode(
+            texts,
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+
+
+class CREEncoder(Encoder):
+    """A CRE model (``modeling_cre.CREModel``): per-kind instructions and an optional BoundaryHead."""
+
+    def __init__(self, model: Any, name: str, fingerprint: str, cache_dir: str | os.PathLike | None = None):
+        super().__init__(name, fingerprint, cache_dir)
+        self.model = model
+        self.has_boundary_head = bool(getattr(model, "has_boundary_head", False))
+
+    def _encode(self, texts: list[str], kind: str, batch_size: int, show_progress: bool) -> np.ndarray:
+        return self.model.encode(
+            texts,
+            kind=kind,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            convert_to="numpy",
+            normalize=True,
+        )
+
+    def boundary_scores(self, query_vector: np.ndarray, doc_vectors: np.ndarray) -> np.ndarray:
+        if not self.has_boundary_head:
+            return super().boundary_scores(query_vector, doc_vectors)
+        # λ = 0 so that the order is irrelevant: we read the raw boundary column per document.
+        hits = self.model.rerank(query_vector, doc_vectors, top_k=None, boundary_weight=0.0)
+        scores = np.zeros(len(doc_vectors), dtype=np.float32)
+        for hit in hits:
+            scores[int(hit["corpus_id"])] = hit["boundary"]
+        return scores
+
+
+def is_cre_checkpoint(path: str | os.PathLike) -> bool:
+    """True for a folder whose ``config.json`` has ``"model_type": "cre"``."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type") == "cre"
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{config}: invalid JSON ({err.msg})") from None
+
+
+def fingerprint(spec: str, location: str, max_length: int) -> str:
+    """A short id for the cache: the spec, the resolved location, the weight files' size and mtime.
+
+    Retraining a checkpoint in place changes the mtime, so stale vectors are never reused.
+    """
+    parts: list[Any] = [spec, location, max_length]
+    folder = Path(location)
+    if folder.is_dir():
+        for weights in sorted(folder.rglob("*")):
+            if weights.suffix in {".safetensors", ".bin", ".pt", ".json"} and weights.is_file():
+                stat = weights.stat()
+                parts.append((str(weights.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+    readable = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(spec).name or spec)[:40]
+    return f"{readable}-{digest}"
+
+
+def load_encoder(
+    spec: str,
+    max_length: int = 256,
+    cache_dir: str | os.PathLike | None | bool = True,
+    device: str = "cpu",
+) -> Encoder:
+    """Load a model as an :class:`Encoder`.
+
+    Args:
+        spec: An alias (``minilm``, ``mpnet``, ``smollm2-135m``), a CRE checkpoint folder, a
+            sentence-transformers folder, or a Hub id.
+        max_length: Token budget per text (longer texts are truncated; 256 suits CVs on a CPU).
+        cache_dir: Embedding cache root; ``True`` for :func:`~eval.cache.default_embedding_cache_dir`,
+            ``False``/``None`` to disable caching.
+        device: Torch device.
+
+    Raises:
+        FileNotFoundError: ``spec`` looks like a path (contains a separator) but does not exist.
+    """
+    from train.backbones import resolve_backbone
+
+    cache_root = default_embedding_cache_dir() if cache_dir is True else (cache_dir or None)
+    if spec in DECODER_ALIASES:
+        from train.init_model import build_cre_model
+
+        location = resolve_backbone(spec)
+        model = build_cre_model(location, max_length=max_length, **DECODER_ALIASES[spec]).to(device)
+        return CREEncoder(model.eval(), spec, fingerprint(spec, location, max_length), cache_root)
+    location = resolve_backbone(spec)
+    if os.sep in spec and not Path(location).exists():
+        raise FileNotFoundError(f"model folder {location!r} does not exist")
+    if Path(location).is_dir() and is_cre_checkpoint(location):
+        from transformers import AutoModel
+
+        model = AutoModel.from_pretrained(location, trust_remote_code=True).to(device).eval()
+        model.config.max_length = max_length
+        return CREEncoder(model, spec, fingerprint(spec, location, max_length), cache_root)
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(location, device=device)
+    model.max_seq_length = max_length
+    return SentenceTransformerEncoder(model, spec, fingerprint(spec, location, max_length), cache_root)
