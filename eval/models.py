@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from pathlib import Path
@@ -108,9 +109,17 @@ class SentenceTransformerEncoder(Encoder):
 class CREEncoder(Encoder):
     """A CRE model (``modeling_cre.CREModel``): per-kind instructions and an optional BoundaryHead."""
 
-    def __init__(self, model: Any, name: str, fingerprint: str, cache_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        model: Any,
+        name: str,
+        fingerprint: str,
+        cache_dir: str | os.PathLike | None = None,
+        max_length: int | None = None,
+    ):
         super().__init__(name, fingerprint, cache_dir)
         self.model = model
+        self.max_length = max_length
         self.has_boundary_head = bool(getattr(model, "has_boundary_head", False))
 
     def _encode(self, texts: list[str], kind: str, batch_size: int, show_progress: bool) -> np.ndarray:
@@ -121,17 +130,16 @@ class CREEncoder(Encoder):
             show_progress=show_progress,
             convert_to="numpy",
             normalize=True,
+            max_length=self.max_length,
         )
 
     def boundary_scores(self, query_vector: np.ndarray, doc_vectors: np.ndarray) -> np.ndarray:
         if not self.has_boundary_head:
             return super().boundary_scores(query_vector, doc_vectors)
-        # λ = 0 so that the order is irrelevant: we read the raw boundary column per document.
-        hits = self.model.rerank(query_vector, doc_vectors, top_k=None, boundary_weight=0.0)
-        scores = np.zeros(len(doc_vectors), dtype=np.float32)
-        for hit in hits:
-            scores[int(hit["corpus_id"])] = hit["boundary"]
-        return scores
+        import torch
+
+        scores = self.model.boundary_scores(torch.as_tensor(query_vector), torch.as_tensor(doc_vectors))
+        return scores.float().cpu().numpy()
 
 
 def is_cre_checkpoint(path: str | os.PathLike) -> bool:
@@ -145,16 +153,17 @@ def is_cre_checkpoint(path: str | os.PathLike) -> bool:
         raise ValueError(f"{config}: invalid JSON ({err.msg})") from None
 
 
-def fingerprint(spec: str, location: str, max_length: int) -> str:
-    """A short id for the cache: the spec, the resolved location, the weight files' size and mtime.
+def fingerprint(spec: str, location: str, max_length: int, extra: str = "") -> str:
+    """A short id for the cache: the spec, the resolved location, the size and mtime of the weight,
+    config and code files, and ``extra`` (e.g. a CRE config built in memory).
 
     Retraining a checkpoint in place changes the mtime, so stale vectors are never reused.
     """
-    parts: list[Any] = [spec, location, max_length]
+    parts: list[Any] = [spec, location, max_length, extra]
     folder = Path(location)
     if folder.is_dir():
         for weights in sorted(folder.rglob("*")):
-            if weights.suffix in {".safetensors", ".bin", ".pt", ".json"} and weights.is_file():
+            if weights.suffix in {".safetensors", ".bin", ".pt", ".json", ".py"} and weights.is_file():
                 stat = weights.stat()
                 parts.append((str(weights.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
     digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
@@ -188,8 +197,11 @@ def load_encoder(
         from train.init_model import build_cre_model
 
         location = resolve_backbone(spec)
-        model = build_cre_model(location, max_length=max_length, **DECODER_ALIASES[spec]).to(device)
-        return CREEncoder(model.eval(), spec, fingerprint(spec, location, max_length), cache_root)
+        model = build_cre_model(spec, **DECODER_ALIASES[spec]).to(device).eval()
+        # Built in memory: the config and the modeling code decide the vectors, not files on disk.
+        code = Path(inspect.getfile(type(model))).read_bytes()
+        extra = model.config.to_json_string() + hashlib.sha256(code).hexdigest()
+        return CREEncoder(model, spec, fingerprint(spec, location, max_length, extra), cache_root, max_length)
     location = resolve_backbone(spec)
     if os.sep in spec and not Path(location).exists():
         raise FileNotFoundError(f"model folder {location!r} does not exist")
@@ -197,8 +209,7 @@ def load_encoder(
         from transformers import AutoModel
 
         model = AutoModel.from_pretrained(location, trust_remote_code=True).to(device).eval()
-        model.config.max_length = max_length
-        return CREEncoder(model, spec, fingerprint(spec, location, max_length), cache_root)
+        return CREEncoder(model, spec, fingerprint(spec, location, max_length), cache_root, max_length)
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(location, device=device)

@@ -1,0 +1,218 @@
+"""Command line: ``python -m eval <command> ...``.
+
+Commands:
+    compare    Evaluate models side by side on benchmarks; write ``{stem}.json`` (schema in
+               :mod:`eval.compare`), ``{stem}.md`` and Recall@K plots.
+    lambda     Grid-search λ of ``cosine − λ·s_boundary`` on a local-pool benchmark.
+    boundary   BoundaryHead transfer diagnostic (AUC, Cohen's d of ``s_boundary`` vs mismatch labels).
+
+Examples::
+
+    python -m eval compare --models minilm mpnet smollm2-135m --benchmarks onet esco resumes \\
+        --out eval/results --stem baselines
+    python -m eval compare --models outputs/cre-ckpt --ir-json my_set.json --protocol local
+    python -m eval lambda --model outputs/cre-ckpt --benchmark resumes --metric recall@20
+    python -m eval boundary --model outputs/cre-ckpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from eval.benchmarks import BENCHMARKS, LOCAL_POOL_CUTOFFS, Benchmark, DataNotFoundError, load_benchmark
+from eval.boundary import DEFAULT_LAMBDA_GRID, boundary_diagnostic, lambda_grid_search, pool_pairs
+from eval.compare import build_report, paired_comparisons, run_models, write_report
+from eval.ir_data import DatasetFormatError, IRDataset, load_llama_index_json, load_trec
+from eval.models import load_encoder
+from eval.protocols import score_pools
+from eval.retrieval import bm25_pools, read_pool_file
+
+logger = logging.getLogger("eval")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", help="development data folder (default $CRE_DATA_DIR or ../shared/data)"
+    )
+    parser.add_argument("--max-length", type=int, default=256, help="tokens per text (default 256)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--pool-size", type=int, default=100, help="BM25 candidates per query (local pools)")
+    parser.add_argument(
+        "--pool-file", help="candidate pools (JSON {qid: [docid]} or TREC run) instead of BM25"
+    )
+    parser.add_argument("--cache-dir", help="embedding cache root (default ~/.cache/cre/embeddings)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write cached embeddings")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compare = commands.add_parser("compare", help="models side by side on benchmarks")
+    compare.add_argument("--models", nargs="+", required=True, help="aliases, CRE/ST folders or Hub ids")
+    compare.add_argument("--benchmarks", nargs="*", default=list(BENCHMARKS), choices=sorted(BENCHMARKS))
+    compare.add_argument(
+        "--ir-json", help="extra benchmark: llama-index JSON (queries, corpus, relevant_docs)"
+    )
+    compare.add_argument(
+        "--trec", nargs=3, metavar=("QUERIES", "CORPUS", "QRELS"), help="extra TREC benchmark"
+    )
+    compare.add_argument(
+        "--protocol", choices=["global", "local"], default="global", help="for --ir-json/--trec"
+    )
+    compare.add_argument("--reference", help="row the paired tests compare against (default: first model)")
+    compare.add_argument("--boundary-weight", type=float, help="λ for boundary-aware rows (default: model's)")
+    compare.add_argument("--bootstrap-samples", type=int, default=10_000)
+    compare.add_argument("--per-query", action="store_true", help="store per-query scores in the JSON")
+    compare.add_argument("--out", default="eval/results", help="output folder")
+    compare.add_argument("--stem", default="results", help="output file name stem")
+    _add_common(compare)
+
+    for name, help_text in [("lambda", "λ grid search"), ("boundary", "BoundaryHead transfer diagnostic")]:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--model", required=True)
+        sub.add_argument(
+            "--benchmark", default="resumes", choices=sorted(BENCHMARKS), help="a local-pool benchmark"
+        )
+        sub.add_argument("--out", help="write the result JSON here (default: print only)")
+        _add_common(sub)
+    commands.choices["lambda"].add_argument("--metric", default="recall@20")
+    commands.choices["lambda"].add_argument(
+        "--grid", type=float, nargs="+", default=list(DEFAULT_LAMBDA_GRID)
+    )
+    return parser
+
+
+def load_benchmarks(args: argparse.Namespace, names: list[str]) -> tuple[list[Benchmark], dict[str, str]]:
+    """Build the named benchmarks; an absent data folder or file is a logged, recorded skip."""
+    benchmarks, skipped = [], {}
+    for name in names:
+        options = {"pool_size": args.pool_size} if name == "resumes" else {}
+        try:
+            benchmark = load_benchmark(name, args.data_dir, **options)
+        except DataNotFoundError as err:
+            logger.warning("skipping benchmark %s: %s", name, err)
+            skipped[name] = f"skipped: {err}"
+            continue
+        if name == "resumes" and args.pool_file:
+            benchmark.pools = read_pool_file(
+                args.pool_file, benchmark.dataset.queries, benchmark.dataset.corpus
+            )
+            benchmark.notes["pool"] = f"user-supplied ({args.pool_file})"
+        benchmarks.append(benchmark)
+    return benchmarks, skipped
+
+
+def custom_benchmark(args: argparse.Namespace) -> Benchmark | None:
+    """The ``--ir-json`` / ``--trec`` dataset as a benchmark, or ``None`` when neither is given."""
+    if args.ir_json:
+        name, dataset = Path(args.ir_json).stem, load_llama_index_json(args.ir_json)
+    elif args.trec:
+        name, dataset = Path(args.trec[2]).stem, load_trec(*args.trec)
+    else:
+        return None
+    if args.protocol == "global":
+        metrics = {"ndcg": [10], "recall": [10, 20, 50, 100], "mrr": [10], "map": [100], "hit_rate": [10]}
+        return Benchmark(name, dataset, "global", metrics, notes=_skip_counts(dataset))
+    pools = read_pool_file(args.pool_file, dataset.queries, dataset.corpus) if args.pool_file else None
+    pools = pools or bm25_pools(dict(dataset.judged_queries()), dataset.corpus, args.pool_size)
+    metrics = {"recall": LOCAL_POOL_CUTOFFS, "precision": LOCAL_POOL_CUTOFFS, "ndcg": [10]}
+    return Benchmark(name, dataset, "local", metrics, pools=pools, notes=_skip_counts(dataset))
+
+
+def _skip_counts(dataset: IRDataset) -> dict:
+    return {"skipped": {reason: len(ids) for reason, ids in dataset.skipped.items()}}
+
+
+def _loader(args: argparse.Namespace):
+    cache = False if args.no_cache else (args.cache_dir or True)
+    return lambda spec: load_encoder(spec, max_length=args.max_length, cache_dir=cache)
+
+
+def run_compare(args: argparse.Namespace) -> dict:
+    benchmarks, skipped = load_benchmarks(args, args.benchmarks)
+    extra = custom_benchmark(args)
+    if extra is not None:
+        benchmarks.append(extra)
+    if not benchmarks:
+        raise SystemExit("no benchmark could be built: " + "; ".join(skipped.values()))
+    results, load_seconds, failures = run_models(
+        args.models, benchmarks, _loader(args), args.boundary_weight, args.batch_size, show_progress=True
+    )
+    reference = args.reference or args.models[0]
+    settings = {
+        "max_length": args.max_length,
+        "batch_size": args.batch_size,
+        "pool_size": args.pool_size,
+        "boundary_weight": args.boundary_weight,
+        "reference": reference,
+        "bootstrap_samples": args.bootstrap_samples,
+        "torch_threads": torch.get_num_threads(),
+    }
+    comparisons = paired_comparisons(results, reference, args.bootstrap_samples)
+    report = build_report(
+        results, benchmarks, settings, load_seconds, {**skipped, **failures}, comparisons, args.per_query
+    )
+    for path in write_report(report, args.out, args.stem):
+        print(f"wrote {path}")
+    return report
+
+
+def run_boundary_tool(args: argparse.Namespace) -> dict:
+    benchmarks, skipped = load_benchmarks(args, [args.benchmark])
+    if not benchmarks:
+        raise SystemExit(skipped[args.benchmark])
+    benchmark = benchmarks[0]
+    if benchmark.protocol != "local":
+        raise SystemExit(
+            f"benchmark {args.benchmark!r} has no candidate pools; choose a local-pool benchmark"
+        )
+    encoder = _loader(args)(args.model)
+    if not encoder.has_boundary_head:
+        raise SystemExit(f"{args.model} has no trained BoundaryHead; nothing to tune or diagnose")
+    scored = score_pools(
+        encoder,
+        benchmark.dataset,
+        benchmark.pools,
+        benchmark.query_kind,
+        benchmark.doc_kind,
+        args.batch_size,
+        True,
+    )
+    if args.command == "lambda":
+        result = lambda_grid_search(
+            scored, benchmark.dataset.qrels, args.metric, args.grid, benchmark.min_gain
+        )
+    else:
+        boundary, cosine, mismatch = pool_pairs(scored, benchmark.dataset.qrels, benchmark.min_gain)
+        result = boundary_diagnostic(boundary, mismatch, cosine)
+    result = {"model": args.model, "benchmark": benchmark.name, **result}
+    print(json.dumps(result, indent=2))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        if args.command == "compare":
+            run_compare(args)
+        else:
+            run_boundary_tool(args)
+    except (DatasetFormatError, DataNotFoundError, FileNotFoundError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
