@@ -1,0 +1,113 @@
+"""Configuration of CRE, the recruitment-domain embedding model.
+
+One :class:`CREConfig` describes a whole checkpoint: the backbone's own configuration nested as
+``text_config`` (an encoder such as BERT/XLM-R/MPNet, or a decoder such as Llama/Qwen2), how token
+states become one vector (pooling, length, normalisation, output dimension), the instruction put in
+front of each kind of input, and the three CRE components (CNN projection, RT, BoundaryHead), each a
+small dict of options that is off by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoConfig
+from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+POOLING_MODES = ("mean", "cls", "last_token")
+INPUT_KINDS = ("jd", "cv", "query", "document")
+RT_PLACEMENTS = ("prefix", "suffix")
+
+# Decoders read instructions in the E5-Mistral style; on the passage side they read raw text, so a
+# JD→CV query and a CV→CV query differ only by the instruction.
+DECODER_INSTRUCTIONS = {
+    "jd": "Instruct: Given a job description, retrieve job descriptions and résumés that fit the same role\nQuery: ",
+    "query": "Instruct: Given a recruiter's question, retrieve résumé passages that answer it\nQuery: ",
+    "cv": "",
+    "document": "",
+}
+# Encoders such as all-MiniLM-L6-v2 were trained without instructions: none by default.
+ENCODER_INSTRUCTIONS = dict.fromkeys(INPUT_KINDS, "")
+
+CNN_DEFAULTS = {"enabled": False, "kernel_sizes": [1, 3, 5], "channels": 128}
+RT_DEFAULTS = {"iterations": 0, "placement": "suffix"}
+BOUNDARY_DEFAULTS = {"enabled": False, "hidden_size": 256, "dropout": 0.1, "weight": 0.3, "trained": False}
+
+
+class CREConfig(PreTrainedConfig):
+    """Configuration of a :class:`~modeling_cre.CREModel`.
+
+    Args:
+        text_config: The backbone's configuration (a ``PreTrainedConfig`` or its dict with ``model_type``).
+        pooling: ``"mean"``, ``"cls"`` or ``"last_token"``. Default: ``"last_token"`` for decoder
+            backbones, ``"mean"`` for encoders.
+        max_length: Token budget per text, instruction and special tokens included; longer texts are
+            truncated (and counted by ``encode``).
+        normalize: Whether ``encode`` returns unit-length vectors by default.
+        output_dim: Embedding size. Smaller than the backbone's width keeps the first ``output_dim``
+            dimensions (Matryoshka-style truncation, applied before normalisation). Default: the width.
+        instructions: Text put in front of each kind of input (``jd``, ``cv``, ``query``, ``document``;
+            more kinds may be added). Default: none for encoders, E5-style for decoders.
+        cnn: CNN projection options: ``enabled``, ``kernel_sizes``, ``channels``.
+        rt: Refine Thought options: ``iterations`` (0 = off) and ``placement`` (``"prefix"`` | ``"suffix"``).
+        boundary: BoundaryHead options: ``enabled``, ``hidden_size``, ``dropout``, ``weight`` (λ in
+            ``cos − λ·s_boundary``) and ``trained`` (set by the training script).
+
+    Example:
+        >>> from transformers import BertConfig
+        >>> config = CREConfig(text_config=BertConfig(hidden_size=64, num_hidden_layers=1,
+        ...                    num_attention_heads=2, intermediate_size=128))
+        >>> config.pooling, config.hidden_size, config.is_decoder_backbone
+        ('mean', 64, False)
+    """
+
+    model_type = "cre"
+    sub_configs_defaults = {"text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+
+    text_config: dict | PreTrainedConfig | None = None
+    pooling: str | None = None
+    max_length: int = 256
+    normalize: bool = True
+    output_dim: int | None = None
+    hidden_size: int | None = None
+    instructions: dict[str, str] | None = None
+    cnn: dict[str, Any] | None = None
+    rt: dict[str, Any] | None = None
+    boundary: dict[str, Any] | None = None
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        width = self.text_config.hidden_size
+        self.output_dim = self.output_dim or width
+        if not 0 < self.output_dim <= width:
+            raise ValueError(f"output_dim must be in 1..{width} (the backbone width), got {self.output_dim}")
+        # Kept at the top level for sentence-transformers and other tools that read config.hidden_size.
+        self.hidden_size = self.output_dim
+        defaults = DECODER_INSTRUCTIONS if self.is_decoder_backbone else ENCODER_INSTRUCTIONS
+        self.instructions = {**defaults, **(self.instructions or {})}
+        self.pooling = self.pooling or ("last_token" if self.is_decoder_backbone else "mean")
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
+        self.cnn = _with_defaults("cnn", self.cnn, CNN_DEFAULTS)
+        self.rt = _with_defaults("rt", self.rt, RT_DEFAULTS)
+        self.boundary = _with_defaults("boundary", self.boundary, BOUNDARY_DEFAULTS)
+        if self.rt["placement"] not in RT_PLACEMENTS:
+            raise ValueError(f"rt.placement must be one of {RT_PLACEMENTS}, got {self.rt['placement']!r}")
+        if self.rt["iterations"] < 0:
+            raise ValueError(f"rt.iterations must be >= 0, got {self.rt['iterations']}")
+
+    @property
+    def is_decoder_backbone(self) -> bool:
+        """True for causal (decoder-only) backbones, which need left padding and last-token pooling."""
+        return self.text_config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _with_defaults(name: str, options: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(options or {}) - set(defaults)
+    if unknown:
+        raise ValueError(f"Unknown {name} option(s) {sorted(unknown)}; known: {sorted(defaults)}")
+    return {**defaults, **(options or {})}
+
+
+__all__ = ["CREConfig"]

@@ -1,0 +1,714 @@
+"""CRE: a recruitment-domain embedding model for job descriptions (JDs) and résumés (CVs).
+
+:class:`CREModel` wraps a LoRA-merged backbone (an encoder such as BERT, or a decoder such as Llama)
+and turns its token states into one embedding per text:
+
+    token states ──pooling──▶ e ──CNN projection (optional)──▶ truncate to output_dim ──▶ normalise
+
+with two optional test-time and reranking components:
+
+* **RT (Refine Thought)**: after a pass, a memory vector built from the last hidden layer is fed back
+  as one extra input token and the text is read again (:func:`memory_vector`).
+* **BoundaryHead**: an MLP over ``[q, c, |q−c|, q⊙c]`` that scores role-boundary near misses, used by
+  :meth:`CREModel.rerank` as ``s = cos − λ·s_boundary``.
+
+This file and ``configuration_cre.py`` are the checkpoint's custom code: they import only torch and
+transformers, so ``AutoModel.from_pretrained(path, trust_remote_code=True)`` and
+``SentenceTransformer(path, trust_remote_code=True)`` load a CRE checkpoint anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_cre import CREConfig
+
+try:  # progress bars are a convenience, not a requirement of the checkpoint code
+    from tqdm.auto import tqdm
+except ImportError:  # pragma: no cover
+    tqdm = None
+
+# sentence-transformers' pipeline for a CRE folder: the model's own forward yields the embedding.
+ST_TRANSFORMER = "sentence_transformers.base.modules.Transformer"
+ST_NORMALIZE = "sentence_transformers.base.modules.Normalize"
+
+
+@dataclass
+class CREModelOutput(ModelOutput):
+    """Output of :meth:`CREModel.forward`.
+
+    Args:
+        sentence_embedding: ``(batch, output_dim)`` float32 embeddings, not normalised.
+        last_hidden_state: ``(batch, seq_len, hidden)`` states of the text tokens in the last pass
+            (the RT memory token excluded).
+        attention_mask: The mask matching ``last_hidden_state``.
+    """
+
+    sentence_embedding: torch.Tensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+    attention_mask: torch.Tensor | None = None
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """Pool token states into one float32 vector per row, for left or right padding alike.
+
+    Args:
+        hidden: ``(batch, seq_len, dim)`` token states.
+        mask: ``(batch, seq_len)``, 1 for the tokens to pool over.
+        mode: ``"mean"`` (masked mean), ``"cls"`` (first masked-in token) or ``"last_token"``
+            (last masked-in token).
+
+    Returns:
+        ``(batch, dim)`` float32.
+
+    Example:
+        >>> h = torch.arange(6.0).view(1, 3, 2)
+        >>> pool(h, torch.tensor([[0, 1, 1]]), "cls").tolist()
+        [[2.0, 3.0]]
+    """
+    hidden = hidden.float()
+    keep = mask.bool()
+    if mode == "mean":
+        weights = keep.unsqueeze(-1).float()
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    positions = torch.arange(hidden.shape[1], device=hidden.device).expand_as(keep)
+    if mode == "cls":
+        index = torch.where(keep, positions, hidden.shape[1]).min(dim=1).values
+    elif mode == "last_token":
+        index = torch.where(keep, positions, -1).max(dim=1).values
+    else:
+        raise ValueError(f"Unknown pooling mode {mode!r}")
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
+
+
+def memory_vector(
+    states: torch.Tensor, mask: torch.Tensor, query: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
+    """RT's memory token: attention-guided pooling of the last hidden layer.
+
+    The weights come from the current embedding attending over the text's last-layer states:
+    ``w_i = softmax_i(⟨h_i, e⟩ / √d)`` over the text tokens, ``m = Σ_i w_i h_i``. Last-layer states
+    live at another scale than input embeddings, so ``m`` is rescaled to the mean norm of the text's
+    own input token embeddings before it is fed back. Parameter-free: RT works at test time on any
+    backbone, trained with it or not.
+
+    Args:
+        states: ``(batch, seq_len, dim)`` last-layer states of the text tokens.
+        mask: ``(batch, seq_len)``, 1 for text tokens.
+        query: ``(batch, dim)`` the embedding of the pass that produced ``states``.
+        scale: ``(batch,)`` target norm for the memory token's input embedding.
+
+    Returns:
+        ``(batch, dim)`` float32 memory-token input embeddings.
+    """
+    states = states.float()
+    scores = torch.einsum("bld,bd->bl", states, query.float()) / math.sqrt(states.shape[-1])
+    weights = scores.masked_fill(~mask.bool(), float("-inf")).softmax(dim=-1)
+    memory = torch.einsum("bl,bld->bd", weights, states)
+    return F.normalize(memory, dim=-1) * scale.unsqueeze(-1)
+
+
+class CNNProjection(nn.Module):
+    """Local n-gram features over token states, fused residually into the pooled embedding.
+
+    Design: for each width ``w`` in ``kernel_sizes`` a ``Conv1d(hidden, channels, w, padding="same")``
+    reads the token states (padding zeroed), followed by GELU and a masked max over time, so each
+    channel fires on a local pattern (a skill phrase, a seniority marker, a tool name) wherever it
+    occurs. The ``len(kernel_sizes)·channels`` features are concatenated with the pooled embedding
+    ``e`` and a fusion layer projects them to the output: ``e' = e + W_f [e ; c]``. ``W_f`` starts at
+    zero, so switching the module on leaves an untrained model's embeddings unchanged; training
+    then learns how much local evidence to add.
+
+    Args:
+        hidden_size: Width of the token states and of the embedding.
+        kernel_sizes: Convolution widths (tokens).
+        channels: Filters per width.
+    """
+
+    def __init__(self, hidden_size: int, kernel_sizes: Sequence[int], channels: int):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv1d(hidden_size, channels, w, padding="same") for w in kernel_sizes)
+        self.fusion = nn.Linear(hidden_size + channels * len(kernel_sizes), hidden_size)
+        self.fusion.zero_init = True  # read by CREPreTrainedModel._init_weights
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        keep = mask.bool().unsqueeze(1)  # (batch, 1, seq_len)
+        tokens = (states.float() * mask.unsqueeze(-1)).transpose(1, 2)  # (batch, hidden, seq_len)
+        features = [
+            F.gelu(conv(tokens.to(conv.weight.dtype))).float().masked_fill(~keep, float("-inf")).amax(dim=-1)
+            for conv in self.convs
+        ]
+        fused = torch.cat([pooled, *features], dim=-1)
+        return pooled + self.fusion(fused.to(self.fusion.weight.dtype)).float()
+
+
+class BoundaryHead(nn.Module):
+    """Pair MLP scoring role-boundary mismatch between a query and a candidate embedding.
+
+    ``[q, c, |q−c|, q⊙c] (4d) → Linear(4d, hidden) → ReLU → Dropout → Linear(hidden, 1)``; the
+    sigmoid of the output is ``s_boundary``: higher means a stronger role-boundary near miss (same
+    title, shallower ownership or scope). Inputs are unit-normalised embeddings.
+    """
+
+    def __init__(self, dim: int, hidden_size: int = 256, dropout: float = 0.1):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(4 * dim, hidden_size), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_size, 1)
+        )
+
+    def forward(self, query: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+        """Return logits (``sigmoid`` gives ``s_boundary``); inputs broadcast, e.g. ``(d,)`` with ``(n, d)``."""
+        query, candidate = torch.broadcast_tensors(query, candidate)
+        pair = torch.cat([query, candidate, (query - candidate).abs(), query * candidate], dim=-1)
+        return self.mlp(pair.to(self.mlp[0].weight.dtype)).squeeze(-1).float()
+
+
+class CREPreTrainedModel(PreTrainedModel):
+    config_class = CREConfig
+    base_model_prefix = "cre"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if getattr(module, "zero_init", False):
+            # The CNN fusion starts at zero so that the projection is the identity until trained.
+            nn.init.zeros_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+class CREModel(CREPreTrainedModel):
+    """The CRE embedding model: backbone, pooling, optional CNN projection, RT and BoundaryHead.
+
+    Loading a checkpoint also loads its tokenizer from the same folder (``model.tokenizer``).
+
+    Example:
+        >>> from transformers import AutoModel
+        >>> model = AutoModel.from_pretrained("path/to/cre", trust_remote_code=True)  # doctest: +SKIP
+        >>> jd = model.encode("Senior data engineer: Spark, Airflow, owns the lakehouse", kind="jd")  # doctest: +SKIP
+        >>> cvs = model.encode(["Data engineer, 6 years of Spark ...", "Barista ..."], kind="cv")  # doctest: +SKIP
+        >>> model.similarity(jd, cvs)  # doctest: +SKIP
+    """
+
+    def __init__(self, config: CREConfig):
+        super().__init__(config)
+        self.backbone = AutoModel.from_config(config.text_config)
+        width = config.text_config.hidden_size
+        self.cnn = None
+        if config.cnn["enabled"]:
+            self.cnn = CNNProjection(width, config.cnn["kernel_sizes"], config.cnn["channels"])
+        self.boundary_head = None
+        if config.boundary["enabled"]:
+            self.boundary_head = BoundaryHead(
+                config.output_dim, config.boundary["hidden_size"], config.boundary["dropout"]
+            )
+        self.tokenizer = None
+        self.post_init()
+
+    # ------------------------------------------------------------------ loading and saving
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args, **kwargs) -> CREModel:
+        """Load weights and config as usual, plus the tokenizer saved beside them."""
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        hub_options = ("cache_dir", "revision", "token", "local_files_only", "subfolder")
+        model.tokenizer = AutoTokenizer.from_pretrained(
+            pretrained_model_name_or_path,
+            # This checkpoint's code is already running; the tokenizer lookup reads the same config.
+            trust_remote_code=True,
+            **{k: kwargs[k] for k in hub_options if k in kwargs},
+        )
+        return model
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
+        """Save weights, config, code files, tokenizer and the sentence-transformers files."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(save_directory)
+        self._save_sentence_transformers_files(save_directory)
+
+    def _save_sentence_transformers_files(self, folder: str | os.PathLike) -> None:
+        """Describe the folder as a sentence-transformers model: CRE's forward yields the embedding,
+        prompts are CRE's instructions, so ``SentenceTransformer.encode(texts, prompt_name=kind)``
+        equals ``CREModel.encode(texts, kind=kind)``."""
+        modules = [{"idx": 0, "name": "0", "path": "", "type": ST_TRANSFORMER}]
+        if self.config.normalize:
+            modules.append({"idx": 1, "name": "1", "path": "1_Normalize", "type": ST_NORMALIZE})
+            os.makedirs(os.path.join(folder, "1_Normalize"), exist_ok=True)
+        transformer = {
+            "transformer_task": "feature-extraction",
+            "modality_config": {"text": {"method": "forward", "method_output_name": "sentence_embedding"}},
+            "module_output_name": "sentence_embedding",
+            "max_seq_length": self.config.max_length,
+            "do_lower_case": False,
+            "model_kwargs": {"trust_remote_code": True},
+            "config_kwargs": {"trust_remote_code": True},
+        }
+        st_config = {
+            "prompts": dict(self.config.instructions),
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+            "model_type": "SentenceTransformer",
+        }
+        for name, content in [
+            ("modules.json", modules),
+            ("sentence_bert_config.json", transformer),
+            ("config_sentence_transformers.json", st_config),
+        ]:
+            with open(os.path.join(folder, name), "w", encoding="utf-8") as file:
+                json.dump(content, file, indent=2, ensure_ascii=False)
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        rt_iterations: int | None = None,
+        rt_placement: str | None = None,
+        use_cache: bool = True,
+        return_dict: bool = True,
+    ) -> CREModelOutput:
+        """Embed a tokenised batch.
+
+        Args:
+            input_ids: ``(batch, seq_len)`` token ids, padded on either side.
+            attention_mask: ``(batch, seq_len)``; 1 for tokens, 0 for padding.
+            token_type_ids: Optional segment ids (BERT-style encoders).
+            rt_iterations: RT passes after the first (default: ``config.rt["iterations"]``).
+            rt_placement: ``"prefix"`` or ``"suffix"`` (default: ``config.rt["placement"]``).
+            use_cache: For decoders with suffix placement, reuse the text's key/value cache so that
+                each RT iteration costs one token's forward pass. ``False`` re-encodes the text.
+            return_dict: Kept for the transformers calling convention; the output is always a
+                :class:`CREModelOutput`.
+
+        Returns:
+            :class:`CREModelOutput` with the float32 ``sentence_embedding`` (not normalised).
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        iterations = self.config.rt["iterations"] if rt_iterations is None else rt_iterations
+        placement = rt_placement or self.config.rt["placement"]
+        cached = use_cache and iterations > 0 and placement == "suffix" and self.config.is_decoder_backbone
+
+        states, cache = self._backbone_pass(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=self._position_ids(attention_mask),
+            token_type_ids=token_type_ids,
+            use_cache=cached,
+        )
+        embedding = pool(states, attention_mask, self.config.pooling)
+        if iterations > 0:
+            token_embeddings = self.backbone.get_input_embeddings()(input_ids)
+            keep = attention_mask.unsqueeze(-1).float()
+            scale = (token_embeddings.float().norm(dim=-1, keepdim=True) * keep).sum(1) / keep.sum(1)
+            for _ in range(iterations):
+                memory = memory_vector(states, attention_mask, embedding, scale.squeeze(-1))
+                if cached:
+                    embedding = self._cached_memory_pass(memory, attention_mask, cache)
+                else:
+                    states, embedding = self._memory_pass(
+                        token_embeddings, attention_mask, token_type_ids, memory, placement
+                    )
+
+        if self.cnn is not None:
+            # Local features come from the text tokens of the last pass (the memory token is no n-gram).
+            embedding = self.cnn(states, attention_mask, embedding)
+        embedding = embedding[:, : self.config.output_dim]
+        return CREModelOutput(
+            sentence_embedding=embedding, last_hidden_state=states, attention_mask=attention_mask
+        )
+
+    def _backbone_pass(
+        self, use_cache: bool = False, **inputs: torch.Tensor | None
+    ) -> tuple[torch.Tensor, Any]:
+        inputs = {k: v for k, v in inputs.items() if v is not None}
+        if self.config.is_decoder_backbone:
+            inputs.pop("token_type_ids", None)
+            inputs["use_cache"] = use_cache
+        output = self.backbone(**inputs, return_dict=True)
+        return output.last_hidden_state, getattr(output, "past_key_values", None)
+
+    def _position_ids(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Positions that count text tokens only, so left padding does not shift them.
+
+        RoBERTa/MPNet-style embeddings number positions from ``padding_idx + 1`` and give padding
+        ``padding_idx``; the others number from 0.
+        """
+        padding_idx = self._padding_idx()
+        first = 0 if padding_idx is None else padding_idx + 1
+        positions = attention_mask.long().cumsum(-1) - 1 + first
+        return positions.masked_fill(~attention_mask.bool(), padding_idx or 0)
+
+    def _padding_idx(self) -> int | None:
+        return getattr(getattr(self.backbone, "embeddings", None), "padding_idx", None)
+
+    def _memory_pass(
+        self,
+        token_embeddings: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None,
+        memory: torch.Tensor,
+        placement: str,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Re-read the text with the memory token before (``prefix``) or after (``suffix``) it.
+
+        The text keeps its own positions; the memory token takes the first text position as a
+        prefix (shared with the first token) and one past the last text token as a suffix. Appending
+        at the physical end is right for either padding side: masks handle the padding, and in a
+        decoder the memory token still comes after every text token.
+
+        Returns:
+            The text tokens' states and the pass's embedding (see :meth:`_pool_memory_pass`).
+        """
+        positions = self._position_ids(attention_mask)
+        ones = attention_mask.new_ones((attention_mask.shape[0], 1))
+        memory_token = memory.to(token_embeddings.dtype).unsqueeze(1)
+        if placement == "prefix":
+            first_position = positions.gather(1, attention_mask.long().argmax(dim=1, keepdim=True))
+            embeds = torch.cat([memory_token, token_embeddings], dim=1)
+            mask = torch.cat([ones, attention_mask], dim=1)
+            positions = torch.cat([first_position, positions], dim=1)
+        else:
+            embeds = torch.cat([token_embeddings, memory_token], dim=1)
+            mask = torch.cat([attention_mask, ones], dim=1)
+            positions = torch.cat([positions, positions.max(dim=1, keepdim=True).values + 1], dim=1)
+        if token_type_ids is not None:
+            token_type_ids = torch.cat([token_type_ids, torch.zeros_like(ones)], dim=1)
+        states, _ = self._backbone_pass(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, token_type_ids=token_type_ids
+        )
+        text_states, memory_state = (
+            (states[:, 1:], states[:, 0]) if placement == "prefix" else (states[:, :-1], states[:, -1])
+        )
+        return text_states, self._pool_memory_pass(text_states, attention_mask, memory_state, placement)
+
+    def _cached_memory_pass(
+        self, memory: torch.Tensor, attention_mask: torch.Tensor, cache: Any
+    ) -> torch.Tensor:
+        """Decoder + suffix: the text's states do not depend on a later token, so only the memory
+        token runs, against the cached keys and values of the text. Returns the pass's embedding."""
+        if cache.get_seq_length() > attention_mask.shape[1]:
+            cache.crop(-1)  # drop the previous iteration's memory token
+        mask = torch.cat([attention_mask, attention_mask.new_ones((attention_mask.shape[0], 1))], dim=1)
+        output = self.backbone(
+            inputs_embeds=memory.to(self.backbone.get_input_embeddings().weight.dtype).unsqueeze(1),
+            attention_mask=mask,
+            position_ids=self._position_ids(attention_mask).max(dim=1, keepdim=True).values + 1,
+            past_key_values=cache,
+            use_cache=True,
+            return_dict=True,
+        )
+        return output.last_hidden_state[:, -1].float()
+
+    def _pool_memory_pass(
+        self,
+        text_states: torch.Tensor,
+        attention_mask: torch.Tensor,
+        memory_state: torch.Tensor,
+        placement: str,
+    ) -> torch.Tensor:
+        """Embedding of an RT pass: the configured pooling over the text tokens, which have all read
+        the memory token, except in a decoder with suffix placement, where the memory token is the
+        only position that sees the memory: there its state is the embedding."""
+        if self.config.is_decoder_backbone and placement == "suffix":
+            return memory_state.float()
+        return pool(text_states, attention_mask, self.config.pooling)
+
+    # ------------------------------------------------------------------ encoding
+
+    def tokenize(
+        self, texts: Sequence[str], kind: str = "jd", max_length: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Prepend the kind's instruction, tokenise, truncate and pad (on the tokenizer's side).
+
+        Args:
+            texts: Raw texts.
+            kind: An input kind of ``config.instructions`` (``jd``, ``cv``, ``query``, ``document``).
+            max_length: Token budget (default ``config.max_length``).
+
+        Returns:
+            ``input_ids`` and ``attention_mask`` tensors (and ``token_type_ids`` for BERT-style models).
+        """
+        tokenizer = self._require_tokenizer()
+        instruction = self._instruction(kind)
+        return tokenizer(
+            [instruction + text for text in texts],
+            padding=True,
+            truncation=True,
+            max_length=max_length or self.config.max_length,
+            return_tensors="pt",
+        )
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        kind: str = "jd",
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        convert_to: str = "numpy",
+        show_progress: bool | None = None,
+        rt_iterations: int | None = None,
+        max_length: int | None = None,
+    ) -> Any:
+        """Embed texts of one kind.
+
+        Texts are sorted by token length so each batch pads little, then returned in input order.
+        Texts longer than ``max_length`` tokens are truncated and counted in a warning.
+
+        Empty strings are accepted: the model reads only the instruction and special tokens, which
+        gives a valid (uninformative) vector at the text's index, so outputs stay aligned with inputs.
+
+        Args:
+            texts: One string or a list of strings.
+            kind: ``jd``, ``cv``, ``query`` or ``document`` (any key of ``config.instructions``).
+            batch_size: Texts per forward pass.
+            normalize: Unit-length output (default ``config.normalize``).
+            convert_to: ``"numpy"`` (float32 array) or ``"torch"`` (float32 CPU tensor).
+            show_progress: Progress bar (default: when more than one batch).
+            rt_iterations: Override ``config.rt["iterations"]`` for this call.
+            max_length: Override ``config.max_length`` for this call.
+
+        Returns:
+            ``(n, output_dim)`` embeddings, or ``(output_dim,)`` for a single string.
+
+        Raises:
+            ValueError: ``texts`` is empty or holds a non-string (the message names the index),
+                ``kind`` is unknown, or ``convert_to`` is not supported.
+
+        Example:
+            >>> vectors = model.encode(["Python developer", "Nurse"], kind="cv")  # doctest: +SKIP
+            >>> vectors.shape  # doctest: +SKIP
+            (2, 384)
+        """
+        single = isinstance(texts, str)
+        texts = _validate_texts([texts] if single else texts)
+        if convert_to not in ("numpy", "torch"):
+            raise ValueError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
+        tokenizer = self._require_tokenizer()
+        limit = max_length or self.config.max_length
+        prompted = [self._instruction(kind) + text for text in texts]
+        token_ids = tokenizer(prompted, add_special_tokens=True, verbose=False)["input_ids"]
+        too_long = [i for i, ids in enumerate(token_ids) if len(ids) > limit]
+        if too_long:
+            shortened = tokenizer([prompted[i] for i in too_long], truncation=True, max_length=limit)[
+                "input_ids"
+            ]
+            for i, ids in zip(too_long, shortened, strict=True):
+                token_ids[i] = ids
+            warnings.warn(
+                f"{len(too_long)} of {len(texts)} texts were longer than {limit} tokens and were truncated.",
+                stacklevel=3,  # past torch's inference_mode wrapper, to the caller
+            )
+
+        order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))
+        batches = range(0, len(order), batch_size)
+        if show_progress is None:
+            show_progress = len(batches) > 1
+        if show_progress and tqdm is not None:
+            batches = tqdm(batches, desc=f"Encoding {kind}", unit="batch")
+        device = self.device
+        chunks = []
+        was_training = self.training
+        self.eval()  # dropout off: the same text always gets the same vector
+        for start in batches:
+            batch = tokenizer.pad(
+                {"input_ids": [token_ids[i] for i in order[start : start + batch_size]]}, return_tensors="pt"
+            )
+            output = self(
+                input_ids=batch["input_ids"].to(device),
+                attention_mask=batch["attention_mask"].to(device),
+                rt_iterations=rt_iterations,
+            )
+            chunks.append(output.sentence_embedding.float().cpu())
+        self.train(was_training)
+        embeddings = torch.empty((len(texts), self.config.output_dim), dtype=torch.float32)
+        embeddings[torch.tensor(order)] = torch.cat(chunks)
+        if self.config.normalize if normalize is None else normalize:
+            embeddings = F.normalize(embeddings, dim=-1)
+        if single:
+            embeddings = embeddings[0]
+        return embeddings.numpy() if convert_to == "numpy" else embeddings
+
+    @staticmethod
+    def similarity(a: Any, b: Any) -> Any:
+        """Cosine similarity matrix between two sets of embeddings (numpy in, numpy out; torch likewise).
+
+        Example:
+            >>> CREModel.similarity(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 2.0]]))
+            tensor([[1., 0.]])
+        """
+        as_numpy = not isinstance(a, torch.Tensor)
+        left = F.normalize(torch.as_tensor(a, dtype=torch.float32).reshape(-1, _last_dim(a)), dim=-1)
+        right = F.normalize(torch.as_tensor(b, dtype=torch.float32).reshape(-1, _last_dim(b)), dim=-1)
+        scores = left @ right.T
+        return scores.numpy() if as_numpy else scores
+
+    # ------------------------------------------------------------------ reranking
+
+    @property
+    def has_boundary_head(self) -> bool:
+        """True when the checkpoint carries a trained BoundaryHead."""
+        return self.boundary_head is not None and bool(self.config.boundary["trained"])
+
+    def boundary_scores(self, query: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """``s_boundary`` in [0, 1] for one query embedding ``(d,)`` against candidates ``(n, d)``."""
+        if self.boundary_head is None:
+            raise ValueError("This checkpoint has no BoundaryHead (config.boundary['enabled'] is False).")
+        head = self.boundary_head
+        with torch.inference_mode():
+            return torch.sigmoid(
+                head(F.normalize(query.float(), dim=-1), F.normalize(candidates.float(), dim=-1))
+            )
+
+    def rerank(
+        self,
+        jd: str | Any,
+        cvs: Sequence[str] | Any,
+        top_k: int | None = None,
+        boundary_weight: float | None = None,
+        batch_size: int = 32,
+    ) -> list[dict[str, Any]]:
+        """Order candidate CVs for one JD by ``s_final = cos − λ·s_boundary``.
+
+        Args:
+            jd: The JD text, or its precomputed embedding ``(d,)``.
+            cvs: CV texts, or their precomputed embeddings ``(n, d)`` (e.g. cached by a service).
+            top_k: Keep the best ``top_k`` (default: all).
+            boundary_weight: λ (default ``config.boundary["weight"]``). Without a trained
+                BoundaryHead the ranking is by cosine alone and a warning says so.
+            batch_size: Encoding batch size when texts are given.
+
+        Returns:
+            Dicts sorted by ``score`` (best first) with ``corpus_id`` (index into ``cvs``), ``score``,
+            ``cosine`` and ``boundary`` (``None`` without a trained head).
+
+        Raises:
+            ValueError: ``jd`` is neither a string nor a ``(d,)`` embedding, or ``cvs`` embeddings do
+                not have ``d`` columns.
+
+        Example:
+            >>> model.rerank("Staff ML engineer owning the ranking platform", cvs, top_k=3)  # doctest: +SKIP
+            [{'corpus_id': 4, 'score': 0.61, 'cosine': 0.72, 'boundary': 0.37}, ...]
+        """
+        query = self._query_embedding(jd)
+        if len(cvs) == 0:
+            return []
+        candidates = self._candidate_embeddings(cvs, batch_size)
+        cosine = F.normalize(candidates, dim=-1) @ F.normalize(query, dim=-1)
+        boundary = None
+        final = cosine
+        if self.has_boundary_head:
+            weight = self.config.boundary["weight"] if boundary_weight is None else boundary_weight
+            boundary = self.boundary_scores(query, candidates)
+            final = cosine - weight * boundary
+        else:
+            warnings.warn(
+                "This checkpoint has no trained BoundaryHead: candidates are ranked by cosine alone.",
+                stacklevel=2,
+            )
+        order = torch.argsort(final, descending=True)[:top_k]
+        return [
+            {
+                "corpus_id": int(i),
+                "score": float(final[i]),
+                "cosine": float(cosine[i]),
+                "boundary": None if boundary is None else float(boundary[i]),
+            }
+            for i in order
+        ]
+
+    def _query_embedding(self, jd: str | Any) -> torch.Tensor:
+        if isinstance(jd, str):
+            return self.encode(jd, kind="jd", convert_to="torch")
+        return self._as_embeddings(jd, "jd", (self.config.output_dim,))
+
+    def _candidate_embeddings(self, cvs: Sequence[str] | Any, batch_size: int) -> torch.Tensor:
+        if isinstance(cvs, (list, tuple)) and any(isinstance(cv, str) for cv in cvs):
+            return self.encode(list(cvs), kind="cv", batch_size=batch_size, convert_to="torch")
+        candidates = self._as_embeddings(cvs, "cvs", (-1, self.config.output_dim))
+        return candidates
+
+    @staticmethod
+    def _as_embeddings(value: Any, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        """A float32 CPU tensor of ``shape`` (-1 = any size), or a ValueError that says what is wrong."""
+        expected = (
+            "("
+            + ", ".join("n" if size < 0 else str(size) for size in shape)
+            + ("," if len(shape) == 1 else "")
+            + ")"
+        )
+        try:
+            tensor = torch.as_tensor(value, dtype=torch.float32).cpu()
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(
+                f"{name} must be text or an embedding array of shape {expected}, got {type(value).__name__}"
+            ) from None
+        if tensor.ndim != len(shape) or any(
+            size >= 0 and size != got for size, got in zip(shape, tensor.shape, strict=True)
+        ):
+            raise ValueError(f"{name} embeddings must have shape {expected}, got {tuple(tensor.shape)}")
+        return tensor
+
+    # ------------------------------------------------------------------ helpers
+
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError(
+                "This CREModel has no tokenizer: load it with CREModel.from_pretrained / AutoModel.from_pretrained, "
+                "or set model.tokenizer = AutoTokenizer.from_pretrained(...)."
+            )
+        return self.tokenizer
+
+    def _instruction(self, kind: str) -> str:
+        try:
+            return self.config.instructions[kind]
+        except KeyError:
+            raise ValueError(
+                f"Unknown kind {kind!r}; known kinds: {sorted(self.config.instructions)}"
+            ) from None
+
+
+def _validate_texts(texts: Sequence[Any]) -> list[str]:
+    if isinstance(texts, (bytes, dict)) or not isinstance(texts, Sequence) and not hasattr(texts, "__iter__"):
+        raise ValueError(f"texts must be a string or a list of strings, got {type(texts).__name__}")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("texts is empty: pass at least one string")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"texts[{index}] is {type(text).__name__}, not a string")
+    return texts
+
+
+def _last_dim(x: Any) -> int:
+    return int(x.shape[-1])
+
+
+CREConfig.register_for_auto_class()
+CREModel.register_for_auto_class("AutoModel")
+
+__all__ = [
+    "BoundaryHead",
+    "CNNProjection",
+    "CREModel",
+    "CREModelOutput",
+    "CREPreTrainedModel",
+    "memory_vector",
+    "pool",
+]
