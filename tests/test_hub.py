@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from hub_server import HubServer
-from huggingface_hub import hf_hub_download, snapshot_download
-from huggingface_hub.errors import RepositoryNotFoundError
+from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from train.hub import HubPublishError, push_folder
 
@@ -61,6 +61,12 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def test_hub_server_whoami_knows_the_token_user(hub):
+    assert HfApi(endpoint=hub.url).whoami(token=hub.token)["name"] == "cre-tester"
+    with pytest.raises(HfHubHTTPError, match="Invalid user token"):
+        HfApi(endpoint=hub.url).whoami(token="hf_wrong")
 
 
 def test_push_then_download_from_fresh_cache_gives_same_bytes(hub, checkpoint, tmp_path):

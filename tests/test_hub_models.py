@@ -18,7 +18,6 @@ from hub_server import HubServer
 
 from train.hub import push_folder
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = ["Senior Python engineer, 5 years of data pipelines", "Registered nurse, intensive care", "sales"]
 
 # argv: local folder, repo id, output .npz, then the loaders to use ("sentence-transformers", "cre")
@@ -50,49 +49,18 @@ def hub():
 
 
 @pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> Path:
-    """A random 1-layer BERT with a 17-token vocabulary and its tokenizer, saved as a transformers folder."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny")
-    words = [
-        "senior",
-        "python",
-        "engineer",
-        "years",
-        "of",
-        "data",
-        "registered",
-        "nurse",
-        "intensive",
-        "care",
-    ]
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, "sales", ","]
-    (root / "vocab.txt").write_text("\n".join(tokens) + "\n")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokens),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(root / "bert")
-    BertTokenizerFast(vocab_file=str(root / "vocab.txt")).save_pretrained(root / "bert")
-    return root / "bert"
-
-
-@pytest.fixture(scope="module")
-def tiny_sentence_transformer(tiny_bert) -> Path:
-    """``tiny_bert`` with mean pooling and normalisation, saved as a sentence-transformers folder."""
+def tiny_sentence_transformer(tiny_backbone_dir) -> Path:
+    """The tiny random encoder of conftest with mean pooling and normalisation, as a sentence-transformers folder."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
-    model = SentenceTransformer(modules=[Transformer(str(tiny_bert)), Pooling(16, "mean"), Normalize()])
-    model.save(str(tiny_bert.parent / "sentence-transformer"))
-    return tiny_bert.parent / "sentence-transformer"
+    transformer = Transformer(str(tiny_backbone_dir("encoder")))
+    model = SentenceTransformer(
+        modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean"), Normalize()]
+    )
+    folder = tiny_backbone_dir("encoder").parent / "tiny-sentence-transformer"
+    model.save(str(folder))
+    return folder
 
 
 def load_local_and_from_hub(
@@ -127,7 +95,7 @@ def test_sentence_transformer_loads_from_hub_with_same_vectors(hub, tiny_sentenc
     )
 
     local, from_hub = vectors["sentence-transformers/local"], vectors["sentence-transformers/hub"]
-    assert local.shape == (len(SENTENCES), 16)
+    assert local.shape == (len(SENTENCES), 32)
     assert np.abs(local).sum() > 0
     np.testing.assert_array_equal(from_hub, local)
 
@@ -139,24 +107,18 @@ def test_real_minilm_loads_from_hub_with_same_vectors(hub, tmp_path):
     folder = Path(resolve_backbone("minilm"))
     push_folder(folder, "cre-tester/minilm", token=hub.token, endpoint=hub.url)
 
-    local, from_hub = load_local_and_from_hub(
-        hub, "sentence-transformers", folder, "cre-tester/minilm", tmp_path
-    )
+    vectors = load_local_and_from_hub(hub, folder, "cre-tester/minilm", tmp_path, ("sentence-transformers",))
+
+    local, from_hub = vectors["sentence-transformers/local"], vectors["sentence-transformers/hub"]
 
     assert local.shape == (len(SENTENCES), 384)
     np.testing.assert_array_equal(from_hub, local)
 
 
-def test_cre_checkpoint_loads_from_hub_with_remote_code_and_same_vectors(hub, tiny_bert, tmp_path):
+@pytest.mark.parametrize("backbone", ["encoder", "decoder"])
+def test_cre_checkpoint_loads_from_hub_with_remote_code_and_same_vectors(hub, tiny_cre, backbone, tmp_path):
     checkpoint = tmp_path / "cre-checkpoint"
-    built = subprocess.run(
-        [sys.executable, "-m", "train.init_model", "--backbone", str(tiny_bert), "--out", str(checkpoint)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
+    tiny_cre(backbone).save_pretrained(checkpoint)
     push_folder(checkpoint, "cre-tester/cre-tiny", token=hub.token, endpoint=hub.url)
     assert {"modeling_cre.py", "configuration_cre.py", "modules.json"} <= set(
         hub.files("cre-tester/cre-tiny")
@@ -166,7 +128,8 @@ def test_cre_checkpoint_loads_from_hub_with_remote_code_and_same_vectors(hub, ti
         hub, checkpoint, "cre-tester/cre-tiny", tmp_path, ("cre", "sentence-transformers")
     )
 
-    assert vectors["cre/local"].shape == (len(SENTENCES), 16)
+    assert vectors["cre/local"].shape[0] == len(SENTENCES)
+    assert np.abs(vectors["cre/local"]).sum() > 0
     np.testing.assert_array_equal(vectors["cre/hub"], vectors["cre/local"])
     np.testing.assert_array_equal(
         vectors["sentence-transformers/hub"], vectors["sentence-transformers/local"]
