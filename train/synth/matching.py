@@ -84,38 +84,58 @@ def sentences(text: str) -> list[str]:
     return [part for part in parts if part]
 
 
-def _surface_pattern(forms: list[str]) -> re.Pattern:
-    alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
-    return re.compile(rf"(?<![\w/]){alternatives}(?![\w/])", re.IGNORECASE)
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def _tokens(text: str) -> list[re.Match]:
+    return list(_TOKEN.finditer(text.replace("’", "'")))
 
 
 class _Lexicon:
     """Maps surface forms (canonical names and aliases) of a closed vocabulary back to canonical names.
 
-    Short all-caps forms (``AD``, ``JS``, ``RN``) match case-sensitively so ordinary words are not misread.
+    Matching runs over word tokens (longest form first), so forms only match whole words. Short all-caps
+    forms (``AD``, ``JS``, ``RN``) match case-sensitively so ordinary words are not misread.
     """
 
     def __init__(self, canonical_to_forms: dict[str, tuple[str, ...]], *, canonical_is_form: bool = True):
-        self.canonical = {}
-        loose, strict = [], []
+        self.canonical: dict[str, str] = {}
+        self._forms: dict[tuple[str, ...], tuple[str, tuple[str, ...] | None]] = {}
+        self._lengths: dict[str, list[int]] = {}
         for canonical, forms in canonical_to_forms.items():
             for form in (canonical, *forms) if canonical_is_form else forms:
                 self.canonical[form.lower()] = canonical
-                (strict if len(form) <= 3 and form.isupper() else loose).append(form)
-        self._loose = _surface_pattern(loose)
-        self._strict = re.compile(_surface_pattern(strict).pattern) if strict else None
+                tokens = tuple(match.group(0) for match in _tokens(form))
+                strict = tokens if len(form) <= 3 and form.isupper() else None
+                self._forms[tuple(token.lower() for token in tokens)] = (canonical, strict)
+                self._lengths.setdefault(tokens[0].lower(), []).append(len(tokens))
+        for lengths in self._lengths.values():
+            lengths.sort(reverse=True)
 
-    def finditer(self, text: str):
-        """Yield ``(start, end, canonical)`` for each mention, in text order."""
-        hits = [(m.start(), m.end(), self.canonical[m.group(0).lower()]) for m in self._loose.finditer(text)]
-        if self._strict is not None:
-            hits += [
-                (m.start(), m.end(), self.canonical[m.group(0).lower()]) for m in self._strict.finditer(text)
-            ]
-        return sorted(hits)
+    def finditer(self, text: str) -> list[tuple[int, int, str]]:
+        """``(start, end, canonical)`` for each mention, in text order."""
+        tokens = _tokens(text)
+        lowered = [token.group(0).lower() for token in tokens]
+        hits, index = [], 0
+        while index < len(tokens):
+            step = 1
+            for length in self._lengths.get(lowered[index], ()):
+                entry = self._forms.get(tuple(lowered[index : index + length]))
+                if entry is None:
+                    continue
+                canonical, strict = entry
+                if strict is not None and tuple(t.group(0) for t in tokens[index : index + length]) != strict:
+                    continue
+                hits.append((tokens[index].start(), tokens[index + length - 1].end(), canonical))
+                step = length
+                break
+            index += step
+        return hits
 
-    def forms_of(self, canonical: str) -> list[str]:
-        return [form for form, name in self.canonical.items() if name == canonical]
+    @functools.lru_cache(maxsize=8192)  # noqa: B019  (lexicons are module-level singletons)
+    def names_in(self, text: str) -> frozenset[str]:
+        """The canonical names mentioned in ``text``."""
+        return frozenset(name for _, _, name in self.finditer(text))
 
 
 @functools.cache
@@ -148,7 +168,7 @@ def mentions(term: str, text: str) -> bool:
     for lexicon in (skill_lexicon(), certification_lexicon()):
         canonical = lexicon.canonical.get(term.lower())
         if canonical is not None:
-            return any(name == canonical for _, _, name in lexicon.finditer(text))
+            return canonical in lexicon.names_in(text)
     needle = normalize(term)
     return bool(needle) and needle in normalize(text)
 
@@ -233,13 +253,19 @@ def extract_location(text: str) -> str | None:
 
 def extract_constraints(text: str) -> dict[str, object]:
     """The hard constraints a text states, one canonical value (or ``None``) per field of :data:`CONSTRAINT_FIELDS`."""
-    return {
-        "years": extract_years(text),
-        "degree": _first(degree_lexicon(), text),
-        "certification": _first(certification_lexicon(), text),
-        "language": extract_languages(text),
-        "location": extract_location(text),
-    }
+    return dict(_constraints(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _constraints(text: str) -> tuple[tuple[str, object], ...]:
+    # Validators ask about the same source JD once per sample: cache by text.
+    return (
+        ("years", extract_years(text)),
+        ("degree", _first(degree_lexicon(), text)),
+        ("certification", _first(certification_lexicon(), text)),
+        ("language", extract_languages(text)),
+        ("location", extract_location(text)),
+    )
 
 
 def seniority_of(title: str, years: int | None = None) -> str:
@@ -259,17 +285,31 @@ def seniority_of(title: str, years: int | None = None) -> str:
 
 
 @functools.cache
-def _cue_patterns() -> list[tuple[re.Pattern, int]]:
-    cues = [(cue, level) for level, group in OWNERSHIP_CUES.items() for cue in group]
-    cues.sort(key=lambda item: len(item[0]), reverse=True)  # multi-word cues before their first word
-    return [(re.compile(rf"^{re.escape(cue)}\w*\b", re.IGNORECASE), level) for cue, level in cues]
+def _cues_by_first_word() -> dict[str, list[tuple[str, int]]]:
+    table: dict[str, list[tuple[str, int]]] = {}
+    for level, group in OWNERSHIP_CUES.items():
+        for cue in group:
+            table.setdefault(cue.split()[0], []).append((cue, level))
+    for cues in table.values():
+        cues.sort(key=lambda item: len(item[0]), reverse=True)  # "take end-to-end" before "take"
+    return table
 
 
 def ownership_of(sentence: str) -> int | None:
     """Ownership level (0-4) implied by a responsibility's leading verb, or ``None`` if it starts with none."""
-    for pattern, level in _cue_patterns():
-        if pattern.match(sentence):
-            return level
+    lowered = sentence.lstrip().lower()
+    match = re.match(r"[a-z]+", lowered)
+    if match is None:
+        return None
+    word = match.group(0)
+    # Cues are stems: "manage" also matches "manages"/"managing".
+    stems = (word, word.rstrip("s"), word[:-2]) + (
+        (word[:-3], word[:-3] + "e") if word.endswith("ing") else ()
+    )
+    for stem in stems:
+        for cue, level in _cues_by_first_word().get(stem, ()):
+            if lowered.startswith(cue) or " " not in cue:
+                return level
     return None
 
 

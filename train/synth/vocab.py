@@ -1390,7 +1390,7 @@ SENIORITY_ABBREVIATIONS = {"Senior": "Sr.", "Junior": "Jr.", "Principal": "Princ
 PHRASE_SYNONYMS = (
     ("you will", "you'll"),
     ("responsible for", "in charge of"),
-    ("experience with", "hands-on background in"),
+    ("hands-on experience with", "practical, hands-on work with"),
     ("experience in", "a background in"),
     ("knowledge of", "familiarity with"),
     ("strong", "solid"),
@@ -1402,7 +1402,6 @@ PHRASE_SYNONYMS = (
     ("we are looking for", "we're hiring"),
     ("we offer", "what we offer"),
     ("excellent", "outstanding"),
-    ("help", "support"),
     ("improve", "enhance"),
     ("customers", "clients"),
     ("requirements", "must-haves"),
