@@ -570,11 +570,12 @@ class CREModel(CREPreTrainedModel):
         """``s_boundary`` in [0, 1] for one query embedding ``(d,)`` against candidates ``(n, d)``."""
         if self.boundary_head is None:
             raise ValueError("This checkpoint has no BoundaryHead (config.boundary['enabled'] is False).")
-        head = self.boundary_head
+        head, was_training = self.boundary_head, self.boundary_head.training
+        head.eval()  # inference scores: no dropout
         with torch.inference_mode():
-            return torch.sigmoid(
-                head(F.normalize(query.float(), dim=-1), F.normalize(candidates.float(), dim=-1))
-            )
+            logits = head(F.normalize(query.float(), dim=-1), F.normalize(candidates.float(), dim=-1))
+        head.train(was_training)
+        return torch.sigmoid(logits)
 
     def rerank(
         self,
