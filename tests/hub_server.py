@@ -21,7 +21,8 @@ Xet storage is needed (the real Hub answers "lfs" for large or binary files). Er
 
 Tokens map to users; write routes need the repo owner's token, private repos read like missing ones
 to anyone else, and an unknown token gets 401 everywhere. ``fail(route, status, times)`` makes the
-next requests to a route fail, ``count(route)`` tells how often it was called, and requests to
+next requests to a route fail, ``lose_answer(route)`` carries the next one out but drops its answer,
+``count(route)`` tells how often it was called, and requests to
 routes this double does not know are kept in ``unknown_requests``.
 
 Example:
@@ -46,6 +47,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_TOKEN = "hf_test_write_token"
 DEFAULT_USER = "cre-tester"
+LOSE_ANSWER = "lose-answer"
 
 
 def git_blob_id(content: bytes) -> str:
@@ -139,7 +141,7 @@ class HubServer:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str]] = []  # (method, route) of every answered request
         self.unknown_requests: list[tuple[str, str]] = []  # (method, path) no route matched
-        self._failures: dict[str, list[int]] = {}
+        self._failures: dict[str, list[int | str]] = {}  # route -> HTTP statuses or LOSE_ANSWER
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _HubRequestHandler)
         self._httpd.daemon_threads = True
@@ -170,6 +172,12 @@ class HubServer:
         with self._lock:
             self._failures.setdefault(route, []).extend([status] * times)
 
+    def lose_answer(self, route: str, times: int = 1) -> None:
+        """Carry out the next ``times`` requests to ``route``, then close the connection without answering,
+        as when the network drops a response: the client cannot tell whether its request took effect."""
+        with self._lock:
+            self._failures.setdefault(route, []).extend([LOSE_ANSWER] * times)
+
     def count(self, route: str) -> int:
         """How many requests reached ``route`` (injected failures included)."""
         return sum(1 for _, name in self.requests if name == route)
@@ -178,7 +186,7 @@ class HubServer:
         """The files of a repo at a revision, for assertions."""
         return dict(self.repos[repo_id].resolve(revision).files)
 
-    def _pop_failure(self, route: str) -> int | None:
+    def _pop_failure(self, route: str) -> int | str | None:
         with self._lock:
             pending = self._failures.get(route)
             return pending.pop(0) if pending else None
@@ -186,6 +194,7 @@ class HubServer:
 
 class _HubRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as huggingface_hub's httpx client expects
+    lose_answer = False  # set per request by HubServer.lose_answer
     server: ThreadingHTTPServer
 
     def do_GET(self) -> None:
@@ -215,9 +224,11 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         route, args = found
         self.hub.requests.append((self.command, route))
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        failure = self.hub._pop_failure(route)
+        self.lose_answer = failure == LOSE_ANSWER
         try:
-            if (status := self.hub._pop_failure(route)) is not None:
-                raise HubError(status, f"Injected failure on {route}")
+            if failure not in (None, LOSE_ANSWER):
+                raise HubError(failure, f"Injected failure on {route}")
             with self.hub._lock:
                 getattr(self, f"_{route}")(body=body, query=query, **args)
         except HubError as error:
@@ -226,6 +237,9 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
     # ----------------------------------------------------------------- helpers
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        if self.lose_answer:
+            self.close_connection = True
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

@@ -171,6 +171,19 @@ def test_5xx_in_the_middle_of_an_upload_is_retried(hub, checkpoint):
     assert file_hashes(checkpoint) == before
 
 
+def test_lost_commit_answer_is_retried_without_a_second_commit(hub, checkpoint):
+    hub.lose_answer("commit")
+
+    commit = push_folder(checkpoint, "cre-tester/ckpt", token=hub.token, endpoint=hub.url, retry_wait=0.01)
+
+    repo = hub.repos["cre-tester/ckpt"]
+    assert hub.count("create") == 2  # the push was tried again
+    assert hub.count("commit") == 1  # and found every file already there
+    assert len(repo.commits) == 2  # the initial commit and the push
+    assert commit.oid == repo.branches["main"]
+    assert hub.files("cre-tester/ckpt") == local_files(checkpoint)
+
+
 def test_persistent_5xx_gives_clear_error_and_publishes_nothing(hub, checkpoint):
     before = file_hashes(checkpoint)
     hub.fail("commit", status=500, times=10)
