@@ -24,6 +24,8 @@ import random
 import re
 
 from train.synth.matching import (
+    certification_lexicon,
+    degree_lexicon,
     extract_constraints,
     find_skills,
     normalize,
@@ -172,10 +174,11 @@ def paraphrase(title: str, text: str, rng: random.Random) -> str:
     if new_title == title and prefix:
         new_title = f"{SENIORITY_ABBREVIATIONS.get(prefix, prefix)} {base}"
     text = _replace_word(text, title, new_title)
-    lexicon = skill_lexicon()
-    for _, _, skill in lexicon.finditer(text):
-        if skill in SKILL_ALIASES and rng.random() < 0.8:
-            text = _replace_word(text, skill, rng.choice(SKILL_ALIASES[skill]))
+    protected = [(start, end) for start, end, _ in certification_lexicon().finditer(text)]
+    for start, end, skill in reversed(skill_lexicon().finditer(text)):
+        inside_certification = any(s <= start and end <= e for s, e in protected)
+        if skill in SKILL_ALIASES and not inside_certification and rng.random() < 0.8:
+            text = text[:start] + rng.choice(SKILL_ALIASES[skill]) + text[end:]
     for level, forms in DEGREE_FORMS.items():
         for form in forms[:2]:
             text = _replace_word(text, f"a {form}", DEGREE_SHORT[level])
@@ -363,8 +366,6 @@ def _flip_degree(text: str, degree: str | None, rng: random.Random) -> tuple[str
         new = rng.choice(("bachelor", "master"))
         return _append_requirement(text, f"A {DEGREE_FORMS[new][0]} in a relevant field is required."), new
     new = choices[degree]
-    from train.synth.matching import degree_lexicon
-
     start, end, _ = degree_lexicon().finditer(text)[0]
     surface = DEGREE_FORMS[new][0]
     before = text[:start]

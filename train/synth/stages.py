@@ -357,8 +357,10 @@ SINGLE_SAMPLE_VALIDATORS = {
 }
 
 
-def dedup_key(stage: str, sample: dict) -> str:
-    """The text whose repetition makes a sample of this stage a duplicate."""
+def dedup_key(stage: str, sample: dict) -> str | None:
+    """The text whose repetition makes a sample of this stage a duplicate (``None``: input JDs are deduplicated up front)."""
+    if stage == "extraction":
+        return None
     if stage in ("jdcv_balanced", "jdcv_deceptive"):
         return sample["positive"] + "\n" + sample["negative"]
     if stage == "cv_queries":

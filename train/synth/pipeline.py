@@ -1,0 +1,415 @@
+"""Run the synthesis stages over a set of JDs and write datasets-loadable files plus a manifest.
+
+Work is journaled per (JD, stage) in ``RUN_DIR/work/journal.jsonl`` as soon as a stage finishes, so a
+rerun with the same settings skips what is done (and LLM backends also answer repeated prompts from
+their cache). When the generator becomes unavailable the run stops early, writes what it has with
+``"complete": false`` in the manifest, and the next run resumes. Duplicate removal, the train/validation
+split and the output files are computed from the journal at the end, in input order, so results do not
+depend on concurrency.
+
+Example:
+    >>> from train.synth import load_seed_jds, run_pipeline
+    >>> manifest = run_pipeline(load_seed_jds()[:5], backend="rules", out_dir="/tmp/cre-synth-demo")  # doctest: +SKIP
+    >>> manifest["stages"]["paraphrase"]["kept"]  # doctest: +SKIP
+    5
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from train.synth.dedup import DuplicateFilter
+from train.synth.generators import GeneratorUnavailable, MalformedResponse, get_generator
+from train.synth.prompts import load_prompt
+from train.synth.schema import DECEPTIVE_TYPES, STAGES, JobDescription, StageOutcome, split_of
+from train.synth.stages import dedup_key, stage_inputs, validate_answer
+
+logger = logging.getLogger(__name__)
+
+SYNTH_VERSION = "1.0"
+PER_JD_STAGES = (
+    "paraphrase",
+    "card",
+    "role_boundary",
+    "constraint_conflict",
+    "jdcv_balanced",
+    "jdcv_deceptive",
+)
+MAX_TOKENS = {
+    "extraction": 700,
+    "paraphrase": 1500,
+    "card": 400,
+    "role_boundary": 3500,
+    "constraint_conflict": 1600,
+    "jdcv_balanced": 2500,
+    "jdcv_deceptive": 2500,
+    "cv_queries": 600,
+}
+TEMPERATURE = {stage: 0.0 if stage in ("extraction", "cv_queries") else 0.7 for stage in STAGES}
+ENHANCE_INSTRUCTION = (
+    "Given a job description and its key facts, retrieve matching job descriptions and candidates."
+)
+OUTPUT_FILES = ("anchors", "pairs", "ranking", "role_negatives", "jdcv", "cv_queries")
+
+
+class Journal:
+    """Finished stage outcomes, appended one JSON line each (thread-safe), read back on resume."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.outcomes: dict[tuple[str, str], StageOutcome] = {}
+        if path.exists():
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                try:
+                    outcome = StageOutcome(**json.loads(line))
+                except (json.JSONDecodeError, TypeError):
+                    logger.warning(
+                        "%s:%d: unreadable journal line (an interrupted write); that stage is redone",
+                        path,
+                        number,
+                    )
+                    continue
+                self.outcomes[(outcome.source_id, outcome.stage)] = outcome
+
+    def get(self, source_id: str, stage: str) -> StageOutcome | None:
+        return self.outcomes.get((source_id, stage))
+
+    def add(self, outcome: StageOutcome) -> None:
+        with self._lock:
+            with self.path.open("a", encoding="utf-8") as stream:
+                stream.write(json.dumps(outcome.to_dict(), ensure_ascii=False) + "\n")
+            self.outcomes[(outcome.source_id, outcome.stage)] = outcome
+
+
+class _Runner:
+    """Runs the stages of one JD with a generator, journaling each finished stage."""
+
+    def __init__(self, generator, journal: Journal, stop: threading.Event):
+        self.generator, self.journal, self.stop = generator, journal, stop
+
+    def _ask(
+        self, stage: str, jd: JobDescription, anchor: dict | None, **extra
+    ) -> tuple[list[dict], list[str]]:
+        inputs = stage_inputs(stage, jd, anchor, **extra)
+        messages = load_prompt(stage).render(inputs)
+        try:
+            answer = self.generator.complete(
+                messages, max_tokens=MAX_TOKENS[stage], temperature=TEMPERATURE[stage]
+            )
+        except MalformedResponse:
+            return [], ["malformed_response"]
+        return validate_answer(stage, answer, jd, inputs, anchor)
+
+    def _stage(self, stage: str, jd: JobDescription, compute) -> StageOutcome:
+        done = self.journal.get(jd.id, stage)
+        if done is not None:
+            return done
+        if self.stop.is_set():
+            raise GeneratorUnavailable("stopped after an earlier failure")
+        kept, rejected = compute()
+        outcome = StageOutcome(stage=stage, source_id=jd.id, kept=kept, rejected=rejected)
+        self.journal.add(outcome)
+        return outcome
+
+    def run(self, jd: JobDescription, deceptive_type: str) -> None:
+        extraction = self._stage("extraction", jd, lambda: self._ask("extraction", jd, None))
+        if not extraction.kept:
+            return
+        anchor = extraction.kept[0]
+        positives = []
+        for stage in PER_JD_STAGES:
+            outcome = self._stage(
+                stage, jd, lambda stage=stage: self._ask(stage, jd, anchor, negative_type=deceptive_type)
+            )
+            positives += [sample["positive"] for sample in outcome.kept if stage.startswith("jdcv")]
+
+        def queries() -> tuple[list[dict], list[str]]:
+            kept, rejected = [], []
+            for cv in positives:
+                more_kept, more_rejected = self._ask("cv_queries", jd, anchor, cv=cv)
+                kept += more_kept
+                rejected += more_rejected
+            return kept, rejected
+
+        if positives:
+            self._stage("cv_queries", jd, queries)
+
+
+def _settings(generator, seed: int, enhance_queries: bool) -> dict:
+    return {
+        "synth_version": SYNTH_VERSION,
+        "generator": generator.identity,
+        "seed": seed,
+        "prompts": {stage: load_prompt(stage).version for stage in STAGES},
+        "enhance_queries": enhance_queries,
+    }
+
+
+def _check_settings(work: Path, settings: dict) -> None:
+    path = work / "settings.json"
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        if previous != settings:
+            raise ValueError(
+                f"{work.parent} holds a run with other settings ({previous}); use a new output folder"
+            )
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=1), encoding="utf-8")
+
+
+def unique_jds(jds: list[JobDescription]) -> tuple[list[JobDescription], list[str]]:
+    """JDs without exact or near-duplicate texts (the first one is kept), and a note per removed one."""
+    seen, kept, notes = DuplicateFilter(), [], []
+    for jd in jds:
+        reason = seen.check(jd.text)
+        if reason:
+            notes.append(f"{jd.id}: {reason} of an earlier JD; skipped")
+        else:
+            kept.append(jd)
+    return kept, notes
+
+
+def run_pipeline(
+    jds: list[JobDescription],
+    backend: str = "rules",
+    out_dir: str | os.PathLike = "runs/synth",
+    seed: int = 0,
+    *,
+    generator=None,
+    enhance_queries: bool = False,
+    progress: bool = True,
+    input_issues: list[str] | None = None,
+    source: str | None = None,
+    **generator_kwargs,
+) -> dict:
+    """Synthesise supervision for ``jds`` into ``out_dir`` and return the manifest.
+
+    Args:
+        jds: Input JDs (see :func:`train.synth.load_seed_jds`).
+        backend: ``rules``, ``openai`` or ``local`` (ignored when ``generator`` is given).
+        out_dir: The run folder; rerunning into it resumes.
+        seed: Seed of every random choice (the ``rules`` generator's and the pipeline's).
+        generator: A ready generator object (anything with ``complete`` and ``identity``).
+        enhance_queries: Also write ``query_enhanced`` (instruction + card + JD) for training-time use.
+        progress: Show a progress bar.
+        input_issues: Problems found while loading the input, copied into the manifest.
+        source: A description of the input, for the manifest.
+        **generator_kwargs: Options of the backend (model, base_url, cache_dir, ...).
+
+    Returns:
+        The manifest (also written to ``out_dir/manifest.json``); ``manifest["complete"]`` is ``False`` when
+        the generator became unavailable, and rerunning the same call resumes.
+    """
+    started = time.perf_counter()
+    out = Path(out_dir)
+    if generator is None:
+        generator = get_generator(
+            backend, **({"seed": seed} if backend == "rules" else {}), **generator_kwargs
+        )
+    settings = _settings(generator, seed, enhance_queries)
+    _check_settings(out / "work", settings)
+    jds, duplicates = unique_jds(jds)
+    journal = Journal(out / "work" / "journal.jsonl")
+    stop = threading.Event()
+    runner = _Runner(generator, journal, stop)
+    failure = None
+    bar = tqdm(total=len(jds), desc=f"synth ({generator.identity})", unit="JD", disable=not progress)
+    with ThreadPoolExecutor(max_workers=getattr(generator, "concurrency", 1)) as pool:
+        futures = {
+            pool.submit(runner.run, jd, DECEPTIVE_TYPES[index % len(DECEPTIVE_TYPES)]): jd
+            for index, jd in enumerate(jds)
+        }
+        for future in as_completed(futures):
+            try:
+                future.result()
+            except GeneratorUnavailable as error:
+                if failure is None:
+                    failure = str(error)
+                    logger.error("generator unavailable (%s); stopping, rerun to resume", error)
+                stop.set()
+            bar.update(1)
+    bar.close()
+    manifest = write_outputs(jds, journal, out, settings, enhance_queries)
+    manifest["complete"] = failure is None
+    manifest["failure"] = failure
+    manifest["pending_jds"] = sum(1 for jd in jds if not _finished(journal, jd))
+    manifest["input"] = {
+        "jds": len(jds) + len(duplicates),
+        "source": source,
+        "duplicates_removed": len(duplicates),
+        "issues": (input_issues or []) + duplicates,
+    }
+    manifest["elapsed_s"] = round(time.perf_counter() - started, 2)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    (out / "report.md").write_text(retention_table(manifest), encoding="utf-8")
+    return manifest
+
+
+def _finished(journal: Journal, jd: JobDescription) -> bool:
+    extraction = journal.get(jd.id, "extraction")
+    if extraction is None:
+        return False
+    return not extraction.kept or all(journal.get(jd.id, stage) is not None for stage in PER_JD_STAGES)
+
+
+def write_outputs(
+    jds: list[JobDescription], journal: Journal, out: Path, settings: dict, enhance_queries: bool
+) -> dict:
+    """Deduplicate the journaled samples in input order, write the JSONL files and return the manifest body."""
+    filters = {stage: DuplicateFilter() for stage in STAGES}
+    report = {stage: Counter() for stage in STAGES}
+    rows: dict[str, list[dict]] = {name: [] for name in OUTPUT_FILES}
+    splits = Counter()
+    for jd in jds:
+        kept = {}
+        for stage in STAGES:
+            outcome = journal.get(jd.id, stage)
+            if outcome is None:
+                continue
+            report[stage].update({"generated": len(outcome.kept) + len(outcome.rejected)})
+            report[stage].update(f"reason:{reason}" for reason in outcome.rejected)
+            kept[stage] = []
+            for sample in outcome.kept:
+                key = dedup_key(stage, sample)
+                duplicate = filters[stage].check(key) if key is not None else None
+                if duplicate:
+                    report[stage][f"reason:{duplicate}"] += 1
+                else:
+                    kept[stage].append(sample)
+            report[stage]["kept"] += len(kept[stage])
+        if kept.get("extraction"):
+            splits[split_of(jd.id)] += 1
+            _records(jd, kept, settings, enhance_queries, rows)
+    files = {}
+    for name, records in rows.items():
+        path = out / f"{name}.jsonl"
+        with path.open("w", encoding="utf-8") as stream:
+            for record in records:
+                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        files[path.name] = len(records)
+    stages = {}
+    for stage, counts in report.items():
+        reasons = {
+            key.split(":", 1)[1]: value for key, value in sorted(counts.items()) if key.startswith("reason:")
+        }
+        generated = counts["generated"]
+        stages[stage] = {
+            "generated": generated,
+            "kept": counts["kept"],
+            "rejected": sum(reasons.values()),
+            "retained_pct": round(100 * counts["kept"] / generated, 1) if generated else 0.0,
+            "reasons": reasons,
+        }
+    return {
+        **settings,
+        "stages": stages,
+        "files": files,
+        "splits": dict(splits),
+        "query_enhancement": {
+            "enabled": enhance_queries,
+            "instruction": ENHANCE_INSTRUCTION if enhance_queries else None,
+        },
+    }
+
+
+def _records(
+    jd: JobDescription,
+    kept: dict[str, list[dict]],
+    settings: dict,
+    enhance: bool,
+    rows: dict[str, list[dict]],
+) -> None:
+    """Turn one JD's kept samples into output rows."""
+    anchor = kept["extraction"][0]
+    title, split = anchor["title"], split_of(jd.id)
+    card = kept["card"][0]["card"] if kept.get("card") else None
+
+    def row(origin: str, index: int, **fields) -> dict:
+        prompts = settings["prompts"]
+        version = "+".join(f"{s}@{prompts[s]}" for s in origin.split("+"))
+        record = {
+            "id": f"{jd.id}/{origin}/{index}",
+            "source_id": jd.id,
+            "split": split,
+            **fields,
+            "provenance": {
+                "source_id": jd.id,
+                "stage": origin,
+                "generator": settings["generator"],
+                "prompt_version": version,
+                "seed": settings["seed"],
+            },
+        }
+        if enhance and fields.get("query") == jd.text and card:
+            record["query_enhanced"] = f"{ENHANCE_INSTRUCTION}\nKey facts: {card}\nJob description: {jd.text}"
+        return record
+
+    rows["anchors"].append(row("extraction", 0, text=jd.text, source=jd.source, **anchor))
+    for index, sample in enumerate(kept.get("paraphrase", [])):
+        rows["pairs"].append(
+            row("paraphrase", index, query=jd.text, positive=sample["text"], stage="paraphrase", title=title)
+        )
+    for index, sample in enumerate(kept.get("card", [])):
+        rows["pairs"].append(
+            row("card", index, query=sample["summary"], positive=sample["card"], stage="card", title=title)
+        )
+    for index, sample in enumerate(kept.get("role_boundary", [])):
+        rows["role_negatives"].append(
+            row("role_boundary", index, query=jd.text, negative=sample["text"], title=title)
+        )
+    if kept.get("paraphrase") and kept.get("constraint_conflict"):
+        conflict = kept["constraint_conflict"][0]
+        for index, negative in enumerate(kept.get("role_boundary", [])):
+            rows["ranking"].append(
+                row(
+                    "paraphrase+role_boundary+constraint_conflict",
+                    index,
+                    query=jd.text,
+                    positive=kept["paraphrase"][0]["text"],
+                    negative_role=negative["text"],
+                    negative_constraint=conflict["text"],
+                    title=title,
+                    flipped_field=conflict["flipped_field"],
+                )
+            )
+    for stage, generator_name in (("jdcv_balanced", "balanced"), ("jdcv_deceptive", "deceptive")):
+        for index, sample in enumerate(kept.get(stage, [])):
+            rows["jdcv"].append(
+                row(
+                    stage,
+                    index,
+                    query=jd.text,
+                    positive=sample["positive"],
+                    negative=sample["negative"],
+                    negative_type=sample["negative_type"],
+                    generator=generator_name,
+                    title=title,
+                )
+            )
+    for index, sample in enumerate(kept.get("cv_queries", [])):
+        rows["cv_queries"].append(
+            row("cv_queries", index, query=sample["query"], positive=sample["chunk"], title=title)
+        )
+
+
+def retention_table(manifest: dict) -> str:
+    """The kept/rejected counts per stage as a Markdown table (like a paper's table of retained pairs)."""
+    lines = ["| stage | generated | kept | retained % | rejection reasons |", "|---|---:|---:|---:|---|"]
+    for stage, counts in manifest["stages"].items():
+        reasons = ", ".join(f"{reason} {count}" for reason, count in counts["reasons"].items()) or "-"
+        lines.append(
+            f"| {stage} | {counts['generated']} | {counts['kept']} | {counts['retained_pct']} | {reasons} |"
+        )
+    return "\n".join(lines) + "\n"
