@@ -37,6 +37,8 @@ logger = logging.getLogger("eval")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ir-json", help="own dataset: llama-index JSON (queries, corpus, relevant_docs)")
+    parser.add_argument("--trec", nargs=3, metavar=("QUERIES", "CORPUS", "QRELS"), help="own TREC dataset")
     parser.add_argument(
         "--data-dir", help="development data folder (default $CRE_DATA_DIR or ../shared/data)"
     )
@@ -57,12 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="models side by side on benchmarks")
     compare.add_argument("--models", nargs="+", required=True, help="aliases, CRE/ST folders or Hub ids")
     compare.add_argument("--benchmarks", nargs="*", default=list(BENCHMARKS), choices=sorted(BENCHMARKS))
-    compare.add_argument(
-        "--ir-json", help="extra benchmark: llama-index JSON (queries, corpus, relevant_docs)"
-    )
-    compare.add_argument(
-        "--trec", nargs=3, metavar=("QUERIES", "CORPUS", "QRELS"), help="extra TREC benchmark"
-    )
     compare.add_argument(
         "--protocol", choices=["global", "local"], default="global", help="for --ir-json/--trec"
     )
@@ -109,7 +105,7 @@ def load_benchmarks(args: argparse.Namespace, names: list[str]) -> tuple[list[Be
     return benchmarks, skipped
 
 
-def custom_benchmark(args: argparse.Namespace) -> Benchmark | None:
+def custom_benchmark(args: argparse.Namespace, protocol: str = "global") -> Benchmark | None:
     """The ``--ir-json`` / ``--trec`` dataset as a benchmark, or ``None`` when neither is given."""
     if args.ir_json:
         name, dataset = Path(args.ir_json).stem, load_llama_index_json(args.ir_json)
@@ -117,7 +113,7 @@ def custom_benchmark(args: argparse.Namespace) -> Benchmark | None:
         name, dataset = Path(args.trec[2]).stem, load_trec(*args.trec)
     else:
         return None
-    if args.protocol == "global":
+    if protocol == "global":
         metrics = {"ndcg": [10], "recall": [10, 20, 50, 100], "mrr": [10], "map": [100], "hit_rate": [10]}
         return Benchmark(name, dataset, "global", metrics, notes=_skip_counts(dataset))
     pools = read_pool_file(args.pool_file, dataset.queries, dataset.corpus) if args.pool_file else None
@@ -137,7 +133,7 @@ def _loader(args: argparse.Namespace):
 
 def run_compare(args: argparse.Namespace) -> dict:
     benchmarks, skipped = load_benchmarks(args, args.benchmarks)
-    extra = custom_benchmark(args)
+    extra = custom_benchmark(args, args.protocol)
     if extra is not None:
         benchmarks.append(extra)
     if not benchmarks:
@@ -165,13 +161,15 @@ def run_compare(args: argparse.Namespace) -> dict:
 
 
 def run_boundary_tool(args: argparse.Namespace) -> dict:
-    benchmarks, skipped = load_benchmarks(args, [args.benchmark])
-    if not benchmarks:
-        raise SystemExit(skipped[args.benchmark])
-    benchmark = benchmarks[0]
+    benchmark = custom_benchmark(args, protocol="local")
+    if benchmark is None:
+        benchmarks, skipped = load_benchmarks(args, [args.benchmark])
+        if not benchmarks:
+            raise SystemExit(skipped[args.benchmark])
+        benchmark = benchmarks[0]
     if benchmark.protocol != "local":
         raise SystemExit(
-            f"benchmark {args.benchmark!r} has no candidate pools; choose a local-pool benchmark"
+            f"benchmark {benchmark.name!r} has no candidate pools; choose a local-pool benchmark"
         )
     encoder = _loader(args)(args.model)
     if not encoder.has_boundary_head:
