@@ -269,3 +269,19 @@ def test_checkpoint_loads_through_automodel_and_sentence_transformers(tiny_cre, 
     assert st.similarity_fn_name == "cosine"
     for kind_ in ("jd", "cv"):
         np.testing.assert_allclose(st.encode(TEXTS, prompt_name=kind_), expected[kind_], atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_sentence_transformers_backbone_keeps_its_pooling(tiny_backbone_dir, tmp_path, pooling):
+    """A sentence-transformers folder (written by sentence-transformers 6) embeds the same once in CRE."""
+    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    from train.init_model import build_cre_model
+
+    modules = [Transformer(str(tiny_backbone_dir("encoder"))), Pooling(32, pooling_mode=pooling), Normalize()]
+    original = SentenceTransformer(modules=modules, device="cpu")
+    original.save(str(tmp_path))
+    model = build_cre_model(str(tmp_path))
+    assert (model.config.pooling, model.config.normalize) == (pooling, True)
+    np.testing.assert_allclose(model.encode(TEXTS, kind="cv"), original.encode(TEXTS), atol=1e-5)

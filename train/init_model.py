@@ -75,13 +75,19 @@ def _sentence_transformers_options(folder: str) -> dict[str, Any]:
     for module in modules:
         if module["type"].endswith("Pooling"):
             pooling = json.loads((path / module["path"] / "config.json").read_text())
-            modes = {
+            # sentence-transformers >= 5 writes "pooling_mode"; older folders one boolean per mode.
+            legacy = {
                 "pooling_mode_mean_tokens": "mean",
                 "pooling_mode_cls_token": "cls",
-                "pooling_mode_lasttoken": "last_token",
+                "pooling_mode_lasttoken": "lasttoken",
             }
-            chosen = [mode for key, mode in modes.items() if pooling.get(key)]
-            if len(chosen) != 1:
+            modes = (
+                [pooling["pooling_mode"]]
+                if "pooling_mode" in pooling
+                else [m for k, m in legacy.items() if pooling.get(k)]
+            )
+            chosen = [{"lasttoken": "last_token"}.get(mode, mode) for mode in modes]
+            if len(chosen) != 1 or chosen[0] not in ("mean", "cls", "last_token"):
                 raise ValueError(f"{folder}: unsupported sentence-transformers pooling {pooling}")
             options["pooling"] = chosen[0]
     return options
