@@ -174,15 +174,14 @@ def onet_benchmark(data_dir: str | os.PathLike | None = None, split: str = "dev"
             raise DatasetFormatError(f"{path}:{line_no}: unknown relatedness tier {tier!r}")
         qrels[row["O*NET-SOC Code"]][row["Related O*NET-SOC Code"]] = ONET_TIER_GAINS[tier]
     dataset = IRDataset.from_dicts({q: corpus[q] for q in query_ids}, corpus, qrels, source=str(path))
+    return _jd_jd_benchmark("onet", dataset, min_gain=1, notes={"split": split, "gains": ONET_TIER_GAINS})
+
+
+def _jd_jd_benchmark(name: str, dataset: IRDataset, min_gain: float, notes: dict) -> Benchmark:
+    """JD–JD retrieval over a corpus that holds the queries themselves (so they are excluded)."""
+    notes = {**notes, "skipped": _counts(dataset.skipped)}
     return Benchmark(
-        name="onet",
-        dataset=dataset,
-        protocol="global",
-        metrics=JD_JD_METRICS,
-        query_kind="jd",
-        doc_kind="jd",
-        exclude_self=True,
-        notes={"split": split, "gains": ONET_TIER_GAINS, "skipped": _counts(dataset.skipped)},
+        name, dataset, "global", JD_JD_METRICS, "jd", "jd", min_gain, exclude_self=True, notes=notes
     )
 
 
@@ -211,19 +210,8 @@ def esco_benchmark(data_dir: str | os.PathLike | None = None) -> Benchmark:
             lonely.append(uri)
     dataset = IRDataset.from_dicts({q: corpus[q] for q in qrels}, corpus, qrels, source=str(path))
     dataset.skipped["no other occupation in the 4-digit ISCO group"] = sorted(lonely)
-    return Benchmark(
-        name="esco",
-        dataset=dataset,
-        protocol="global",
-        metrics=JD_JD_METRICS,
-        query_kind="jd",
-        doc_kind="jd",
-        min_gain=2,
-        exclude_self=True,
-        notes={
-            "gains": {"same 4-digit group": 2, "same 3-digit group": 1},
-            "skipped": _counts(dataset.skipped),
-        },
+    return _jd_jd_benchmark(
+        "esco", dataset, min_gain=2, notes={"gains": {"same 4-digit group": 2, "same 3-digit group": 1}}
     )
 
 
