@@ -193,6 +193,7 @@ class LocalChatGenerator(CachedChatGenerator):
     Args:
         model: Folder, Hub id or alias for :func:`train.backbones.resolve_backbone` (default ``smollm2-135m``).
         device: Torch device.
+        max_new_tokens: Cap on every answer's length (small models on CPU are slow), ``None`` for no cap.
         cache_dir: See :class:`CachedChatGenerator`.
     """
 
@@ -203,10 +204,11 @@ class LocalChatGenerator(CachedChatGenerator):
         model: str = "smollm2-135m",
         *,
         device: str = "cpu",
+        max_new_tokens: int | None = None,
         cache_dir: str | os.PathLike | None | bool = None,
     ):
         super().__init__(cache_dir=cache_dir, concurrency=1)
-        self.model_name, self.device = model, device
+        self.model_name, self.device, self.max_new_tokens = model, device, max_new_tokens
         self._model = self._tokenizer = None
 
     @property
@@ -227,6 +229,8 @@ class LocalChatGenerator(CachedChatGenerator):
 
         if self._model is None:
             self._load()
+        if self.max_new_tokens is not None:
+            max_tokens = min(max_tokens, self.max_new_tokens)
         inputs = self._tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.device)

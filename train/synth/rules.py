@@ -90,10 +90,9 @@ _SCOPE_STATEMENTS = (
     "Decisions on scope, budget and hiring are made by the team lead; this role executes assigned tasks.",
 )
 _OUTCOMES = (
-    "reducing {metric} by {n}%",
-    "cutting {metric} by {n}%",
     "improving {metric} by {n}%",
-    "with a {n}% drop in {metric}",
+    "with a {n}% improvement in {metric}",
+    "measurably improving {metric} ({n}% in a year)",
 )
 _GENERIC_METRICS = ("turnaround time", "error rates", "costs", "customer complaints", "processing time")
 _GENERIC_INDUSTRIES = ("public sector", "healthcare", "manufacturing", "retail", "professional services")
@@ -120,6 +119,17 @@ def _replace_word(text: str, old: str, new: str) -> str:
 
 def _article(phrase: str) -> str:
     return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
+
+
+def singular_title(title: str) -> str:
+    """A person's title from an occupation name: ``"Marketing Managers"`` -> ``"Marketing Manager"``."""
+    title = re.split(r",| and | or ", title)[0].strip()
+    head, _, last = title.rpartition(" ")
+    if re.search(r"ies$", last):
+        last = last[:-3] + "y"
+    elif re.search(r"[^su]s$", last):
+        last = last[:-1]
+    return f"{head} {last}".strip()
 
 
 def infer_family(title: str, skills: list[str]) -> Family | None:
@@ -195,7 +205,7 @@ def _shuffle_bullets(text: str, rng: random.Random) -> str:
     for index, block in enumerate(blocks):
         lines = block.split("\n")
         bullets = [line for line in lines if re.match(r"^[-•*] ", line)]
-        if len(bullets) >= 3 and all(ownership_of(re.sub(r"^[-•*] ", "", b)) is not None for b in bullets):
+        if len(bullets) >= 3 and not any(extract_constraints(block).values()):
             rng.shuffle(bullets)
             blocks[index] = "\n".join([line for line in lines if not re.match(r"^[-•*] ", line)] + bullets)
     return "\n\n".join(blocks)
@@ -416,7 +426,8 @@ class CandidateWriter:
     def __init__(self, anchor: dict, rng: random.Random):
         self.anchor, self.rng = anchor, rng
         self.family = infer_family(anchor["title"], anchor["skills"])
-        self.prefix, self.base = split_seniority(anchor["title"])
+        self.prefix, base = split_seniority(anchor["title"])
+        self.base = singular_title(base)
         self.constraints = anchor["constraints"]
         self.level = OWNERSHIP_LEVELS.index(anchor["ownership_scope"]["level"])
 

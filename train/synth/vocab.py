@@ -1411,6 +1411,17 @@ PHRASE_SYNONYMS = (
     ("years of", "yrs of"),
     ("preferred", "a plus"),
     ("build", "develop"),
+    ("such as", "like"),
+    ("activities", "work"),
+    ("prepare", "draw up"),
+    ("in accordance with", "in line with"),
+    ("Core tasks:", "Main duties:"),
+    ("Technology skills:", "Tools and software:"),
+    ("determine", "establish"),
+    ("regarding", "about"),
+    ("assist", "help"),
+    ("obtain", "get"),
+    ("utilize", "use"),
 )
 
 # Constraint vocabularies: canonical value -> surface forms (matched case-insensitively).

@@ -1,0 +1,133 @@
+"""Seed JDs, loaders and the matching rules of train.synth."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from train.synth.data.make_seed_jds import make_seed_jds
+from train.synth.dedup import DuplicateFilter
+from train.synth.loaders import (
+    SEED_JDS_PATH,
+    DataNotFoundError,
+    data_dir,
+    load_esco_jds,
+    load_onet_jds,
+    load_seed_jds,
+)
+from train.synth.matching import extract_constraints, find_skills, keeps_title, ownership_level, seniority_of
+from train.synth.schema import split_of
+
+
+def test_seed_script_reproduces_the_committed_file():
+    written = "\n".join(json.dumps(record, ensure_ascii=False) for record in make_seed_jds()) + "\n"
+    assert written == SEED_JDS_PATH.read_text(encoding="utf-8")
+
+
+def test_seed_jds_cover_families_and_levels_in_varied_prose():
+    jds = load_seed_jds()
+    assert len(jds) >= 300 and len({jd.id for jd in jds}) == len(jds)
+    assert len({jd.family for jd in jds}) >= 25
+    assert len({jd.seniority for jd in jds}) >= 4
+    openings = Counter(jd.text.split("\n\n")[1][:25] for jd in jds)
+    assert openings.most_common(1)[0][1] < 0.2 * len(jds)  # no single template dominates
+    duplicates = DuplicateFilter(threshold=0.8)
+    assert sum(duplicates.check(jd.text) is not None for jd in jds) == 0
+
+
+def test_matching_recovers_what_the_seed_writer_put_in():
+    jds = load_seed_jds()
+    constraints_ok = sum(extract_constraints(jd.text) == jd.meta["constraints"] for jd in jds)
+    skills_ok = sum(set(jd.meta["skills"]) <= set(find_skills(jd.text)) for jd in jds)
+    seniority_ok = sum(
+        seniority_of(jd.title, extract_constraints(jd.text)["years"]) == jd.seniority for jd in jds
+    )
+    assert constraints_ok >= 0.95 * len(jds)
+    assert skills_ok >= 0.95 * len(jds)
+    assert seniority_ok >= 0.9 * len(jds)
+
+
+def test_matching_rules_on_handwritten_text():
+    text = "Sr. SRE wanted. 5+ yrs of experience with K8s. BSc required. Fluent German. Location: Berlin."
+    assert extract_constraints(text) == {
+        "years": 5,
+        "degree": "bachelor",
+        "certification": None,
+        "language": "German",
+        "location": "Berlin",
+    }
+    assert keeps_title("Senior Site Reliability Engineer", text)
+    assert not keeps_title("Senior Site Reliability Engineer", text, exact=True)
+    assert ownership_level("Lead the platform strategy.\nOwn the budget.") > ownership_level(
+        "Assist with tickets.\nSupport the team."
+    )
+
+
+def test_split_is_stable_and_about_ten_percent():
+    splits = Counter(split_of(f"jd-{i}") for i in range(2000))
+    assert split_of("jd-7") == split_of("jd-7")
+    assert 0.07 < splits["validation"] / 2000 < 0.13
+
+
+def test_user_files_report_malformed_rows_with_file_and_line(tmp_path):
+    jsonl = tmp_path / "jds.jsonl"
+    jsonl.write_text(
+        '{"id": "a", "title": "Nurse", "text": "Care for patients."}\n'
+        "{not json\n"
+        '{"id": "b", "title": "", "text": "x"}\n'
+        '{"id": "a", "title": "Nurse", "text": "Again."}\n'
+        '{"id": "c", "title": "Chef", "text": "Cook.", "family": "hospitality"}\n',
+        encoding="utf-8",
+    )
+    issues = []
+    jds = load_seed_jds(jsonl, issues=issues)
+    assert [jd.id for jd in jds] == ["a", "c"] and jds[1].family == "hospitality"
+    assert [issue.split(": ", 1)[0] for issue in issues] == [f"{jsonl}:2", f"{jsonl}:3", f"{jsonl}:4"]
+    assert "'title'" in issues[1] and "duplicate id" in issues[2]
+
+    csv_file = tmp_path / "jds.csv"
+    csv_file.write_text('id,title,text\nx1,Chef,"Cook\nfood."\nx2,,missing title\n', encoding="utf-8")
+    issues = []
+    assert [jd.id for jd in load_seed_jds(csv_file, issues=issues)] == ["x1"]
+    assert issues == [f"{csv_file}:4: field 'title' is missing or empty; row skipped"]
+
+    bad_header = tmp_path / "bad.csv"
+    bad_header.write_text("id,name\n1,x\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="lacks column"):
+        load_seed_jds(bad_header)
+
+
+def test_missing_development_data_fails_clearly(tmp_path):
+    with pytest.raises(DataNotFoundError, match="CRE_DATA_DIR"):
+        data_dir(tmp_path / "nowhere")
+
+
+def _has_development_data() -> bool:
+    try:
+        return (data_dir() / "onet").is_dir()
+    except DataNotFoundError:
+        return False
+
+
+needs_data = pytest.mark.skipif(
+    not _has_development_data(), reason="development data (../shared/data) not present"
+)
+
+
+@needs_data
+def test_onet_loader_uses_only_the_allowed_split():
+    jds = load_onet_jds(split="train")
+    splits = dict(
+        line.split("\t") for line in (data_dir() / "onet" / "splits.tsv").read_text().split("\n")[1:] if line
+    )
+    assert jds and all(splits[jd.id.removeprefix("onet:")] == "train" for jd in jds)
+    assert "Core tasks:" in jds[0].text
+    with pytest.raises(ValueError, match="test"):
+        load_onet_jds(split="test")
+
+
+@needs_data
+def test_esco_loader_keeps_descriptions_but_not_isco_groups():
+    jds = load_esco_jds()
+    assert len(jds) > 1000
+    assert all("iscoGroup" not in json.dumps(jd.to_dict()) for jd in jds[:50])
