@@ -5,6 +5,7 @@ Commands:
                :mod:`eval.compare`), ``{stem}.md`` and Recall@K plots.
     lambda     Grid-search λ of ``cosine − λ·s_boundary`` on a local-pool benchmark.
     boundary   BoundaryHead transfer diagnostic (AUC, Cohen's d of ``s_boundary`` vs mismatch labels).
+    judge      LLM-as-judge labels for unlabeled pools; writes TREC qrels that ``compare --trec`` reads.
 
 Examples::
 
@@ -13,6 +14,8 @@ Examples::
     python -m eval compare --models outputs/cre-ckpt --ir-json my_set.json --protocol local
     python -m eval lambda --model outputs/cre-ckpt --benchmark resumes --metric recall@20
     python -m eval boundary --model outputs/cre-ckpt
+    python -m eval judge --queries jds.tsv --corpus cvs.jsonl --generator openai \\
+        --base-url http://127.0.0.1:8000/v1 --top-n 20 --out judged
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import torch
 from eval.benchmarks import BENCHMARKS, LOCAL_POOL_CUTOFFS, Benchmark, DataNotFoundError, load_benchmark
 from eval.boundary import DEFAULT_LAMBDA_GRID, boundary_diagnostic, lambda_grid_search, pool_pairs
 from eval.compare import build_report, paired_comparisons, run_models, write_report
-from eval.ir_data import DatasetFormatError, IRDataset, load_llama_index_json, load_trec
+from eval.ir_data import DatasetFormatError, IRDataset, load_llama_index_json, load_trec, read_texts
+from eval.judge import Judge
 from eval.models import load_encoder
 from eval.protocols import score_pools
 from eval.retrieval import bm25_pools, read_pool_file
+from train.synth.generators import GeneratorError, get_generator
 
 logger = logging.getLogger("eval")
 
@@ -78,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--out", help="write the result JSON here (default: print only)")
         _add_common(sub)
+    judge = commands.add_parser("judge", help="LLM-as-judge labels for unlabeled pools")
+    judge.add_argument("--queries", required=True, help="JDs: id<TAB>text (.tsv) or JSON lines")
+    judge.add_argument("--corpus", required=True, help="CVs: id<TAB>text (.tsv) or JSON lines")
+    judge.add_argument("--pool-file", help="candidate pools (JSON or TREC run); default BM25")
+    judge.add_argument("--pool-size", type=int, default=100)
+    judge.add_argument("--top-n", type=int, default=20, help="judge the first N candidates of each pool")
+    judge.add_argument("--generator", choices=["openai", "local"], default="openai")
+    judge.add_argument("--judge-model", help="model name (openai) or folder/alias (local)")
+    judge.add_argument("--base-url", help="OpenAI-compatible API root (openai)")
+    judge.add_argument("--answer-cache", help="judge answer cache folder (default $CRE_CACHE/synth-answers)")
+    judge.add_argument("--out", required=True, help="folder for judged.qrels and judged.json")
     commands.choices["lambda"].add_argument("--metric", default="recall@20")
     commands.choices["lambda"].add_argument(
         "--grid", type=float, nargs="+", default=list(DEFAULT_LAMBDA_GRID)
@@ -198,15 +214,38 @@ def run_boundary_tool(args: argparse.Namespace) -> dict:
     return result
 
 
+def run_judge(args: argparse.Namespace) -> dict:
+    queries, corpus = read_texts(args.queries, "query"), read_texts(args.corpus, "document")
+    if args.pool_file:
+        pools = read_pool_file(args.pool_file, queries, corpus)
+    else:
+        pools = bm25_pools(queries, corpus, args.pool_size)
+    options = {"model": args.judge_model, "cache_dir": args.answer_cache}
+    if args.generator == "openai":
+        options["base_url"] = args.base_url
+    generator = get_generator(args.generator, **{k: v for k, v in options.items() if v is not None})
+    labels = Judge(generator).judge_pools(queries, corpus, pools, args.top_n, show_progress=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "judged.qrels").write_text(labels.to_trec(), encoding="utf-8")
+    summary = {"generator": args.generator, "top_n": args.top_n, **labels.summary()}
+    summary["malformed_pairs"] = labels.malformed_pairs
+    (out / "judged.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in summary.items() if k != "malformed_pairs"}, indent=2))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         if args.command == "compare":
             run_compare(args)
+        elif args.command == "judge":
+            run_judge(args)
         else:
             run_boundary_tool(args)
-    except (DatasetFormatError, DataNotFoundError, FileNotFoundError, KeyError) as err:
+    except (DatasetFormatError, DataNotFoundError, FileNotFoundError, KeyError, GeneratorError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
