@@ -1,0 +1,135 @@
+"""Benchmark: ``CREModel.encode`` against ``SentenceTransformer.encode`` on the same MiniLM weights.
+
+Both engines embed the same 2,000 texts (1,000 JDs and 1,000 CVs written by the synthesis pipeline,
+so lengths are realistic), with the same batch size and token budget. Each engine runs in its own
+subprocess so that its peak memory (max RSS) is its own; the engines alternate over the repeats and
+the best time of each is kept. Results go to ``bench/results/encode.json``.
+
+Usage::
+
+    python -m bench.encode                  # full run (2,000 texts, 3 repeats)
+    python -m bench.encode --texts 200 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results" / "encode.json"
+
+
+def benchmark_texts(count: int, workdir: Path) -> list[str]:
+    """``count`` texts, half JDs and half CVs, from a rules-backend synthesis run on the embedded seeds."""
+    from train.synth import load_seed_jds, run_pipeline
+
+    run_pipeline(load_seed_jds(), backend="rules", out_dir=workdir / "synth", seed=0)
+    records = [json.loads(line) for line in (workdir / "synth" / "jdcv.jsonl").read_text().splitlines()]
+    jds = list(dict.fromkeys(r["query"] for r in records)) + [r["positive"] for r in records]
+    cvs = [text for r in records for text in (r["positive"], r["negative"])]
+    half = count // 2
+    if len(jds) < half or len(cvs) < count - half:
+        raise SystemExit(f"synthesis gave {len(jds)} JDs and {len(cvs)} CVs, fewer than {count} texts")
+    return jds[:half] + cvs[: count - half]
+
+
+def run_engine(engine: str, texts_file: Path, batch_size: int) -> dict:
+    """Embed the texts with one engine (in this process) and report time, tokens and peak memory."""
+    from sentence_transformers import SentenceTransformer
+
+    from train.backbones import resolve_backbone
+    from train.init_model import build_cre_model
+
+    texts = json.loads(texts_file.read_text())
+    if engine == "cre":
+        model = build_cre_model("minilm")
+        tokenizer, limit = model.tokenizer, model.config.max_length
+
+        def encode():
+            return model.encode(texts, kind="cv", batch_size=batch_size, show_progress=False)
+    else:
+        model = SentenceTransformer(resolve_backbone("minilm"), device="cpu")
+        tokenizer, limit = model.tokenizer, model.max_seq_length
+
+        def encode():
+            return model.encode(texts, batch_size=batch_size, show_progress_bar=False)
+
+    encode()  # warm-up: first-call allocations and kernel selection
+    start = time.perf_counter()
+    vectors = encode()
+    seconds = time.perf_counter() - start
+    tokens = sum(min(len(ids), limit) for ids in tokenizer(texts)["input_ids"])
+    return {
+        "engine": engine,
+        "seconds": seconds,
+        "texts_per_s": len(texts) / seconds,
+        "tokens_per_s": tokens / seconds,
+        "tokens": tokens,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "checksum": float(abs(vectors).sum()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--texts", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--engine", choices=["cre", "st"], help=argparse.SUPPRESS)  # child process
+    parser.add_argument("--texts-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.engine:
+        print(json.dumps(run_engine(args.engine, args.texts_file, args.batch_size)))
+        return
+
+    with tempfile.TemporaryDirectory() as scratch:
+        texts_file = Path(scratch) / "texts.json"
+        texts_file.write_text(json.dumps(benchmark_texts(args.texts, Path(scratch))))
+        runs: dict[str, list[dict]] = {"cre": [], "st": []}
+        for repeat in range(args.repeats):
+            for engine in ("cre", "st") if repeat % 2 == 0 else ("st", "cre"):
+                command = [
+                    sys.executable,
+                    "-m",
+                    "bench.encode",
+                    "--engine",
+                    engine,
+                    "--texts-file",
+                    str(texts_file),
+                ]
+                command += ["--batch-size", str(args.batch_size)]
+                output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+                runs[engine].append(json.loads(output.strip().splitlines()[-1]))
+                print(
+                    f"repeat {repeat + 1}: {engine} {runs[engine][-1]['texts_per_s']:.1f} texts/s", flush=True
+                )
+
+    best = {engine: min(results, key=lambda r: r["seconds"]) for engine, results in runs.items()}
+    report = {
+        "texts": args.texts,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "torch": torch.__version__,
+        "best": best,
+        "throughput_ratio_cre_over_st": best["cre"]["texts_per_s"] / best["st"]["texts_per_s"],
+        "peak_memory_ratio_cre_over_st": best["cre"]["peak_rss_mb"] / best["st"]["peak_rss_mb"],
+        "same_vectors_checksum": abs(best["cre"]["checksum"] - best["st"]["checksum"]) < 1e-2,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "best"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
