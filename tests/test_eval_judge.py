@@ -34,7 +34,7 @@ def respond(messages: list[dict]) -> str:
     return "```json\n" + json.dumps({**high, "must_unmet": [], "preferred_missing": missing}) + "\n```"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def chat_server():
     from tests.chat_server import ChatServer
 
@@ -68,6 +68,7 @@ def test_malformed_answers_are_classified(answer, reason):
 
 def test_judge_pools_against_the_chat_server_counts_malformed_and_caches(chat_server, tmp_path):
     generator = get_generator("openai", base_url=chat_server.url, cache_dir=tmp_path / "answers", retries=0)
+    requests_before = len(chat_server.requests())
     pools = {"jd-py": list(CVS)}
     labels = Judge(generator).judge_pools(JDS, CVS, pools)
     assert labels.qrels == {"jd-py": {"cv-fit": 1, "cv-no-aws": 1, "cv-java": 0}}
@@ -82,7 +83,7 @@ def test_judge_pools_against_the_chat_server_counts_malformed_and_caches(chat_se
     assert sorted(labels.malformed_pairs) == [("jd-py", "cv-chatty"), ("jd-py", "cv-weak")]
     assert labels.to_trec().splitlines() == ["jd-py 0 cv-fit 1", "jd-py 0 cv-no-aws 1", "jd-py 0 cv-java 0"]
     requests = len(chat_server.requests())
-    assert requests == 5
+    assert requests - requests_before == 5
     again = Judge(generator).judge_pools(JDS, CVS, {"jd-py": ["cv-fit", "cv-java"]}, top_n=1)
     assert again.qrels == {"jd-py": {"cv-fit": 1}}
     assert len(chat_server.requests()) == requests  # answered from the cache
