@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from train.init_model import build_cre_model
+
 RESULTS = Path(__file__).resolve().parent / "results" / "encode.json"
 
 
@@ -42,16 +44,17 @@ def benchmark_texts(count: int, workdir: Path) -> list[str]:
     return jds[:half] + cvs[: count - half]
 
 
-def run_engine(engine: str, texts_file: Path, batch_size: int) -> dict:
+def run_engine(engine: str, workdir: Path, batch_size: int) -> dict:
     """Embed the texts with one engine (in this process) and report time, tokens and peak memory."""
     from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel
 
     from train.backbones import resolve_backbone
-    from train.init_model import build_cre_model
 
-    texts = json.loads(texts_file.read_text())
+    texts = json.loads((workdir / "texts.json").read_text())
     if engine == "cre":
-        model = build_cre_model("minilm")
+        # The path users take: a saved checkpoint through AutoModel.
+        model = AutoModel.from_pretrained(workdir / "cre-minilm", trust_remote_code=True)
         tokenizer, limit = model.tokenizer, model.config.max_length
 
         def encode():
@@ -85,16 +88,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--engine", choices=["cre", "st"], help=argparse.SUPPRESS)  # child process
-    parser.add_argument("--texts-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.engine:
-        print(json.dumps(run_engine(args.engine, args.texts_file, args.batch_size)))
+        print(json.dumps(run_engine(args.engine, args.workdir, args.batch_size)))
         return
 
     with tempfile.TemporaryDirectory() as scratch:
-        texts_file = Path(scratch) / "texts.json"
-        texts_file.write_text(json.dumps(benchmark_texts(args.texts, Path(scratch))))
+        workdir = Path(scratch)
+        (workdir / "texts.json").write_text(json.dumps(benchmark_texts(args.texts, workdir)))
+        build_cre_model("minilm").save_pretrained(workdir / "cre-minilm")
         runs: dict[str, list[dict]] = {"cre": [], "st": []}
         for repeat in range(args.repeats):
             for engine in ("cre", "st") if repeat % 2 == 0 else ("st", "cre"):
@@ -104,8 +108,8 @@ def main() -> None:
                     "bench.encode",
                     "--engine",
                     engine,
-                    "--texts-file",
-                    str(texts_file),
+                    "--workdir",
+                    str(workdir),
                 ]
                 command += ["--batch-size", str(args.batch_size)]
                 output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
