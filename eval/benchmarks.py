@@ -10,7 +10,8 @@
   against the deduplicated résumés; relevant = résumés of that category. Local pool (BM25 top
   ``pool_size``), Recall@K and Precision@K for K = 10..70.
 
-Occupation texts are ``"{title}\\n{description}"``; the résumé-category JDs add the O*NET core tasks
+JD–JD benchmarks encode both sides with kind ``jd``: the task is symmetric, and E5-style models use
+the same instruction on both sides of symmetric tasks. Occupation texts are ``"{title}\\n{description}"``; the résumé-category JDs add the O*NET core tasks
 and hot technologies so that they read like postings. Résumé ids are content hashes: no résumé text
 ever reaches logs or results.
 

@@ -2,9 +2,9 @@
 
 Encoding thousands of texts on a CPU takes minutes, and a comparison re-encodes the same corpus for
 every benchmark run; the cache makes reruns instant. Each model gets a folder named by its
-fingerprint; every :meth:`EmbeddingCache.fetch` that encodes something appends one shard
-(``shard-*.npy`` vectors plus ``shard-*.keys`` text hashes), so an interrupted run keeps what it
-finished and the next one resumes.
+fingerprint; :meth:`EmbeddingCache.fetch` encodes what is missing in shards of ``shard_size`` texts
+and appends each (``shard-*.npy`` vectors plus ``shard-*.keys`` text hashes) as soon as it is done,
+so an interrupted run keeps what it finished and the next one resumes.
 
 The default root is ``$CRE_EMBEDDING_CACHE``, else ``~/.cache/cre/embeddings``.
 
@@ -65,7 +65,11 @@ class EmbeddingCache:
         self._loaded = True
 
     def fetch(
-        self, texts: list[str], kind: str, encode_missing: Callable[[list[str]], np.ndarray]
+        self,
+        texts: list[str],
+        kind: str,
+        encode_missing: Callable[[list[str]], np.ndarray],
+        shard_size: int = 1024,
     ) -> np.ndarray:
         """Return vectors for ``texts`` in order, encoding (once) and storing those not yet cached.
 
@@ -73,14 +77,17 @@ class EmbeddingCache:
             texts: Inputs; duplicates are encoded once.
             kind: Input kind, part of the key.
             encode_missing: Encodes a list of distinct texts into a float32 matrix.
+            shard_size: Texts encoded and written per shard, so an interrupted run loses little.
         """
         self._load()
         keys = [text_key(text, kind) for text in texts]
         missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in self._vectors}
-        if missing:
-            vectors = np.asarray(encode_missing(list(missing.values())), dtype=np.float32)
-            self._write_shard(list(missing), vectors)
-            self._vectors.update(zip(missing, vectors, strict=True))
+        pending = list(missing.items())
+        for start in range(0, len(pending), shard_size):
+            shard_keys, shard_texts = zip(*pending[start : start + shard_size], strict=True)
+            vectors = np.asarray(encode_missing(list(shard_texts)), dtype=np.float32)
+            self._write_shard(list(shard_keys), vectors)
+            self._vectors.update(zip(shard_keys, vectors, strict=True))
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([self._vectors[key] for key in keys])

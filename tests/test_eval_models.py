@@ -103,9 +103,23 @@ def test_cache_ignores_half_written_shards(tmp_path):
     (cache.folder / "shard-broken.keys").write_text("k")  # no matching .npy: an interrupted write
     fresh = EmbeddingCache(tmp_path, "model")
     calls = []
-    result = fresh.fetch(["a", "b"], "jd", lambda texts: calls.append(texts) or np.zeros((len(texts), 2), np.float32))
+    result = fresh.fetch(
+        ["a", "b"], "jd", lambda texts: calls.append(texts) or np.zeros((len(texts), 2), np.float32)
+    )
     assert calls == [["b"]]
     np.testing.assert_array_equal(result, [[1, 1], [0, 0]])
+
+    # Shards are written as they finish: an encoder that dies on the second shard keeps the first.
+    def die_on_second_shard(texts, seen=[]):  # noqa: B006 - deliberate call counter
+        seen.append(texts)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return np.full((len(texts), 2), 7, np.float32)
+
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fetch(["c", "d", "e"], "jd", die_on_second_shard, shard_size=2)
+    resumed = EmbeddingCache(tmp_path, "model")
+    np.testing.assert_array_equal(resumed.fetch(["c", "d"], "jd", None), [[7, 7], [7, 7]])
     # The kind is part of the key: the same text as a CV is a different input for CRE.
     fresh.fetch(["a"], "cv", lambda texts: calls.append(texts) or np.zeros((1, 2), np.float32))
     assert calls[-1] == ["a"]
@@ -122,7 +136,9 @@ def test_cre_checkpoint_uses_kinds_and_boundary_head(tiny_cre, tmp_path):
     cvs = encoder.encode(["java developer", "nurse", "chef"], kind="cv")
     boundary = encoder.boundary_scores(as_jd[0], cvs)
     hits = encoder.model.rerank(as_jd[0], cvs, boundary_weight=0.0)
-    np.testing.assert_allclose(boundary, [h["boundary"] for h in sorted(hits, key=lambda h: h["corpus_id"])], atol=1e-6)
+    np.testing.assert_allclose(
+        boundary, [h["boundary"] for h in sorted(hits, key=lambda h: h["corpus_id"])], atol=1e-6
+    )
 
 
 def test_non_cre_and_missing_folders(tiny_st, tmp_path):
@@ -154,8 +170,28 @@ def test_cli_compare_writes_json_markdown_and_plots(tiny_st, tiny_cre, tmp_path,
     monkeypatch.setenv("CRE_DATA_DIR", str(tmp_path / "no-data"))
     dataset = write_ir_json(tmp_path / "toy.json")
     out = tmp_path / "out"
-    argv = ["compare", "--models", str(tiny_st), str(tiny_cre), "--benchmarks", "onet", "--ir-json", str(dataset)]
-    argv += ["--protocol", "local", "--pool-size", "4", "--out", str(out), "--stem", "cmp", "--max-length", "32"]
+    argv = [
+        "compare",
+        "--models",
+        str(tiny_st),
+        str(tiny_cre),
+        "--benchmarks",
+        "onet",
+        "--ir-json",
+        str(dataset),
+    ]
+    argv += [
+        "--protocol",
+        "local",
+        "--pool-size",
+        "4",
+        "--out",
+        str(out),
+        "--stem",
+        "cmp",
+        "--max-length",
+        "32",
+    ]
     argv += ["--cache-dir", str(tmp_path / "cache"), "--bootstrap-samples", "100", "--boundary-weight", "0.5"]
     assert main(argv) == 0
     report = json.loads((out / "cmp.json").read_text())
