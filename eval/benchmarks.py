@@ -11,16 +11,17 @@
   ``pool_size``), Recall@K and Precision@K for K = 10..70.
 
 JD–JD benchmarks encode both sides with kind ``jd``: the task is symmetric, and E5-style models use
-the same instruction on both sides of symmetric tasks. Occupation texts are ``"{title}\\n{description}"``; the résumé-category JDs add the O*NET core tasks
-and hot technologies so that they read like postings. Résumé ids are content hashes: no résumé text
-ever reaches logs or results.
+the same instruction on both sides of symmetric tasks. Occupation texts are
+``"{title}\\n{description}"``; the résumé-category JDs add the O*NET core tasks and hot technologies
+so that they read like postings. Résumé ids are content hashes: no résumé text ever reaches logs or
+results.
 
 The data folder is an argument, else ``$CRE_DATA_DIR``, else ``../shared/data`` next to the repo.
 
 Example:
     >>> bench = load_benchmark("onet")  # doctest: +SKIP
     >>> bench.dataset.num_judged_queries  # doctest: +SKIP
-    183
+    182
 """
 
 from __future__ import annotations
