@@ -10,7 +10,7 @@ Start it from a test with :class:`ChatServer` (a subprocess, so it can really di
 Failure modes: ``--die-after N`` kills the process (no response) on request N+1; ``--malformed-every K``
 returns a truncated, invalid JSON body for prompts whose hash is divisible by K (so retries fail too);
 ``--garbage-every K`` returns a valid completion whose content is not JSON for such prompts. Every request
-is logged as a JSON line (``n``, prompt ``key``, ``mode``) to ``--log``.
+is logged, once answered, as a JSON line (``n``, prompt ``key``, ``mode``) to ``--log``.
 
 Example:
     >>> with ChatServer(responses=["hello"]) as server:  # doctest: +SKIP
@@ -114,7 +114,7 @@ class ChatServer:
         return self.process is not None and self.process.poll() is None
 
     def requests(self) -> list[dict]:
-        """The logged requests so far (``n``, ``key``, ``mode``)."""
+        """The requests answered so far (``n``, ``key``, ``mode``)."""
         if not self.log_path.exists():
             return []
         return [
@@ -141,7 +141,8 @@ def _load_responder(spec: str | None):
 def _handler(options: dict, log_path: str):
     responder = _load_responder(options.get("responder"))
     responses = options.get("responses") or []
-    lock, state = threading.Lock(), {"count": 0}
+    lock = threading.Condition()
+    state = {"count": 0, "in_flight": 0}
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:  # keep test output quiet
@@ -165,16 +166,27 @@ def _handler(options: dict, log_path: str):
                 state["count"] += 1
                 number = state["count"]
                 if options.get("die_after") is not None and number > options["die_after"]:
-                    os._exit(3)  # die mid-run: the client gets no response at all
+                    # Die mid-run: this request gets no response; those already being answered finish first,
+                    # so the log holds exactly the requests that were answered.
+                    lock.wait_for(lambda: state["in_flight"] == 0, timeout=10)
+                    os._exit(3)
+                state["in_flight"] += 1
+            try:
+                self._answer(request, messages, key, number)
+            finally:
+                with lock:
+                    state["in_flight"] -= 1
+                    lock.notify_all()
+
+        def _answer(self, request: dict, messages: list[dict], key: str, number: int) -> None:
             bucket = int(key[:8], 16)
             mode = "ok"
             if options.get("malformed_every") and bucket % options["malformed_every"] == 0:
                 mode = "malformed"
             elif options.get("garbage_every") and bucket % options["garbage_every"] == 0:
                 mode = "garbage"
-            with lock, open(log_path, "a", encoding="utf-8") as log:
-                log.write(json.dumps({"n": number, "key": key, "mode": mode}) + "\n")
             if mode == "malformed":
+                self._log(number, key, mode)
                 self._send(200, b'{"id": "x", "choices": [{"message": {"content": "trunc')
                 return
             if mode == "garbage":
@@ -198,7 +210,12 @@ def _handler(options: dict, log_path: str):
                 ],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             }
+            self._log(number, key, mode)
             self._send(200, json.dumps(body).encode("utf-8"))
+
+        def _log(self, number: int, key: str, mode: str) -> None:
+            with lock, open(log_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"n": number, "key": key, "mode": mode}) + "\n")
 
     return Handler
 
