@@ -298,9 +298,16 @@ def resume_benchmark(
             "rows": len(rows),
             "distinct_resumes": len(corpus),
             "pool": pool_source,
+            "pool_recall": pool_recall(pools, dataset.qrels),
             "category_to_onet": RESUME_CATEGORY_TO_ONET,
         },
     )
+
+
+def pool_recall(pools: dict[str, list[str]], qrels: dict[str, dict[str, float]]) -> float:
+    """Mean share of each query's relevant documents that its pool contains: the ceiling of any reranker."""
+    shares = [len(set(pools.get(q, ())) & set(judged)) / len(judged) for q, judged in qrels.items()]
+    return sum(shares) / len(shares)
 
 
 def _counts(skipped: dict[str, list[str]]) -> dict[str, int]:

@@ -12,6 +12,7 @@ from eval.benchmarks import (
     esco_benchmark,
     load_benchmark,
     onet_benchmark,
+    pool_recall,
     resolve_data_dir,
     resume_benchmark,
     resume_id,
@@ -135,6 +136,8 @@ def test_resume_benchmark_deduplicates_hashes_ids_and_builds_bm25_pools(data_dir
     assert "Attend meetings" not in bench.dataset.queries["Java Developer"]  # supplemental task
     assert bench.dataset.queries["Java Developer"].endswith("Technologies: Python")
     assert {len(pool) for pool in bench.pools.values()} == {3}
+    assert 0 < bench.notes["pool_recall"] <= 1
+    assert pool_recall({"q": ["a", "b"]}, {"q": {"a": 1, "c": 1}}) == 0.5
     assert bench.protocol == "local" and bench.metrics["recall"] == [10, 20, 30, 40, 50, 60, 70]
 
 
