@@ -1,0 +1,136 @@
+"""Load and validate the training JSONL files written by :mod:`train.synth` (or by hand).
+
+Every record is checked before any training starts: a line that is not JSON, a record that is not an
+object, a missing field, a field that is not a string or is blank stops the run with an error naming
+the file, the line and the field. Nothing is dropped silently: a record is either used or reported.
+
+Files and the fields each round reads:
+
+============================  ======================================================  ==========
+file                          fields                                                  used by
+============================  ======================================================  ==========
+``pairs.jsonl``               ``query``, ``positive``, ``stage`` (paraphrase | card)   R1, head
+``ranking.jsonl``             ``query``, ``positive``, ``negative_role``,              R1
+                              ``negative_constraint``
+``jdcv.jsonl``                ``query`` (JD), ``positive`` (CV), ``negative`` (CV)     R2
+``role_negatives.jsonl``      ``query``, ``negative``                                  head
+============================  ======================================================  ==========
+
+Records may carry ``split`` (``train`` or ``validation``, default ``train``) and any other field.
+
+Example:
+    >>> rows = read_records("runs/synth/jdcv.jsonl", ["query", "positive", "negative"])  # doctest: +SKIP
+    >>> rows[0]["positive"][:20]  # doctest: +SKIP
+    'CHEN SHARMA\\nTrainee '
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+SPLITS = ("train", "validation")
+# Problems listed in one error before "... and N more": enough to fix a file in one go, short enough to read.
+MAX_REPORTED_PROBLEMS = 10
+
+
+class TrainingDataError(ValueError):
+    """Training data that cannot be used; the message names the file, line and field of each problem."""
+
+
+def read_records(
+    path: str | os.PathLike,
+    text_fields: Sequence[str],
+    split: str | None = None,
+    choices: dict[str, Sequence[str]] | None = None,
+) -> list[dict]:
+    """Read a JSONL file, check every record, and return those of ``split``.
+
+    Args:
+        path: The JSONL file (one JSON object per line; blank lines are allowed).
+        text_fields: Fields every record must hold as a non-blank string.
+        split: Keep only records of this split (``None`` keeps all); a record without ``split`` is
+            ``train``.
+        choices: Fields whose value must be one of a few strings, e.g. ``{"stage": ["paraphrase", "card"]}``.
+
+    Returns:
+        The records, in file order, each with ``_line`` (its line number) added.
+
+    Raises:
+        TrainingDataError: The file is missing or any record breaks the rules; all problems (up to
+            :data:`MAX_REPORTED_PROBLEMS`) are listed as ``file:line: field 'name' ...``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingDataError(f"{path}: training data file not found")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    rules = {"split": SPLITS, **(choices or {})}
+    records, problems = [], []
+    with path.open(encoding="utf-8") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            record, problem = _parse(line)
+            if problem is None:
+                problem = _check(record, text_fields, rules)
+            if problem is not None:
+                problems.append(f"{path}:{number}: {problem}")
+                continue
+            record["_line"] = number
+            records.append(record)
+    if problems:
+        shown = problems[:MAX_REPORTED_PROBLEMS]
+        more = len(problems) - len(shown)
+        raise TrainingDataError(
+            f"{len(problems)} malformed record(s); fix them and rerun:\n  "
+            + "\n  ".join(shown)
+            + (f"\n  ... and {more} more" if more else "")
+        )
+    if not records:
+        raise TrainingDataError(f"{path}: holds no records")
+    if split is None:
+        return records
+    return [record for record in records if record.get("split", "train") == split]
+
+
+def _parse(line: str) -> tuple[dict | None, str | None]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return None, f"not valid JSON ({error.msg} at column {error.colno})"
+    if not isinstance(record, dict):
+        return None, f"expected a JSON object, got {type(record).__name__}"
+    return record, None
+
+
+def _check(record: dict, text_fields: Sequence[str], rules: dict[str, Sequence[str]]) -> str | None:
+    """The first problem of one record, or ``None``."""
+    for field in text_fields:
+        if field not in record:
+            return f"missing field {field!r}"
+        value = record[field]
+        if not isinstance(value, str):
+            return f"field {field!r} must be a string, got {type(value).__name__}"
+        if not value.strip():
+            return f"field {field!r} is empty"
+    for field, allowed in rules.items():
+        if field in record and record[field] not in allowed:
+            return f"field {field!r} is {record[field]!r}, expected one of {list(allowed)}"
+    return None
+
+
+def require_records(records: list[dict], what: str, minimum: int = 1) -> list[dict]:
+    """Fail before training when a round would have too little data (e.g. an empty split).
+
+    Example:
+        >>> require_records([], "R2 triplets (jdcv.jsonl, split train)")
+        Traceback (most recent call last):
+        ...
+        train.data.TrainingDataError: R2 triplets (jdcv.jsonl, split train): 0 records, need at least 1
+    """
+    if len(records) < minimum:
+        raise TrainingDataError(f"{what}: {len(records)} records, need at least {minimum}")
+    return records

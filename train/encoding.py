@@ -1,0 +1,66 @@
+"""Embed the text fields of a training batch in one differentiable forward pass.
+
+Training reads several fields per example (a query, its positive, its negatives), possibly of
+different input kinds (a JD query and CV candidates). :class:`BatchEncoder` puts each kind's
+instruction in front, tokenises all texts together and runs the model once: one forward pass per
+backward pass, as distributed data parallel training expects, at the cost of padding every field to
+the batch's longest text.
+
+Example:
+    >>> encoder = BatchEncoder.for_model(model, max_length=128)  # doctest: +SKIP
+    >>> vectors = encoder(model, {"query": ("jd", jds), "positive": ("cv", cvs)})  # doctest: +SKIP
+    >>> vectors["query"].shape  # doctest: +SKIP
+    torch.Size([16, 384])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from cre.modeling_cre import CREModel
+
+# field name -> (input kind, texts)
+Fields = Mapping[str, tuple[str, Sequence[str]]]
+
+
+@dataclass
+class BatchEncoder:
+    """Tokenises fields with their kind's instruction and splits the model's embeddings back per field.
+
+    Attributes:
+        tokenizer: The model's tokenizer.
+        instructions: ``config.instructions`` of the model (kind -> prefix).
+        max_length: Token budget per text (instruction included).
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    instructions: Mapping[str, str]
+    max_length: int
+
+    @classmethod
+    def for_model(cls, model: CREModel, max_length: int | None = None) -> BatchEncoder:
+        """The encoder of ``model``; ``max_length`` (default ``config.max_length``) is capped at the
+        backbone's position limit, so that a long budget never indexes past its position table."""
+        limit = getattr(model.config.text_config, "max_position_embeddings", None)
+        budget = max_length or model.config.max_length
+        return cls(model.tokenizer, dict(model.config.instructions), min(budget, limit or budget))
+
+    def tokenize(self, fields: Fields) -> dict[str, torch.Tensor]:
+        """One padded batch holding every field's texts, in field order."""
+        texts = [self.instructions[kind] + text for kind, values in fields.values() for text in values]
+        return self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+
+    def __call__(self, model: torch.nn.Module, fields: Fields, device: torch.device | None = None) -> dict:
+        """Embed every field; returns ``{field: (n, output_dim) float32 tensor}`` (not normalised)."""
+        batch = self.tokenize(fields)
+        if device is not None:
+            batch = {name: tensor.to(device) for name, tensor in batch.items()}
+        embeddings = model(**batch).sentence_embedding
+        sizes = [len(values) for _, values in fields.values()]
+        return dict(zip(fields, torch.split(embeddings, sizes), strict=True))

@@ -1,0 +1,107 @@
+"""LoRA adapters on a CRE model's backbone (through peft), and merging them back for release.
+
+Rounds train an adapter on ``model.backbone`` (plus the CNN projection when the model has one) and
+release merged weights: :func:`merge_lora` folds the adapter into the backbone in float32 and
+returns a plain transformers backbone, so checkpoints never carry adapter files.
+
+Example:
+    >>> settings = LoraSettings(rank=8, alpha=16)
+    >>> model = add_lora(build_cre_model("minilm"), settings)  # doctest: +SKIP
+    >>> ...  # train
+    >>> model = merge_lora(model)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+
+from cre.modeling_cre import CREModel
+
+# Every linear layer of the backbone except BERT's pooler, which CRE never reads: an adapter there
+# would get no gradient (and distributed training would wait for it forever).
+DEFAULT_TARGETS = "all-linear"
+EXCLUDED_MODULES = ["pooler.dense"]
+
+
+@dataclass
+class LoraSettings:
+    """Adapter shape. The CRE paper uses r = 16, α = 32 on 0.5B+ backbones.
+
+    Attributes:
+        rank: ``r``, the adapter rank; 0 means full fine-tuning (no adapter).
+        alpha: ``α``; the update is scaled by ``α / r``.
+        dropout: Dropout on the adapter's input.
+        target_modules: Module names (or suffixes) to adapt; default every linear layer.
+    """
+
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] | str = field(default=DEFAULT_TARGETS)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> LoraSettings:
+        targets = args.lora_targets.split(",") if "," in args.lora_targets else args.lora_targets
+        return cls(args.lora_rank, args.lora_alpha, args.lora_dropout, targets)
+
+
+def add_lora_arguments(parser: argparse.ArgumentParser, rank: int = 16, alpha: int = 32) -> None:
+    """Add ``--lora-rank``, ``--lora-alpha``, ``--lora-dropout`` and ``--lora-targets``."""
+    group = parser.add_argument_group("LoRA")
+    group.add_argument("--lora-rank", type=int, default=rank, help="adapter rank r (0 = full fine-tuning)")
+    group.add_argument("--lora-alpha", type=int, default=alpha, help="adapter scale α (update × α/r)")
+    group.add_argument("--lora-dropout", type=float, default=0.05)
+    group.add_argument(
+        "--lora-targets",
+        default=DEFAULT_TARGETS,
+        help="comma-separated module names to adapt, or 'all-linear' (default)",
+    )
+
+
+def add_lora(model: CREModel, settings: LoraSettings) -> CREModel:
+    """Wrap ``model.backbone`` with a fresh LoRA adapter; only the adapter (and the CNN projection,
+    if any) stays trainable. With ``settings.rank == 0`` every parameter trains instead.
+
+    Returns:
+        The same model object, modified in place.
+    """
+    if settings.rank == 0:
+        model.requires_grad_(True)
+        if getattr(model.backbone, "pooler", None) is not None:
+            model.backbone.pooler.requires_grad_(False)  # unused by CRE, see EXCLUDED_MODULES
+        return model
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=settings.target_modules,
+        exclude_modules=EXCLUDED_MODULES,
+    )
+    model.backbone = get_peft_model(model.backbone, config)
+    if model.cnn is not None:
+        model.cnn.requires_grad_(True)
+    if model.boundary_head is not None:
+        model.boundary_head.requires_grad_(False)  # trained on its own, after Round 2
+    return model
+
+
+def merge_lora(model: CREModel) -> CREModel:
+    """Fold the adapter into the backbone weights in float32 and drop the peft wrapper.
+
+    Returns:
+        The same model object, whose ``backbone`` is a plain transformers model again.
+    """
+    model.float()  # merging in low precision would round the update away
+    if isinstance(model.backbone, PeftModel):
+        model.backbone = model.backbone.merge_and_unload()
+    return model
+
+
+def trainable_parameter_count(model: torch.nn.Module) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())

@@ -1,0 +1,140 @@
+"""Training losses of CRE's rounds, on raw (not normalised) sentence embeddings.
+
+* Round 1 (JD–JD): :func:`pair_loss` for the card warm-up and semantic alignment stages, and
+  :func:`ranking_loss` for the main ranking stage, both with :func:`distillation_loss` towards the
+  frozen original model.
+* Round 2 (JD–CV): :func:`multiple_negatives_ranking_loss` over explicit hard negatives plus the
+  other rows' candidates (in-batch negatives).
+
+Example:
+    >>> q, c = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 1.0]])
+    >>> round(float(positive_loss(q, c)), 4)  # (1 - cos 45°)²
+    0.0858
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class RankingWeights:
+    """Weights and margins of Round 1's losses (defaults from the CRE recipe).
+
+    Attributes:
+        pair: ``w_p``, weight of ``(1 − cos(q, c+))²``.
+        role: ``w_r``, weight of the role-boundary margin loss.
+        constraint: ``w_k``, weight of the constraint-conflict margin loss.
+        distill: ``w_d``, weight of the MSE towards the frozen model's embeddings.
+        role_margin: ``m_r``, how much closer the positive must be than a role-boundary negative.
+        constraint_margin: ``m_k``, likewise for a constraint-conflict negative.
+    """
+
+    pair: float = 1.0
+    role: float = 0.25
+    constraint: float = 0.10
+    distill: float = 0.05
+    role_margin: float = 0.10
+    constraint_margin: float = 0.05
+
+
+def positive_loss(query: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+    """``mean (1 − cos(q, c))²``: pulls matching texts together, gently once they are close."""
+    return (1 - F.cosine_similarity(query, candidate, dim=-1)).pow(2).mean()
+
+
+def margin_loss(
+    query: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float
+) -> torch.Tensor:
+    """``mean max(0, m − [cos(q, c+) − cos(q, c−)])²``: the positive must beat the negative by ``m``."""
+    gap = F.cosine_similarity(query, positive, dim=-1) - F.cosine_similarity(query, negative, dim=-1)
+    return F.relu(margin - gap).pow(2).mean()
+
+
+def distillation_loss(students: list[torch.Tensor], teachers: list[torch.Tensor]) -> torch.Tensor:
+    """``Σ MSE(e, e^t)`` over matching embeddings of the trained and the frozen original model."""
+    return sum(F.mse_loss(student, teacher) for student, teacher in zip(students, teachers, strict=True))
+
+
+def pair_loss(
+    embeddings: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor], weights: RankingWeights
+) -> dict[str, torch.Tensor]:
+    """``w_p·(1 − cos(q, c))² + w_d·(MSE(e_q, e_q^t) + MSE(e_c, e_c^t))``.
+
+    Args:
+        embeddings: ``query`` and ``positive`` embeddings of the trained model.
+        teacher: The same keys from the frozen original model.
+        weights: Loss weights.
+
+    Returns:
+        ``loss`` (the total) and its parts ``pos`` and ``distill`` (for logging).
+    """
+    parts = {
+        "pos": positive_loss(embeddings["query"], embeddings["positive"]),
+        "distill": distillation_loss(list(embeddings.values()), [teacher[k] for k in embeddings]),
+    }
+    parts["loss"] = weights.pair * parts["pos"] + weights.distill * parts["distill"]
+    return parts
+
+
+def ranking_loss(
+    embeddings: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor], weights: RankingWeights
+) -> dict[str, torch.Tensor]:
+    """``w_p·L_pos + w_r·L_role + w_k·L_cons + w_d·L_distill`` over (q, c+, c−_role, c−_cons).
+
+    Args:
+        embeddings: ``query``, ``positive``, ``negative_role`` and ``negative_constraint`` embeddings.
+        teacher: The same keys from the frozen original model.
+        weights: Loss weights and margins.
+
+    Returns:
+        ``loss`` and its parts ``pos``, ``role``, ``constraint`` and ``distill``.
+    """
+    query, positive = embeddings["query"], embeddings["positive"]
+    parts = {
+        "pos": positive_loss(query, positive),
+        "role": margin_loss(query, positive, embeddings["negative_role"], weights.role_margin),
+        "constraint": margin_loss(
+            query, positive, embeddings["negative_constraint"], weights.constraint_margin
+        ),
+        "distill": distillation_loss(list(embeddings.values()), [teacher[k] for k in embeddings]),
+    }
+    parts["loss"] = (
+        weights.pair * parts["pos"]
+        + weights.role * parts["role"]
+        + weights.constraint * parts["constraint"]
+        + weights.distill * parts["distill"]
+    )
+    return parts
+
+
+def multiple_negatives_ranking_loss(
+    queries: torch.Tensor,
+    positives: torch.Tensor,
+    negatives: torch.Tensor | None = None,
+    temperature: float = 0.05,
+    query_offset: int = 0,
+) -> torch.Tensor:
+    """InfoNCE over cosine similarities: each query against every positive and hard negative.
+
+    Query ``i`` must pick its own positive (column ``query_offset + i``) among all positives and all
+    negatives, so the other rows' candidates act as in-batch negatives.
+
+    Args:
+        queries: ``(n, d)`` query embeddings.
+        positives: ``(m, d)`` positive embeddings, ``m ≥ n`` (more when gathered from other processes).
+        negatives: ``(k, d)`` explicit hard negatives, or ``None``.
+        temperature: ``τ``; logits are ``cos / τ``.
+        query_offset: Where this batch's positives start among ``positives`` (a process's rank offset
+            when candidates are gathered across processes).
+
+    Returns:
+        The mean cross-entropy.
+    """
+    candidates = positives if negatives is None else torch.cat([positives, negatives])
+    logits = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature
+    labels = torch.arange(queries.shape[0], device=queries.device) + query_offset
+    return F.cross_entropy(logits, labels)

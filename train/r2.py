@@ -1,0 +1,235 @@
+"""Round 2: JD–CV alignment from the Round 1 checkpoint, with the multiple-negatives ranking loss.
+
+Each JD must pick its own CV among every positive and hard-negative CV of the batch
+(:func:`train.losses.multiple_negatives_ranking_loss`, temperature ``τ``). Two ways to make that
+pool larger than one forward pass allows:
+
+* ``--cache-chunk N`` (GradCache): embed the batch in chunks of ``N`` texts without gradients,
+  compute the loss on the cached embeddings, then re-run each chunk with gradients and backpropagate
+  the cached embedding gradients. Dropout masks are replayed, so the result equals one big pass
+  while memory holds one chunk's activations.
+* ``--gather`` (on by default with several processes): every process scores its JDs against the
+  CVs of all processes (gathered embeddings; the process's own stay differentiable).
+
+A fresh LoRA adapter trains on the merged Round 1 backbone and is merged into the Round 2 checkpoint.
+
+Command line::
+
+    python -m train.r2 --data runs/synth --base outputs/r1 --out outputs/r2 --cache-chunk 16
+    accelerate launch --num_processes 2 -m train.r2 --data runs/synth --base outputs/r1 --out outputs/r2
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from train.checkpoint import add_hub_arguments, finish_round, load_model, round_summary
+from train.data import read_records, require_records
+from train.encoding import BatchEncoder, Fields
+from train.loop import (
+    LoopSettings,
+    MicroBatch,
+    add_loop_arguments,
+    cycle_batches,
+    make_accelerator,
+    run_training,
+)
+from train.lora import LoraSettings, add_lora, add_lora_arguments
+from train.losses import multiple_negatives_ranking_loss
+
+logger = logging.getLogger(__name__)
+
+TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
+
+
+@dataclass
+class R2Recipe:
+    """Round 2's options.
+
+    Attributes:
+        steps: Optimizer steps (``None``: one pass over the triplets).
+        batch_size: Triplets per process per micro-batch.
+        max_length: Token budget per JD and per CV.
+        temperature: ``τ`` of the softmax over cosine similarities.
+        cache_chunk: Texts per forward pass in the cached loss (0: no caching, one pass per batch).
+        gather: Score against the candidates of all processes.
+    """
+
+    steps: int | None = None
+    batch_size: int = 16
+    max_length: int = 256
+    temperature: float = 0.05
+    cache_chunk: int = 0
+    gather: bool = True
+
+
+def load_r2_data(data_dir: str | Path) -> list[dict]:
+    """The ``train`` triplets of ``jdcv.jsonl``, validated."""
+    path = Path(data_dir) / "jdcv.jsonl"
+    return require_records(
+        read_records(path, list(TRIPLET_FIELDS), "train"), f"R2 triplets ({path}, split train)"
+    )
+
+
+class _RandomState:
+    """The RNG state before a forward pass, to replay the same dropout masks in a second pass."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.cpu = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+    @contextlib.contextmanager
+    def replay(self) -> Iterator[None]:
+        devices = [self.device] if self.cuda is not None else []
+        with torch.random.fork_rng(devices=devices):
+            torch.set_rng_state(self.cpu)
+            if self.cuda is not None:
+                torch.cuda.set_rng_state(self.cuda, self.device)
+            yield
+
+
+def gather_keep_grad(tensor: torch.Tensor, accelerator: Accelerator) -> tuple[torch.Tensor, int]:
+    """All processes' rows of ``tensor`` (this process's rows stay differentiable) and this process's offset.
+
+    The other processes' rows are constants here; each process backpropagates its own rows, and DDP
+    averages the gradients (the scheme of OpenCLIP's default ``gather_with_grad=False``).
+    """
+    if accelerator.num_processes == 1:
+        return tensor, 0
+    everyone = accelerator.gather(tensor.detach().contiguous())
+    start = accelerator.process_index * tensor.shape[0]
+    return torch.cat([everyone[:start], tensor, everyone[start + tensor.shape[0] :]]), start
+
+
+class R2Objective:
+    """Multiple-negatives ranking loss over (JD, CV+, CV−) triplets, optionally cached and gathered."""
+
+    def __init__(self, encoder: BatchEncoder, recipe: R2Recipe):
+        self.encoder, self.recipe = encoder, recipe
+
+    def __call__(
+        self, model: torch.nn.Module, batch: MicroBatch, accelerator: Accelerator
+    ) -> dict[str, float]:
+        fields = {
+            name: (kind, [example[name] for example in batch.examples])
+            for name, kind in TRIPLET_FIELDS.items()
+        }
+        if self.recipe.cache_chunk:
+            loss = self.cached_backward(model, fields, accelerator)
+        else:
+            loss = self.loss(self.encoder(model, fields, accelerator.device), accelerator)
+            accelerator.backward(loss)
+        return {"loss": float(loss)}
+
+    def loss(self, embeddings: dict[str, torch.Tensor], accelerator: Accelerator) -> torch.Tensor:
+        positives, negatives, offset = embeddings["positive"], embeddings["negative"], 0
+        if self.recipe.gather:
+            positives, offset = gather_keep_grad(positives, accelerator)
+            negatives, _ = gather_keep_grad(negatives, accelerator)
+        return multiple_negatives_ranking_loss(
+            embeddings["query"], positives, negatives, self.recipe.temperature, offset
+        )
+
+    def cached_backward(
+        self, model: torch.nn.Module, fields: Fields, accelerator: Accelerator
+    ) -> torch.Tensor:
+        """GradCache: embed without gradients, backpropagate the loss to the embeddings, then chunk by chunk
+        into the model with the same dropout masks. Returns the (detached) loss."""
+        size = self.recipe.cache_chunk
+        chunks = [
+            (name, {name: (kind, texts[start : start + size])})
+            for name, (kind, texts) in fields.items()
+            for start in range(0, len(texts), size)
+        ]
+        states, leaves = [], []
+        with torch.no_grad():
+            for name, chunk in chunks:
+                states.append(_RandomState(accelerator.device))
+                leaves.append(self.encoder(model, chunk, accelerator.device)[name].detach().requires_grad_())
+        embeddings = {
+            name: torch.cat([leaf for (n, _), leaf in zip(chunks, leaves, strict=True) if n == name])
+            for name in fields
+        }
+        loss = self.loss(embeddings, accelerator)
+        loss.backward()  # gradients of the loss w.r.t. the cached embeddings only
+        for index, ((name, chunk), state, leaf) in enumerate(zip(chunks, states, leaves, strict=True)):
+            # Gradients are synchronised across processes once, with the last chunk.
+            sync = contextlib.nullcontext() if index == len(chunks) - 1 else accelerator.no_sync(model)
+            with state.replay(), sync:
+                embedding = self.encoder(model, chunk, accelerator.device)[name]
+                accelerator.backward((embedding * leaf.grad).sum())
+        return loss.detach()
+
+
+def train_r2(
+    base: str, data_dir: str | Path, settings: LoopSettings, recipe: R2Recipe, lora: LoraSettings
+) -> tuple[torch.nn.Module, dict] | None:
+    """Train Round 2 from ``base`` (the R1 checkpoint); returns ``(merged model, summary)`` or ``None``
+    when the run stopped early."""
+    triplets = load_r2_data(data_dir)
+    accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
+    set_seed(settings.seed)
+    model = add_lora(load_model(base), lora)
+    world, accumulation = accelerator.num_processes, settings.gradient_accumulation_steps
+    batch = recipe.batch_size * world
+    steps = recipe.steps or math.ceil(len(triplets) / (batch * accumulation))
+    schedule = [
+        MicroBatch("jdcv", chunk)
+        for chunk in cycle_batches(triplets, steps * accumulation, batch, settings.seed)
+    ]
+    objective = R2Objective(BatchEncoder.for_model(model, recipe.max_length), recipe)
+    model, result = run_training(accelerator, model, schedule, objective, settings)
+    if not result.finished:
+        return None
+    return model, round_summary(result, {"jdcv": len(triplets)}, recipe, lora, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="CRE Round 2: JD–CV alignment (multiple-negatives ranking loss)"
+    )
+    parser.add_argument("--data", required=True, help="synthesis run folder (jdcv.jsonl)")
+    parser.add_argument(
+        "--base", required=True, help="the Round 1 checkpoint (or any CRE checkpoint/backbone)"
+    )
+    parser.add_argument("--out", required=True, help="output folder (checkpoint, state/, logs/)")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default: one pass over the triplets)")
+    parser.add_argument("--batch-size", type=int, default=16, help="triplets per process per micro-batch")
+    parser.add_argument("--max-length", type=int, default=256, help="token budget per JD and per CV")
+    parser.add_argument("--temperature", type=float, default=0.05, help="softmax temperature τ")
+    parser.add_argument("--cache-chunk", type=int, default=0, help="GradCache chunk size in texts (0 = off)")
+    parser.add_argument(
+        "--no-gather", dest="gather", action="store_false", help="only in-process candidates as negatives"
+    )
+    add_lora_arguments(parser)
+    add_loop_arguments(parser, lr=5e-5)
+    add_hub_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    recipe = R2Recipe(
+        args.steps, args.batch_size, args.max_length, args.temperature, args.cache_chunk, args.gather
+    )
+    trained = train_r2(
+        args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
+    )
+    return finish_round(trained, args, "r2")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
