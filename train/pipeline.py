@@ -1,0 +1,257 @@
+"""The main job: synthetic data → Round 1 → Round 2 → BoundaryHead → λ → evaluation → final checkpoint.
+
+::
+
+    python -m train.pipeline                            # MiniLM, ≤ 15 min on 2 CPU cores
+    python -m train.pipeline --backbone smollm2-135m    # the decoder recipe
+    python -m train.pipeline --num-processes 2          # rounds under `accelerate launch`
+
+Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
+
+1. ``synth``: the rules backend on the embedded seed JDs (:func:`train.synth.run_pipeline`);
+2. ``r1``: Round 1 (:mod:`train.r1`) from the backbone, CNN projection on → ``r1/``;
+3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``;
+4. ``boundary``: the BoundaryHead on the frozen ``r2/`` encoder (:mod:`train.boundary`) → ``final/``;
+5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen on the tune half of the validation split, written
+   into ``final/config.json``;
+6. ``evaluate``: baseline, R1, R2 and full model on the test half (:mod:`train.validation`) →
+   ``eval/results.{json,md}``; each checkpoint's model card gets its metrics.
+
+A finished step leaves ``steps/<name>.json`` (its settings, results and time) and a rerun skips it;
+changing a step's settings reruns it and every later step. The rounds save their training state
+every ``--save-every`` steps, so a job killed mid-round resumes there. Rounds run as subprocesses
+(one process, or ``accelerate launch`` with ``--num-processes``), so each starts from a clean state
+and gives its memory back.
+
+Recipes (:data:`RECIPES`) are sized for the time budget; ``--r1-args``/``--r2-args`` pass any other
+round option through, e.g. ``--r1-args "--lr 3e-5 --weight-distill 0.2"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cre.configuration_cre import CREConfig
+from eval.compare import build_report, markdown_table, paired_comparisons, run_models, write_report
+from eval.models import load_encoder
+from train.boundary import HeadRecipe, train_boundary_head
+from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
+from train.loop import latest_state
+from train.model_card import write_model_card
+from train.synth import load_seed_jds, run_pipeline
+from train.validation import search_lambda, validation_benchmarks
+
+logger = logging.getLogger("train.pipeline")
+
+STEPS = ("synth", "r1", "r2", "boundary", "lambda", "evaluate")
+# Round options per backbone, sized so that the whole MiniLM job fits 15 minutes on 2 CPU cores.
+RECIPES = {
+    "minilm": {
+        "r1": "--card-steps 10 --semantic-steps 25 --ranking-steps 40 --batch-size 16 --max-length 128 --lr 5e-5",
+        "r2": "--steps 30 --batch-size 16 --max-length 192 --lr 5e-5",
+        "max_length": 192,
+    },
+    "smollm2-135m": {
+        "r1": "--card-steps 5 --semantic-steps 10 --ranking-steps 15 --batch-size 8 --max-length 128 --lr 5e-5",
+        "r2": "--steps 15 --batch-size 8 --max-length 192 --lr 5e-5",
+        "max_length": 192,
+    },
+}
+DEFAULT_RECIPE = "minilm"
+
+
+class Pipeline:
+    """Runs the steps in order, skipping those already finished with the same settings."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.out = Path(args.out or f"outputs/cre-{Path(args.backbone).name}")
+        self.recipe = RECIPES.get(args.backbone, RECIPES[DEFAULT_RECIPE])
+        self.max_length = args.max_length or self.recipe["max_length"]
+        self.timings: dict[str, float] = {}
+        self.stale = False  # once a step reruns, every later step reruns too
+
+    # ---------------------------------------------------------------- bookkeeping
+
+    def run(self) -> dict:
+        steps: list[tuple[str, dict, Callable[[], dict]]] = [
+            ("synth", {"seed": self.args.seed}, self.synth),
+            ("r1", {"args": self.round_args("r1")}, lambda: self.train_round("r1")),
+            ("r2", {"args": self.round_args("r2")}, lambda: self.train_round("r2")),
+            ("boundary", {"max_length": self.max_length, "seed": self.args.seed}, self.boundary),
+            ("lambda", {"grid": self.args.lambda_grid}, self.choose_lambda),
+            ("evaluate", {"max_length": self.max_length}, self.evaluate),
+        ]
+        results = {}
+        for number, (name, settings, action) in enumerate(steps, start=1):
+            results[name] = self.step(number, name, {"backbone": self.args.backbone, **settings}, action)
+        summary = {"out": str(self.out), "seconds": self.timings, "results": results}
+        (self.out / "pipeline_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        return summary
+
+    def step(self, number: int, name: str, settings: dict, action: Callable[[], dict]) -> dict:
+        marker = self.out / "steps" / f"{name}.json"
+        header = f"[{number}/{len(STEPS)}] {name}"
+        if not self.stale and marker.exists():
+            done = json.loads(marker.read_text())
+            if done["settings"] == settings:
+                print(f"{header}: done in an earlier run ({done['seconds']:.0f} s), reused", flush=True)
+                self.timings[name] = 0.0
+                return done["result"]
+            print(f"{header}: settings changed, rerunning it and later steps", flush=True)
+        self.stale = self.stale or marker.exists()
+        print(f"{header}: running", flush=True)
+        started = time.perf_counter()
+        result = action()
+        seconds = time.perf_counter() - started
+        self.timings[name] = round(seconds, 1)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(
+            json.dumps({"settings": settings, "seconds": seconds, "result": result}, indent=2, default=str)
+        )
+        print(f"{header}: finished in {seconds:.0f} s", flush=True)
+        return result
+
+    # ---------------------------------------------------------------- steps
+
+    def synth(self) -> dict:
+        manifest = run_pipeline(
+            load_seed_jds(), backend="rules", out_dir=self.out / "synth", seed=self.args.seed
+        )
+        return {"files": manifest["files"], "splits": manifest["splits"]}
+
+    def round_args(self, name: str) -> list[str]:
+        base = self.args.backbone if name == "r1" else str(self.out / "r1")
+        options = [
+            "--data", str(self.out / "synth"),
+            "--base", base,
+            "--out", str(self.out / name),
+            "--seed", str(self.args.seed),
+            "--save-every", str(self.args.save_every),
+        ]  # fmt: skip
+        if name == "r1" and not self.args.no_cnn:
+            options.append("--cnn")
+        return options + shlex.split(self.recipe[name]) + shlex.split(getattr(self.args, f"{name}_args"))
+
+    def train_round(self, name: str) -> dict:
+        folder = self.out / name
+        options = self.round_args(name)
+        if latest_state(folder) is not None and not self.stale:
+            options.append("--resume")  # a killed run of the same step: continue where it stopped
+        elif folder.exists():
+            shutil.rmtree(folder)
+        command = [sys.executable, "-m", f"train.{name}", *options]
+        if self.args.num_processes > 1:
+            command = [
+                sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                "--num_processes", str(self.args.num_processes),
+                "--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 2) // self.args.num_processes)),
+                "-m", f"train.{name}", *options,
+            ]  # fmt: skip
+        subprocess.run(command, check=True)
+        summary = json.loads((folder / "training_summary.json").read_text())
+        shutil.rmtree(folder / "state", ignore_errors=True)  # the round is final: its states are dead weight
+        return {"metrics": summary["metrics"], "training": summary["training"]}
+
+    def boundary(self) -> dict:
+        recipe = HeadRecipe(max_length=self.max_length, seed=self.args.seed)
+        model, summary = train_boundary_head(self.out / "r2", self.out / "synth", recipe)
+        save_checkpoint(
+            model, self.out / "final", round_name="full", summary=summary, base_model=self.args.backbone
+        )
+        return {"metrics": summary["metrics"], "pairs": summary["pairs"]}
+
+    def choose_lambda(self) -> dict:
+        encoder = load_encoder(str(self.out / "final"), max_length=self.max_length, cache_dir=False)
+        search = search_lambda(encoder, self.out / "synth", self.args.lambda_grid)
+        config = CREConfig.from_pretrained(self.out / "final")
+        config.boundary["weight"] = search["best_lambda"]
+        config.save_pretrained(self.out / "final")
+        print(
+            f"    λ = {search['best_lambda']:g} ({search['metric']} {search['best_value']:.4f} on the tune half)",
+            flush=True,
+        )
+        return search
+
+    def evaluate(self) -> dict:
+        benchmarks = list(validation_benchmarks(self.out / "synth", "test").values())
+        models = {
+            f"baseline ({self.args.backbone})": self.args.backbone,
+            "r1": str(self.out / "r1"),
+            "r2": str(self.out / "r2"),
+            "full": str(self.out / "final"),
+        }
+
+        def load(label: str):
+            encoder = load_encoder(models[label], max_length=self.max_length, cache_dir=False)
+            encoder.name = label
+            return encoder
+
+        results, load_seconds, failures = run_models(list(models), benchmarks, load, show_progress=True)
+        reference = next(iter(models))
+        comparisons = paired_comparisons(results, reference, samples=2000)
+        settings = {
+            "max_length": self.max_length,
+            "reference": reference,
+            "data": "synthetic validation, test half",
+        }
+        report = build_report(results, benchmarks, settings, load_seconds, failures, comparisons)
+        write_report(report, self.out / "eval", stem="results")
+        print(markdown_table(report), flush=True)
+        for label, round_name in (("r1", "r1"), ("r2", "r2"), ("full", "full")):
+            metrics = {bench: entry["metrics"] for bench, entry in report["models"][label].items()}
+            write_model_card(
+                models[label], round_name=round_name, metrics=metrics, base_model=self.args.backbone
+            )
+        return {model: {b: e["metrics"] for b, e in per.items()} for model, per in report["models"].items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--backbone", default="minilm", help=f"backbone alias or folder; recipes for {sorted(RECIPES)}"
+    )
+    parser.add_argument("--out", help="output folder (default outputs/cre-<backbone>)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--num-processes", type=int, default=1, help="processes per round (accelerate launch)"
+    )
+    parser.add_argument("--save-every", type=int, default=20, help="training state saved every N steps")
+    parser.add_argument("--no-cnn", action="store_true", help="train without the CNN projection")
+    parser.add_argument("--max-length", type=int, help="token budget for the BoundaryHead and evaluation")
+    parser.add_argument("--r1-args", default="", help="extra options for train.r1 (quoted)")
+    parser.add_argument("--r2-args", default="", help="extra options for train.r2 (quoted)")
+    parser.add_argument(
+        "--lambda-grid", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0]
+    )
+    add_hub_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    pipeline = Pipeline(args)
+    summary = pipeline.run()
+    print(
+        f"done in {time.perf_counter() - started:.0f} s; final checkpoint: {pipeline.out / 'final'}",
+        flush=True,
+    )
+    full = summary["results"]["evaluate"].get("full", {})
+    metrics = {f"{bench}/{name}": value for bench, values in full.items() for name, value in values.items()}
+    return 0 if push_checkpoint(pipeline.out / "final", args, "full", metrics) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
