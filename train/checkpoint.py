@@ -125,7 +125,12 @@ def push_checkpoint(
     message = f"CRE {round_name}" + (f": {shown}" if shown else "")
     try:
         commit = push_folder(
-            folder, args.push_to_hub, private=args.private, revision=args.hub_revision, commit_message=message
+            folder,
+            args.push_to_hub,
+            private=args.private,
+            revision=args.hub_revision,
+            commit_message=message,
+            endpoint=os.environ.get("HF_ENDPOINT"),  # read now: huggingface_hub reads it once, at import
         )
     except HubPublishError as error:
         logger.error("%s; the checkpoint is still in %s", error, folder)

@@ -79,7 +79,7 @@ def add_lora(model: CREModel, settings: LoraSettings) -> CREModel:
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=settings.target_modules,
-        exclude_modules=EXCLUDED_MODULES,
+        exclude_modules=EXCLUDED_MODULES if getattr(model.backbone, "pooler", None) is not None else None,
     )
     model.backbone = get_peft_model(model.backbone, config)
     if model.cnn is not None:

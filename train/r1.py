@@ -132,7 +132,7 @@ class R1Objective:
         loss_fn = ranking_loss if batch.stage == "ranking" else pair_loss
         parts = loss_fn(embeddings, targets, self.weights)
         accelerator.backward(parts["loss"])
-        return {name: float(parts[name]) if name in parts else 0.0 for name in LOSS_PARTS}
+        return {name: float(parts[name].detach()) if name in parts else 0.0 for name in LOSS_PARTS}
 
 
 def train_r1(

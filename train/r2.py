@@ -131,7 +131,7 @@ class R2Objective:
         else:
             loss = self.loss(self.encoder(model, fields, accelerator.device), accelerator)
             accelerator.backward(loss)
-        return {"loss": float(loss)}
+        return {"loss": float(loss.detach())}
 
     def loss(self, embeddings: dict[str, torch.Tensor], accelerator: Accelerator) -> torch.Tensor:
         positives, negatives, offset = embeddings["positive"], embeddings["negative"], 0

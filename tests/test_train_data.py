@@ -1,0 +1,107 @@
+"""Training data validation: bad records stop a run before training, named by file, line and field."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.train_support import TINY_R1, make_synth_run
+from train import r1, r2
+from train.data import MAX_REPORTED_PROBLEMS, TrainingDataError, read_records, require_records
+
+GOOD = {"query": "data engineer", "positive": "senior data engineer", "split": "train"}
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_records_keep_file_order_line_numbers_and_split(tmp_path):
+    path = write_lines(
+        tmp_path / "pairs.jsonl",
+        [
+            json.dumps(GOOD),
+            "",  # blank lines hold no record
+            json.dumps({**GOOD, "query": "nurse", "split": "validation"}),
+            json.dumps({"query": "analyst", "positive": "data analyst"}),  # no split: train
+        ],
+    )
+    everything = read_records(path, ["query", "positive"])
+    assert [(r["query"], r["_line"]) for r in everything] == [
+        ("data engineer", 1),
+        ("nurse", 3),
+        ("analyst", 4),
+    ]
+    assert [r["query"] for r in read_records(path, ["query", "positive"], "train")] == [
+        "data engineer",
+        "analyst",
+    ]
+    assert [r["query"] for r in read_records(path, ["query", "positive"], "validation")] == ["nurse"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"query": "data engineer", "positive": ', "not valid JSON"),
+        ('["data engineer", "senior data engineer"]', "expected a JSON object, got list"),
+        (json.dumps({"query": "data engineer"}), "missing field 'positive'"),
+        (json.dumps({**GOOD, "positive": 3}), "field 'positive' must be a string, got int"),
+        (json.dumps({**GOOD, "positive": "  "}), "field 'positive' is empty"),
+        (json.dumps({**GOOD, "split": "dev"}), "field 'split' is 'dev'"),
+        (json.dumps({**GOOD, "stage": "summary"}), "field 'stage' is 'summary'"),
+    ],
+)
+def test_a_malformed_record_is_named_by_file_line_and_field(tmp_path, line, expected):
+    path = write_lines(tmp_path / "pairs.jsonl", [json.dumps({**GOOD, "stage": "card"}), line])
+    with pytest.raises(TrainingDataError) as error:
+        read_records(path, ["query", "positive"], choices={"stage": ["card", "paraphrase"]})
+    assert f"{path}:2: {expected}" in str(error.value)
+
+
+def test_every_problem_is_reported_up_to_the_limit(tmp_path):
+    path = write_lines(tmp_path / "pairs.jsonl", [json.dumps({"query": "x"})] * (MAX_REPORTED_PROBLEMS + 3))
+    with pytest.raises(TrainingDataError) as error:
+        read_records(path, ["query", "positive"])
+    message = str(error.value)
+    assert message.startswith(f"{MAX_REPORTED_PROBLEMS + 3} malformed record(s)")
+    assert f"{path}:{MAX_REPORTED_PROBLEMS}: missing field 'positive'" in message
+    assert "... and 3 more" in message
+
+
+def test_missing_or_empty_files_and_empty_splits_are_errors(tmp_path):
+    with pytest.raises(TrainingDataError, match="not found"):
+        read_records(tmp_path / "absent.jsonl", ["query"])
+    with pytest.raises(TrainingDataError, match="holds no records"):
+        read_records(write_lines(tmp_path / "empty.jsonl", [""]), ["query"])
+    with pytest.raises(TrainingDataError, match="0 records, need at least 1"):
+        require_records([], "R2 triplets")
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory) -> Path:
+    return make_synth_run(tmp_path_factory.mktemp("synth"))
+
+
+@pytest.mark.parametrize(
+    ("module", "file", "field", "options"),
+    [(r1, "ranking.jsonl", "negative_role", TINY_R1), (r2, "jdcv.jsonl", "negative", ["--steps", "1"])],
+)
+def test_a_round_stops_before_training_on_a_bad_record(
+    tmp_path, synth_dir, tiny_backbone_dir, module, file, field, options
+):
+    data = shutil.copytree(synth_dir, tmp_path / "data")
+    lines = (data / file).read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[2])
+    del record[field]
+    lines[2] = json.dumps(record)
+    (data / file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["--data", str(data), "--base", str(tiny_backbone_dir("encoder")), "--out", str(out), *options]
+    with pytest.raises(TrainingDataError) as error:
+        module.main(argv)
+    assert f"{data / file}:3: missing field '{field}'" in str(error.value)
+    assert not out.exists()  # nothing was trained or written

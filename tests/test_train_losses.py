@@ -1,0 +1,111 @@
+"""Round losses against hand-computed values, and GradCache against one big backward pass."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+
+from train.encoding import BatchEncoder
+from train.loop import MicroBatch
+from train.losses import (
+    RankingWeights,
+    distillation_loss,
+    margin_loss,
+    multiple_negatives_ranking_loss,
+    pair_loss,
+    positive_loss,
+    ranking_loss,
+)
+from train.r2 import R2Objective, R2Recipe, _RandomState
+
+E = torch.eye(3)  # unit vectors: cos(e_i, e_j) = [i == j]
+
+
+def unit(angle: float) -> torch.Tensor:
+    return torch.tensor([[math.cos(angle), math.sin(angle), 0.0]])
+
+
+def test_positive_loss_is_squared_cosine_distance():
+    assert float(positive_loss(E[:1], E[:1])) == 0.0
+    assert float(positive_loss(E[:1], E[1:2])) == pytest.approx(1.0)
+    assert float(positive_loss(E[:1], unit(math.pi / 3))) == pytest.approx(0.25)  # (1 - 0.5)²
+
+
+def test_margin_loss_is_zero_past_the_margin_and_squared_inside_it():
+    query, positive = E[:1], E[:1]
+    far = E[1:2]  # gap 1.0
+    close = unit(math.acos(0.95))  # gap 0.05
+    assert float(margin_loss(query, positive, far, margin=0.10)) == 0.0
+    assert float(margin_loss(query, positive, close, margin=0.10)) == pytest.approx(0.05**2, abs=1e-7)
+
+
+def test_ranking_loss_weights_its_parts_and_distills_towards_the_teacher():
+    embeddings = {
+        "query": E[:1],
+        "positive": unit(math.pi / 3),  # cos 0.5
+        "negative_role": unit(math.pi / 3),  # gap 0 -> role loss 0.10²
+        "negative_constraint": E[:1],  # gap -0.5 -> constraint loss 0.55²
+    }
+    teacher = {key: value + 0.1 for key, value in embeddings.items()}
+    weights = RankingWeights()
+    parts = ranking_loss(embeddings, teacher, weights)
+    assert float(parts["pos"]) == pytest.approx(0.25)
+    assert float(parts["role"]) == pytest.approx(0.01)
+    assert float(parts["constraint"]) == pytest.approx(0.55**2)
+    assert float(parts["distill"]) == pytest.approx(4 * 0.01)  # four MSEs of 0.1²
+    expected = 1.0 * 0.25 + 0.25 * 0.01 + 0.10 * 0.55**2 + 0.05 * 0.04
+    assert float(parts["loss"]) == pytest.approx(expected)
+    pair = pair_loss({"query": E[:1], "positive": E[:1]}, {"query": E[:1], "positive": E[:1]}, weights)
+    assert float(pair["loss"]) == 0.0
+    assert float(distillation_loss([E], [E])) == 0.0
+
+
+def test_multiple_negatives_ranking_loss_is_cross_entropy_over_all_candidates():
+    torch.manual_seed(0)
+    queries, positives, negatives = torch.randn(3, 8), torch.randn(5, 8), torch.randn(4, 8)
+    candidates = F.normalize(torch.cat([positives, negatives]), dim=-1)
+    logits = F.normalize(queries, dim=-1) @ candidates.T / 0.05
+    expected = F.cross_entropy(logits, torch.tensor([2, 3, 4]))
+    got = multiple_negatives_ranking_loss(queries, positives, negatives, temperature=0.05, query_offset=2)
+    assert float(got) == pytest.approx(float(expected), rel=1e-6)
+    # A query identical to its positive and orthogonal to the rest scores a lower loss.
+    assert float(multiple_negatives_ranking_loss(E, E, None, 0.05)) < 1e-6
+
+
+def objective_gradients(model, batch: MicroBatch, cache_chunk: int) -> dict[str, torch.Tensor]:
+    model.zero_grad()
+    recipe = R2Recipe(cache_chunk=cache_chunk, max_length=32)
+    R2Objective(BatchEncoder.for_model(model, 32), recipe)(model, batch, Accelerator(cpu=True))
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def test_cached_loss_gives_the_gradients_of_one_big_pass(tiny_cre):
+    model = tiny_cre("encoder", cnn={"enabled": True})  # eval mode: no dropout in either pass
+    words = ["python developer", "nurse ward", "sales manager", "data analyst sql", "teacher students"]
+    batch = MicroBatch(
+        "jdcv",
+        [
+            {"query": w, "positive": f"senior {w}", "negative": f"intern {words[i - 1]}"}
+            for i, w in enumerate(words)
+        ],
+    )
+    full = objective_gradients(model, batch, cache_chunk=0)
+    cached = objective_gradients(model, batch, cache_chunk=2)
+    assert full.keys() == cached.keys() and len(full) > 10
+    for name, gradient in full.items():
+        torch.testing.assert_close(cached[name], gradient, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_random_state_replays_the_same_dropout_masks():
+    state = _RandomState(torch.device("cpu"))
+    first = F.dropout(torch.ones(100), 0.5, training=True)
+    outer = torch.get_rng_state()
+    with state.replay():
+        replayed = F.dropout(torch.ones(100), 0.5, training=True)
+        torch.rand(7)  # draws inside the replay must not leak out
+    assert torch.equal(first, replayed)
+    assert torch.equal(torch.get_rng_state(), outer)

@@ -1,0 +1,162 @@
+"""R1, R2 and the BoundaryHead end to end on a tiny backbone and a small real synthesis run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from tests.hub_server import HubServer
+from tests.train_support import TINY_R1, TINY_R2, make_synth_run
+from train import boundary, r1, r2
+from train.boundary import build_pairs, split_pairs, titles_match
+from train.checkpoint import ADAPTER_FILES, SUMMARY_FILE
+
+TEXTS = ["senior data engineer, spark and airflow", "nurse on the ward with patients"]
+CHECKPOINT_FILES = {
+    "config.json",
+    "model.safetensors",
+    "configuration_cre.py",
+    "modeling_cre.py",
+    "tokenizer.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "README.md",
+    SUMMARY_FILE,
+}
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory) -> Path:
+    return make_synth_run(tmp_path_factory.mktemp("synth"))
+
+
+@pytest.fixture(scope="module")
+def r1_dir(synth_dir, tiny_backbone_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("r1")
+    # A high learning rate so that two steps visibly move the tiny model.
+    argv = ["--data", str(synth_dir), "--base", str(tiny_backbone_dir("encoder")), "--out", str(out)]
+    assert r1.main([*argv, *TINY_R1, "--cnn", "--lr", "1e-2", "--warmup-ratio", "0", "--log-every", "1"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def r2_dir(synth_dir, r1_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("r2")
+    argv = [
+        "--data",
+        str(synth_dir),
+        "--base",
+        str(r1_dir),
+        "--out",
+        str(out),
+        "--cache-chunk",
+        "3",
+        "--lr",
+        "1e-2",
+    ]
+    assert r2.main([*argv, *TINY_R2]) == 0
+    return out
+
+
+def load(folder: Path):
+    return AutoModel.from_pretrained(folder, trust_remote_code=True)
+
+
+def test_r1_writes_a_complete_merged_checkpoint_that_moved(r1_dir, tiny_cre):
+    names = {path.name for path in r1_dir.iterdir()}
+    assert names >= CHECKPOINT_FILES
+    assert not names & set(ADAPTER_FILES)
+    model = load(r1_dir)
+    assert model.cnn is not None and model.cnn.fusion.weight.abs().sum() > 0  # the CNN trained jointly
+    base = tiny_cre("encoder", cnn={"enabled": True})
+    assert not torch.allclose(
+        torch.as_tensor(model.encode(TEXTS)), torch.as_tensor(base.encode(TEXTS)), atol=1e-4
+    )
+    summary = json.loads((r1_dir / SUMMARY_FILE).read_text())
+    assert summary["round"] == "r1" and summary["training"]["steps"] == 4
+    assert set(summary["metrics"]) == {"final_loss", "loss_card", "loss_semantic", "loss_ranking"}
+
+
+def test_r1_logs_loss_learning_rate_and_throughput_per_step(r1_dir):
+    with (r1_dir / "logs" / "train_log.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["stage"] for row in rows] == ["card", "semantic", "ranking", "ranking"]
+    assert all(float(row["pairs_per_s"]) > 0 and float(row["loss"]) >= 0 for row in rows)
+    assert float(rows[-1]["role"]) >= 0 and float(rows[0]["role"]) == 0  # ranking parts only in ranking
+    assert [float(row["lr"]) for row in rows] == sorted((float(row["lr"]) for row in rows), reverse=True)
+
+
+def test_r2_from_r1_with_the_cached_loss(r2_dir, r1_dir):
+    summary = json.loads((r2_dir / SUMMARY_FILE).read_text())
+    assert summary["base_model"] == str(r1_dir) and summary["recipe"]["cache_chunk"] == 3
+    before, after = load(r1_dir).encode(TEXTS, kind="cv"), load(r2_dir).encode(TEXTS, kind="cv")
+    assert not torch.allclose(torch.as_tensor(before), torch.as_tensor(after), atol=1e-4)
+
+
+def test_title_matching_rules():
+    assert titles_match("Data Engineer", "data engineer")  # exact after normalising
+    assert titles_match("Senior Data Engineer", "Data Engineer")  # contains
+    assert titles_match("Backend Software Engineer Payments", "Software Engineer Payments Backend Team")
+    assert not titles_match("Data Engineer", "Data Analyst")
+
+
+def test_boundary_pairs_are_balanced_and_validated_on_held_out_jds(synth_dir):
+    pairs, report = build_pairs(synth_dir)
+    labels = [pair.label for pair in pairs]
+    assert labels.count(0) == labels.count(1) == report["per_label"] > 0
+    assert report["responsibility_threshold"] in (0.5, 0.2)
+    train, validation, _ = split_pairs(pairs)
+    assert {p.label for p in validation} == {0, 1}
+    assert not {p.group for p in train} & {p.group for p in validation}
+
+
+def test_boundary_head_checkpoint_reranks_with_its_head(synth_dir, r2_dir, tmp_path):
+    out = tmp_path / "full"
+    argv = ["--data", str(synth_dir), "--base", str(r2_dir), "--out", str(out), "--max-length", "48"]
+    assert boundary.main([*argv, "--max-epochs", "3"]) == 0
+    summary = json.loads((out / SUMMARY_FILE).read_text())
+    assert 1 <= summary["metrics"]["best_epoch"] <= 3 and len(summary["history"]) <= 3
+    model = load(out)
+    assert model.has_boundary_head and model.config.boundary["trained"]
+    ranked = model.rerank(TEXTS[0], TEXTS)
+    assert all(0.0 <= item["boundary"] <= 1.0 for item in ranked)
+    # The encoder is frozen: the head was added, the embeddings are Round 2's.
+    torch.testing.assert_close(model.encode(TEXTS), load(r2_dir).encode(TEXTS))
+
+
+def test_push_to_hub_uploads_the_checkpoint_with_its_round_and_metrics(
+    synth_dir, r1_dir, tmp_path, monkeypatch
+):
+    with HubServer() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", hub.token)
+        out = tmp_path / "r2"
+        argv = ["--data", str(synth_dir), "--base", str(r1_dir), "--out", str(out), *TINY_R2]
+        assert r2.main([*argv, "--push-to-hub", f"{hub.user}/cre-r2", "--private"]) == 0
+        files = hub.files(f"{hub.user}/cre-r2")
+        assert files["model.safetensors"] == (out / "model.safetensors").read_bytes()
+        assert set(files) >= CHECKPOINT_FILES
+        repo = hub.repos[f"{hub.user}/cre-r2"]
+        assert repo.private
+        message = repo.commits[repo.branches["main"]].message
+        assert message.startswith("CRE r2: final_loss=")
+
+
+def test_failed_push_keeps_the_local_checkpoint(synth_dir, r1_dir, tmp_path, monkeypatch):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    out = tmp_path / "r2"
+    argv = ["--data", str(synth_dir), "--base", str(r1_dir), "--out", str(out), *TINY_R2]
+    monkeypatch.setattr("train.hub.time.sleep", lambda seconds: None)  # retries without waiting
+    assert r2.main([*argv, "--push-to-hub", "cre-tester/cre-r2"]) == 1
+    assert {path.name for path in out.iterdir()} >= CHECKPOINT_FILES
+    load(out).encode(TEXTS)
