@@ -6,6 +6,7 @@ here, so unit tests run the same loading and conversion code as the real backbon
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -17,6 +18,31 @@ from transformers import BertConfig, BertModel, LlamaConfig, LlamaModel, PreTrai
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+CHECKPOINT_FILES = {
+    "config.json",
+    "configuration_cre.py",
+    "modeling_cre.py",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+}
+
+
+def assert_complete_checkpoint(folder: Path) -> None:
+    """A CRE checkpoint: code, merged safetensors weights, tokenizer and sentence-transformers files."""
+    files = {path.name for path in folder.iterdir()}
+    assert files >= CHECKPOINT_FILES, f"missing {CHECKPOINT_FILES - files}"
+    assert not files & {"adapter_config.json", "adapter_model.safetensors", "pytorch_model.bin"}
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_cre.CREConfig",
+        "AutoModel": "modeling_cre.CREModel",
+    }
+
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "</s>"]
 WORDS = (

@@ -11,6 +11,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoTokenizer
 
+from tests.conftest import assert_complete_checkpoint
 from tests.texts import CVS, JDS, PARITY_TEXTS
 from train import backbones
 from train.backbones import BackboneNotInstalledError, resolve_backbone
@@ -92,15 +93,7 @@ def test_smollm2_is_the_last_token_state_of_the_original_decoder(smollm2):
 @pytest.mark.parametrize("alias", ["minilm", "smollm2-135m"])
 def test_init_model_checkpoint_round_trip(alias, tmp_path, request):
     main(["--backbone", alias, "--out", str(tmp_path)])
-    files = {path.name for path in tmp_path.iterdir()}
-    assert {
-        "config.json",
-        "configuration_cre.py",
-        "modeling_cre.py",
-        "model.safetensors",
-        "tokenizer.json",
-    } <= files
-    assert {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"} <= files
+    assert_complete_checkpoint(tmp_path)
     reference = request.getfixturevalue("minilm" if alias == "minilm" else "smollm2")
     texts = JDS[:10] + CVS[:10]
     expected = {kind: reference.encode(texts, kind=kind) for kind in ("jd", "cv")}

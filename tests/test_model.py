@@ -14,6 +14,7 @@ from transformers import AutoModel, BertConfig, LlamaConfig
 
 from cre.configuration_cre import CREConfig
 from cre.modeling_cre import CREModel, pool
+from tests.conftest import assert_complete_checkpoint
 
 TEXTS = [
     "Senior data engineer : python , spark and airflow . owns the platform pipeline",
@@ -240,24 +241,7 @@ def test_similarity_keeps_the_input_type():
 def test_checkpoint_loads_through_automodel_and_sentence_transformers(tiny_cre, tmp_path, kind):
     model = tiny_cre(kind)
     model.save_pretrained(tmp_path)
-    files = {path.name for path in tmp_path.iterdir()}
-    assert {
-        "config.json",
-        "configuration_cre.py",
-        "modeling_cre.py",
-        "model.safetensors",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "modules.json",
-        "sentence_bert_config.json",
-        "config_sentence_transformers.json",
-    } <= files
-    assert "adapter_config.json" not in files and "pytorch_model.bin" not in files
-    config = json.loads((tmp_path / "config.json").read_text())
-    assert config["auto_map"] == {
-        "AutoConfig": "configuration_cre.CREConfig",
-        "AutoModel": "modeling_cre.CREModel",
-    }
+    assert_complete_checkpoint(tmp_path)
 
     expected = {kind_: model.encode(TEXTS, kind=kind_) for kind_ in ("jd", "cv")}
     loaded = AutoModel.from_pretrained(tmp_path, trust_remote_code=True)
