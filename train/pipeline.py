@@ -85,7 +85,7 @@ class Pipeline:
 
     def run(self) -> dict:
         steps: list[tuple[str, dict, Callable[[], dict]]] = [
-            ("synth", {"seed": self.args.seed}, self.synth),
+            ("synth", {"seed": self.args.seed, "seed_jds": self.args.seed_jds}, self.synth),
             ("r1", {"args": self.round_args("r1")}, lambda: self.train_round("r1")),
             ("r2", {"args": self.round_args("r2")}, lambda: self.train_round("r2")),
             ("boundary", {"max_length": self.max_length, "seed": self.args.seed}, self.boundary),
@@ -125,9 +125,10 @@ class Pipeline:
     # ---------------------------------------------------------------- steps
 
     def synth(self) -> dict:
-        manifest = run_pipeline(
-            load_seed_jds(), backend="rules", out_dir=self.out / "synth", seed=self.args.seed
-        )
+        if self.stale:  # new settings: the synthesis journal of the old ones does not apply
+            shutil.rmtree(self.out / "synth", ignore_errors=True)
+        jds = load_seed_jds()[: self.args.seed_jds]
+        manifest = run_pipeline(jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed)
         return {"files": manifest["files"], "splits": manifest["splits"]}
 
     def round_args(self, name: str) -> list[str]:
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", help="output folder (default outputs/cre-<backbone>)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed-jds", type=int, help="use only the first N embedded seed JDs (quick trials)")
     parser.add_argument(
         "--num-processes", type=int, default=1, help="processes per round (accelerate launch)"
     )

@@ -1,0 +1,60 @@
+"""Rounds under `accelerate launch`: two CPU processes stay identical, and a stopped run resumes exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from tests.train_support import TINY_R1, TINY_R2, accelerate_launch, make_synth_run
+from train.checkpoint import SUMMARY_FILE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory) -> Path:
+    return make_synth_run(tmp_path_factory.mktemp("synth"))
+
+
+def summary(folder: Path) -> dict:
+    return json.loads((folder / SUMMARY_FILE).read_text())
+
+
+def test_two_processes_stay_identical_and_a_resumed_run_ends_with_the_same_weights(
+    synth_dir, tiny_backbone_dir, tmp_path
+):
+    options = [
+        "--data", str(synth_dir), "--base", str(tiny_backbone_dir("encoder")), *TINY_R1,
+        "--cnn", "--grad-accum", "2", "--lr", "1e-3", "--save-every", "2", "--seed", "3",
+    ]  # fmt: skip
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    accelerate_launch(2, "train.r1", *options, "--out", str(uninterrupted))
+    training = summary(uninterrupted)["training"]
+    assert training["replicas_identical"]
+    assert training["pairs"] == 4 * 2 * 4 * 2  # steps x accumulation x batch x processes
+
+    accelerate_launch(2, "train.r1", *options, "--out", str(interrupted), "--stop-after", "2")
+    assert not (interrupted / "model.safetensors").exists()
+    assert [path.name for path in (interrupted / "state").iterdir()] == ["step-2"]
+    accelerate_launch(2, "train.r1", *options, "--out", str(interrupted), "--resume")
+    assert summary(interrupted)["training"]["resumed_from"] == 2
+
+    expected, resumed = (
+        load_file(uninterrupted / "model.safetensors"),
+        load_file(interrupted / "model.safetensors"),
+    )
+    assert expected.keys() == resumed.keys()
+    different = [name for name in expected if not expected[name].equal(resumed[name])]
+    assert not different, f"resumed weights differ in {different[:5]}"
+
+
+def test_round_two_gathers_and_caches_across_two_processes(synth_dir, tiny_backbone_dir, tmp_path):
+    out = tmp_path / "r2"
+    options = ["--data", str(synth_dir), "--base", str(tiny_backbone_dir("encoder")), *TINY_R2]
+    accelerate_launch(2, "train.r2", *options, "--cache-chunk", "3", "--out", str(out))
+    training = summary(out)["training"]
+    assert training["replicas_identical"]
+    assert training["pairs"] == 2 * 4 * 2

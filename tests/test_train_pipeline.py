@@ -1,0 +1,42 @@
+"""The main job on a tiny backbone: every step runs, the final checkpoint is complete, a rerun reuses it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from transformers import AutoModel
+
+from tests.train_support import SEED_JDS, TINY_R1, TINY_R2, run_python
+
+pytestmark = pytest.mark.slow
+
+
+def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
+    out = tmp_path / "job"
+    command = [
+        "-m", "train.pipeline", "--backbone", str(tiny_backbone_dir("encoder")), "--out", str(out),
+        "--seed-jds", str(SEED_JDS), "--max-length", "48",
+        "--r1-args", " ".join(TINY_R1), "--r2-args", " ".join(TINY_R2),
+    ]  # fmt: skip
+    first = run_python(*command)
+    for number, step in enumerate(["synth", "r1", "r2", "boundary", "lambda", "evaluate"], start=1):
+        assert f"[{number}/6] {step}: finished" in first.stdout
+
+    final = AutoModel.from_pretrained(out / "final", trust_remote_code=True)
+    search = json.loads((out / "steps" / "lambda.json").read_text())["result"]
+    assert final.has_boundary_head
+    assert final.config.boundary["weight"] == search["best_lambda"]
+    assert {row["lambda"] for row in search["grid"]} >= {0.0, 0.3, 1.0}
+    results = json.loads((out / "eval" / "results.json").read_text())
+    assert {"baseline", "r1", "r2", "full"} <= {name.split(" ")[0] for name in results["models"]}
+    assert set(results["benchmarks"]) == {"synth-jd-jd", "synth-jd-cv", "synth-boundary"}
+    for round_dir in ("r1", "r2"):  # finished rounds keep no training state
+        assert not (out / round_dir / "state").exists()
+    assert "model-index" in (out / "final" / "README.md").read_text()
+
+    again = run_python(*command)
+    assert again.stdout.count("reused") == 6
+    assert json.loads((out / "pipeline_summary.json").read_text())["seconds"] == dict.fromkeys(
+        ["synth", "r1", "r2", "boundary", "lambda", "evaluate"], 0.0
+    )
