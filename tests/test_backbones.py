@@ -94,6 +94,7 @@ def test_smollm2_is_the_last_token_state_of_the_original_decoder(smollm2):
 def test_init_model_checkpoint_round_trip(alias, tmp_path, request):
     main(["--backbone", alias, "--out", str(tmp_path)])
     assert_complete_checkpoint(tmp_path)
+    assert "round **init (untrained)**" in (tmp_path / "README.md").read_text()
     reference = request.getfixturevalue("minilm" if alias == "minilm" else "smollm2")
     texts = JDS[:10] + CVS[:10]
     expected = {kind: reference.encode(texts, kind=kind) for kind in ("jd", "cv")}

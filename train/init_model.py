@@ -31,6 +31,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokeniz
 from cre.configuration_cre import CREConfig
 from cre.modeling_cre import CREModel
 from train.backbones import resolve_backbone
+from train.model_card import write_model_card
 
 # Token budget for decoders when the backbone folder does not say (SmolLM2 reads 8k, CVs rarely need it).
 DEFAULT_MAX_LENGTH = 256
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides["boundary"] = {"enabled": True}
     model = build_cre_model(args.backbone, **overrides)
     model.save_pretrained(args.out)
+    write_model_card(args.out, round_name="init (untrained)", base_model=args.backbone)
     print(f"Wrote CRE checkpoint ({args.backbone}, {model.config.pooling} pooling) to {args.out}")
 
 
