@@ -160,3 +160,28 @@ def test_failed_push_keeps_the_local_checkpoint(synth_dir, r1_dir, tmp_path, mon
     assert r2.main([*argv, "--push-to-hub", "cre-tester/cre-r2"]) == 1
     assert {path.name for path in out.iterdir()} >= CHECKPOINT_FILES
     load(out).encode(TEXTS)
+
+
+def test_a_decoder_backbone_trains_through_both_rounds(synth_dir, tiny_backbone_dir, tiny_cre, tmp_path):
+    data = ["--data", str(synth_dir), "--lr", "1e-2"]
+    base = str(tiny_backbone_dir("decoder"))
+    assert r1.main([*data, "--base", base, "--out", str(tmp_path / "r1"), *TINY_R1]) == 0
+    assert (
+        r2.main(
+            [
+                *data,
+                "--base",
+                str(tmp_path / "r1"),
+                "--out",
+                str(tmp_path / "r2"),
+                *TINY_R2,
+                "--cache-chunk",
+                "3",
+            ]
+        )
+        == 0
+    )
+    model = load(tmp_path / "r2")
+    assert model.config.is_decoder_backbone and model.tokenizer.padding_side == "left"
+    before = torch.as_tensor(tiny_cre("decoder").encode(TEXTS, kind="cv"))
+    assert not torch.allclose(torch.as_tensor(model.encode(TEXTS, kind="cv")), before, atol=1e-4)
