@@ -41,7 +41,8 @@ def r1_dir(synth_dir, tiny_backbone_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("r1")
     # A high learning rate so that two steps visibly move the tiny model.
     argv = ["--data", str(synth_dir), "--base", str(tiny_backbone_dir("encoder")), "--out", str(out)]
-    assert r1.main([*argv, *TINY_R1, "--cnn", "--lr", "1e-2", "--warmup-ratio", "0", "--log-every", "1"]) == 0
+    options = ["--cnn", "--lr", "1e-2", "--warmup-ratio", "0", "--log-with", "tensorboard"]
+    assert r1.main([*argv, *TINY_R1, *options]) == 0
     return out
 
 
@@ -84,6 +85,7 @@ def test_r1_writes_a_complete_merged_checkpoint_that_moved(r1_dir, tiny_cre):
 
 
 def test_r1_logs_loss_learning_rate_and_throughput_per_step(r1_dir):
+    assert list((r1_dir / "logs").rglob("events.out.tfevents.*"))  # TensorBoard, beside the CSV
     with (r1_dir / "logs" / "train_log.csv").open() as stream:
         rows = list(csv.DictReader(stream))
     assert [row["stage"] for row in rows] == ["card", "semantic", "ranking", "ranking"]

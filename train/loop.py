@@ -178,7 +178,9 @@ def make_accelerator(settings: LoopSettings, find_unused_parameters: bool = Fals
         mixed_precision=precision,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         log_with="tensorboard" if settings.log_with == "tensorboard" else None,
-        project_config=ProjectConfiguration(project_dir=str(settings.output_dir), logging_dir=LOG_DIR),
+        project_config=ProjectConfiguration(
+            project_dir=str(settings.output_dir), logging_dir=str(Path(settings.output_dir) / LOG_DIR)
+        ),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)],
     )
 
