@@ -42,11 +42,12 @@ from cre.modeling_cre import BoundaryHead, CREModel
 from eval.boundary import roc_auc
 from train.checkpoint import add_hub_arguments, load_model, push_checkpoint, save_checkpoint
 from train.data import TrainingDataError, read_records
+from train.loop import setup_logging
 from train.synth.matching import normalize
 from train.synth.rules import extract_anchor
 from train.synth.stages import content_words
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("train.boundary")  # not __name__, which is __main__ under -m
 
 TITLE_OVERLAP = 0.7
 RESPONSIBILITY_THRESHOLDS = (0.5, 0.2)  # tried in order until label 0 has as many pairs as label 1
@@ -337,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     args = build_parser().parse_args(argv)
     recipe = HeadRecipe(
         args.lr,

@@ -167,6 +167,13 @@ class TrainingResult:
         return asdict(self)
 
 
+def setup_logging() -> None:
+    """Log this project's progress at INFO and everything else (Accelerate's per-file save messages,
+    ...) at WARNING, for the command-line entry points."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("train").setLevel(logging.INFO)
+
+
 def make_accelerator(settings: LoopSettings, find_unused_parameters: bool = False) -> Accelerator:
     """An :class:`~accelerate.Accelerator` for ``settings`` (precision, accumulation, trackers)."""
     precision = settings.mixed_precision

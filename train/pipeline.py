@@ -51,7 +51,7 @@ from eval.compare import build_report, markdown_table, paired_comparisons, run_m
 from eval.models import load_encoder
 from train.boundary import HeadRecipe, train_boundary_head
 from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
-from train.loop import latest_state
+from train.loop import latest_state, setup_logging
 from train.model_card import write_model_card
 from train.synth import load_seed_jds, run_pipeline
 from train.validation import search_lambda, validation_benchmarks
@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     pipeline = Pipeline(args)

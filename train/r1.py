@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import logging
 import math
 import sys
 from dataclasses import asdict, dataclass, field
@@ -46,11 +45,10 @@ from train.loop import (
     cycle_batches,
     make_accelerator,
     run_training,
+    setup_logging,
 )
 from train.lora import LoraSettings, add_lora, add_lora_arguments
 from train.losses import RankingWeights, pair_loss, ranking_loss
-
-logger = logging.getLogger(__name__)
 
 STAGES = ("card", "semantic", "ranking")
 PAIR_STAGE_OF = {"card": "card", "paraphrase": "semantic"}  # pairs.jsonl ``stage`` -> curriculum stage
@@ -196,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     args = build_parser().parse_args(argv)
     recipe = R1Recipe(
         steps={s: getattr(args, f"{s}_steps") for s in STAGES if getattr(args, f"{s}_steps") is not None},

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import math
 import sys
 from collections.abc import Iterator
@@ -44,11 +43,10 @@ from train.loop import (
     cycle_batches,
     make_accelerator,
     run_training,
+    setup_logging,
 )
 from train.lora import LoraSettings, add_lora, add_lora_arguments
 from train.losses import multiple_negatives_ranking_loss
-
-logger = logging.getLogger(__name__)
 
 TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
 
@@ -220,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     args = build_parser().parse_args(argv)
     recipe = R2Recipe(
         args.steps, args.batch_size, args.max_length, args.temperature, args.cache_chunk, args.gather
