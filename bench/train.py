@@ -53,7 +53,9 @@ def run_configuration(
         "--lora-rank", str(lora_rank), "--warmup-ratio", "0", *ROUNDS[round_name], *steps,
     ]  # fmt: skip
     started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, text=True)
+    # Passive OpenMP waits, as the main job uses (see train.pipeline): fair numbers on a shared CPU.
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+    subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     training = json.loads((out / "training_summary.json").read_text())["training"]
     with (out / "logs" / "train_log.csv").open() as stream:
