@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from cre.modeling_cre import BoundaryHead, CREModel
 from eval.boundary import roc_auc
 from train.checkpoint import add_hub_arguments, load_model, push_checkpoint, save_checkpoint
-from train.data import TrainingDataError, read_records
+from train.data import TrainingDataError, read_records, report_data_errors
 from train.loop import setup_logging
 from train.synth.matching import normalize
 from train.synth.rules import extract_anchor
@@ -337,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@report_data_errors
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)

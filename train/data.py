@@ -26,9 +26,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 SPLITS = ("train", "validation")
@@ -134,3 +136,17 @@ def require_records(records: list[dict], what: str, minimum: int = 1) -> list[di
     if len(records) < minimum:
         raise TrainingDataError(f"{what}: {len(records)} records, need at least {minimum}")
     return records
+
+
+def report_data_errors(main: Callable[..., int]) -> Callable[..., int]:
+    """Wrap a command's ``main``: malformed data ends it with the message and exit status 2, not a traceback."""
+
+    @functools.wraps(main)
+    def run(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except TrainingDataError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+
+    return run

@@ -51,6 +51,7 @@ from eval.compare import build_report, markdown_table, paired_comparisons, run_m
 from eval.models import load_encoder
 from train.boundary import HeadRecipe, train_boundary_head
 from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
+from train.data import report_data_errors
 from train.loop import latest_state, setup_logging
 from train.model_card import write_model_card
 from train.synth import load_seed_jds, run_pipeline
@@ -91,8 +92,8 @@ class Pipeline:
     def run(self) -> dict:
         steps: list[tuple[str, dict, Callable[[], dict]]] = [
             ("synth", {"seed": self.args.seed, "seed_jds": self.args.seed_jds}, self.synth),
-            ("r1", {"args": self.round_args("r1")}, lambda: self.train_round("r1")),
-            ("r2", {"args": self.round_args("r2")}, lambda: self.train_round("r2")),
+            ("r1", self.round_settings("r1"), lambda: self.train_round("r1")),
+            ("r2", self.round_settings("r2"), lambda: self.train_round("r2")),
             ("boundary", {"max_length": self.max_length, "seed": self.args.seed}, self.boundary),
             ("lambda", {"grid": self.args.lambda_grid}, self.choose_lambda),
             ("evaluate", {"max_length": self.max_length}, self.evaluate),
@@ -135,6 +136,10 @@ class Pipeline:
         jds = load_seed_jds()[: self.args.seed_jds]
         manifest = run_pipeline(jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed)
         return {"files": manifest["files"], "splits": manifest["splits"]}
+
+    def round_settings(self, name: str) -> dict:
+        # The process count shapes the batches, so a state saved with another count cannot resume.
+        return {"args": self.round_args(name), "processes": self.args.num_processes}
 
     def round_args(self, name: str) -> list[str]:
         base = self.args.backbone if name == "r1" else str(self.out / "r1")
@@ -245,12 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@report_data_errors
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     pipeline = Pipeline(args)
-    summary = pipeline.run()
+    try:
+        summary = pipeline.run()
+    except subprocess.CalledProcessError as error:
+        failed = next(part for part in error.cmd if part.startswith("train."))
+        print(
+            f"error: {failed} failed (exit status {error.returncode}, output above); "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"done in {time.perf_counter() - started:.0f} s; final checkpoint: {pipeline.out / 'final'}",
         flush=True,

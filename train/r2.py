@@ -34,7 +34,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from train.checkpoint import add_hub_arguments, finish_round, load_model, round_summary
-from train.data import read_records, require_records
+from train.data import read_records, report_data_errors, require_records
 from train.encoding import BatchEncoder, Fields
 from train.loop import (
     LoopSettings,
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@report_data_errors
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
