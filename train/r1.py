@@ -19,7 +19,8 @@ rate is 5e-5 with the same r and α. The loss weights default to the paper's; th
 zero-shot model on O*NET dev (NDCG@10 −0.009) and with 0.5 it stays above it (+0.004). Every option
 is a flag (``--help``).
 
-Command line (one process, or ``accelerate launch --num_processes 2 -m train.r1 ...``)::
+Command line (one process, or several with ``accelerate launch --multi_gpu --num_processes N -m
+train.r1 ...``; without a GPU the processes train on CPU over gloo)::
 
     python -m train.r1 --data runs/synth --base minilm --out outputs/r1 --cnn
     python -m train.r1 --data runs/synth --base minilm --out outputs/r1 --resume   # after an interruption

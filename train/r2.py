@@ -16,7 +16,7 @@ A fresh LoRA adapter trains on the merged Round 1 backbone and is merged into th
 Command line::
 
     python -m train.r2 --data runs/synth --base outputs/r1 --out outputs/r2 --cache-chunk 16
-    accelerate launch --num_processes 2 -m train.r2 --data runs/synth --base outputs/r1 --out outputs/r2
+    accelerate launch --multi_gpu --num_processes 2 -m train.r2 --data runs/synth --base outputs/r1 --out outputs/r2
 """
 
 from __future__ import annotations
