@@ -47,6 +47,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cre.configuration_cre import CREConfig
+from eval.boundary import DEFAULT_LAMBDA_GRID
 from eval.compare import build_report, markdown_table, paired_comparisons, run_models, write_report
 from eval.models import load_encoder
 from train.boundary import HeadRecipe, train_boundary_head
@@ -251,9 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=int, help="token budget for the BoundaryHead and evaluation")
     parser.add_argument("--r1-args", default="", help="extra options for train.r1 (quoted)")
     parser.add_argument("--r2-args", default="", help="extra options for train.r2 (quoted)")
-    parser.add_argument(
-        "--lambda-grid", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0]
-    )
+    parser.add_argument("--lambda-grid", type=float, nargs="+", default=list(DEFAULT_LAMBDA_GRID))
     add_hub_arguments(parser)
     return parser
 
