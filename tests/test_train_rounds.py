@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModel
 
 from tests.hub_server import HubServer
-from tests.train_support import TINY_R1, TINY_R2, make_synth_run
+from tests.train_support import TINY_R1, TINY_R2, make_synth_run, run_python
 from train import boundary, r1, r2
 from train.boundary import build_pairs, split_pairs, titles_match
 from train.checkpoint import ADAPTER_FILES, SUMMARY_FILE
@@ -187,3 +187,21 @@ def test_a_decoder_backbone_trains_through_both_rounds(synth_dir, tiny_backbone_
     assert model.config.is_decoder_backbone and model.tokenizer.padding_side == "left"
     before = torch.as_tensor(tiny_cre("decoder").encode(TEXTS, kind="cv"))
     assert not torch.allclose(torch.as_tensor(model.encode(TEXTS, kind="cv")), before, atol=1e-4)
+
+
+def test_bf16_mixed_precision_trains_and_saves_float32_weights(synth_dir, tiny_backbone_dir, tmp_path):
+    out = tmp_path / "r1-bf16"
+    argv = [
+        "--data",
+        str(synth_dir),
+        "--base",
+        str(tiny_backbone_dir("encoder")),
+        "--out",
+        str(out),
+        *TINY_R1,
+    ]
+    # A process of its own: Accelerate fixes the precision once per process.
+    run_python("-m", "train.r1", *argv, "--mixed-precision", "bf16")
+    model = load(out)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert json.loads((out / SUMMARY_FILE).read_text())["loop"]["mixed_precision"] == "bf16"
