@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hub_server import HubServer
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
+from tests.hub_server import HubServer
 from train.hub import HubPublishError, push_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

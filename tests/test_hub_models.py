@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hub_server import HubServer
 
+from tests.hub_server import HubServer
 from train.hub import push_folder
 
 SENTENCES = ["Senior Python engineer, 5 years of data pipelines", "Registered nurse, intensive care", "sales"]
