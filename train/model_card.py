@@ -117,8 +117,7 @@ def write_model_card(
 
 def _checkpoint_section(round_name: str, base_model: str | None, metrics: dict | None) -> str:
     lines = [
-        f"This checkpoint: round **{round_name}**"
-        + (f", built on `{base_model}`." if base_model else ".")
+        f"This checkpoint: round **{round_name}**" + (f", built on `{base_model}`." if base_model else ".")
     ]
     if metrics:
         names = sorted({m for values in metrics.values() for m in values})
