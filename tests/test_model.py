@@ -269,3 +269,21 @@ def test_sentence_transformers_backbone_keeps_its_pooling(tiny_backbone_dir, tmp
     model = build_cre_model(str(tmp_path))
     assert (model.config.pooling, model.config.normalize) == (pooling, True)
     np.testing.assert_allclose(model.encode(TEXTS, kind="cv"), original.encode(TEXTS), atol=1e-5)
+
+
+def test_release_config_at_the_repository_root():
+    """The repo root is a custom-code model repo: its config.json loads through AutoConfig."""
+    from transformers import AutoConfig
+
+    from tests.conftest import REPO_ROOT
+
+    config = AutoConfig.from_pretrained(REPO_ROOT, trust_remote_code=True)
+    assert type(config).__name__ == "CREConfig" and config.model_type == "cre"
+    assert config.auto_map == {
+        "AutoConfig": "configuration_cre.CREConfig",
+        "AutoModel": "modeling_cre.CREModel",
+    }
+    assert config.text_config.model_type == "bert" and config.hidden_size == config.output_dim == 384
+    assert config.cnn["enabled"] and config.boundary["enabled"] and config.boundary["trained"]
+    model = CREModel(CREConfig(**config.to_dict()))
+    assert model.cnn is not None and model.boundary_head is not None
