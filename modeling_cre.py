@@ -23,7 +23,8 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -524,19 +525,18 @@ class CREModel(CREPreTrainedModel):
             batches = tqdm(batches, desc=f"Encoding {kind}", unit="batch")
         device = self.device
         chunks = []
-        was_training = self.training
-        self.eval()  # dropout off: the same text always gets the same vector
-        for start in batches:
-            batch = tokenizer.pad(
-                {"input_ids": [token_ids[i] for i in order[start : start + batch_size]]}, return_tensors="pt"
-            )
-            output = self(
-                input_ids=batch["input_ids"].to(device),
-                attention_mask=batch["attention_mask"].to(device),
-                rt_iterations=rt_iterations,
-            )
-            chunks.append(output.sentence_embedding.float().cpu())
-        self.train(was_training)
+        with _eval_mode(self):  # dropout off: the same text always gets the same vector
+            for start in batches:
+                batch = tokenizer.pad(
+                    {"input_ids": [token_ids[i] for i in order[start : start + batch_size]]},
+                    return_tensors="pt",
+                )
+                output = self(
+                    input_ids=batch["input_ids"].to(device),
+                    attention_mask=batch["attention_mask"].to(device),
+                    rt_iterations=rt_iterations,
+                )
+                chunks.append(output.sentence_embedding.float().cpu())
         embeddings = torch.empty((len(texts), self.config.output_dim), dtype=torch.float32)
         embeddings[torch.tensor(order)] = torch.cat(chunks)
         if self.config.normalize if normalize is None else normalize:
@@ -570,11 +570,10 @@ class CREModel(CREPreTrainedModel):
         """``s_boundary`` in [0, 1] for one query embedding ``(d,)`` against candidates ``(n, d)``."""
         if self.boundary_head is None:
             raise ValueError("This checkpoint has no BoundaryHead (config.boundary['enabled'] is False).")
-        head, was_training = self.boundary_head, self.boundary_head.training
-        head.eval()  # inference scores: no dropout
-        with torch.inference_mode():
-            logits = head(F.normalize(query.float(), dim=-1), F.normalize(candidates.float(), dim=-1))
-        head.train(was_training)
+        with _eval_mode(self.boundary_head), torch.inference_mode():  # inference scores: no dropout
+            logits = self.boundary_head(
+                F.normalize(query.float(), dim=-1), F.normalize(candidates.float(), dim=-1)
+            )
         return torch.sigmoid(logits)
 
     def rerank(
@@ -642,8 +641,7 @@ class CREModel(CREPreTrainedModel):
     def _candidate_embeddings(self, cvs: Sequence[str] | Any, batch_size: int) -> torch.Tensor:
         if isinstance(cvs, (list, tuple)) and any(isinstance(cv, str) for cv in cvs):
             return self.encode(list(cvs), kind="cv", batch_size=batch_size, convert_to="torch")
-        candidates = self._as_embeddings(cvs, "cvs", (-1, self.config.output_dim))
-        return candidates
+        return self._as_embeddings(cvs, "cvs", (-1, self.config.output_dim))
 
     @staticmethod
     def _as_embeddings(value: Any, name: str, shape: tuple[int, ...]) -> torch.Tensor:
@@ -695,6 +693,17 @@ def _validate_texts(texts: Sequence[Any]) -> list[str]:
         if not isinstance(text, str):
             raise ValueError(f"texts[{index}] is {type(text).__name__}, not a string")
     return texts
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run a block with ``module`` in eval mode, then give it back the mode it had."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 def _last_dim(x: Any) -> int:
