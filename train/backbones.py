@@ -29,6 +29,8 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -174,22 +176,17 @@ def _single_subfolder(folder: Path) -> tuple[str, ...]:
     return found[0].parent.relative_to(folder).parts if found else ()
 
 
-class _atomic_folder:
+@contextmanager
+def _atomic_folder(target: Path) -> Iterator[Path]:
     """Build a folder in a scratch directory and move it into place only when complete."""
-
-    def __init__(self, target: Path):
-        self.target = target
-
-    def __enter__(self) -> Path:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.scratch = Path(tempfile.mkdtemp(prefix=f".{self.target.name}-", dir=self.target.parent))
-        return self.scratch
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            return
-        if self.target.exists():  # another process finished first
-            shutil.rmtree(self.scratch, ignore_errors=True)
-        else:
-            os.replace(self.scratch, self.target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield scratch
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    if target.exists():  # another process finished first
+        shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        os.replace(scratch, target)
