@@ -1,11 +1,13 @@
 """Stage validators reject what they must (with a reason) and keep the rules generator's output."""
 
 import json
+import random
 
 import pytest
 
 from train.synth.loaders import load_seed_jds
 from train.synth.prompts import load_prompt, parse_task
+from train.synth.resume import Resume, Role, _months, _portal_export
 from train.synth.rules import RulesGenerator
 from train.synth.schema import DECEPTIVE_TYPES, STAGES, JobDescription
 from train.synth.stages import stage_inputs, validate_answer
@@ -182,3 +184,29 @@ def test_deceptive_negatives_are_near_misses_of_each_type():
     assert "Career changer" in negatives["career_pivot"] or "moving into" in negatives["career_pivot"]
     assert all(skill in negatives["skill_stuffing"] for skill in anchor["skills"][:3])
     assert len(set(negatives.values())) == len(DECEPTIVE_TYPES)
+
+
+def test_portal_layout_leads_with_skills_and_carries_no_contact_details():
+    roles = [
+        Role("Data Engineer", "Nova Labs", "Lisbon", (2024, 1), None, ["Built pipelines."]),
+        Role("Analyst", "Old Co", "Porto", (2023, 10), (2023, 12), ["Wrote SQL."]),
+    ]
+    cv = Resume(
+        "Ana Silva",
+        "Data Engineer",
+        "Lisbon",
+        "Data engineer.",
+        roles,
+        ["SQL", "Python"],
+        [("BSc", "Computer Science", "University of Porto", 2020)],
+    )
+    for seed in range(20):
+        text = _portal_export(cv, random.Random(seed))
+        assert text.startswith("Skills ") and "SQL" in text.splitlines()[0]
+        assert "Ana Silva" not in text and "@" not in text
+        assert "description - Built pipelines." in text and "company - Old Co" in text
+        total = sum(_months(role) for role in roles)
+        months = [
+            int(line.split(" - ")[1].split()[0]) for line in text.splitlines() if "- Experience -" in line
+        ]
+        assert len(months) == 2 and all(1 <= m <= total for m in months)

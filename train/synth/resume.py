@@ -283,7 +283,39 @@ def _narrative(resume: Resume, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-LAYOUTS = (_plain, _markdown, _narrative)
+def _portal_export(resume: Resume, rng: random.Random) -> str:
+    """A job-portal profile flattened to text: skills and schooling first, then per-skill experience
+    and per-company descriptions; no name or contact details. Scraped résumé collections look like
+    this, and 256-token encoders only see their beginning."""
+    months = max(1, sum(_months(role) for role in resume.roles))
+    lines = [
+        "Skills " + rng.choice((" * ", " • ", ", ")).join(resume.skills),
+        "Education Details",
+        *(
+            f"{year} {degree} {subject} {school}".replace("  ", " ")
+            for degree, subject, school, year in resume.education
+        ),
+        resume.headline,
+        "",
+        f"{resume.headline} - {resume.roles[0].company}" if resume.roles else resume.headline,
+        "Skill Details",
+        *(
+            f"{skill}- Experience - {rng.randint(min(6, months), months)} months"
+            for skill in resume.skills[:8]
+        ),
+        "Company Details",
+    ]
+    for role in resume.roles:
+        lines += [f"company - {role.company}", "description - " + " ".join(role.bullets)]
+    return "\n".join(lines)
+
+
+def _months(role: Role) -> int:
+    end = role.end or TODAY
+    return (end[0] - role.start[0]) * 12 + end[1] - role.start[1]
+
+
+LAYOUTS = (_plain, _markdown, _narrative, _portal_export)
 
 
 def render_resume(resume: Resume, rng: random.Random) -> str:
