@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIELDS = {
     "anchors": {"text", "title", "seniority", "skills", "responsibilities", "ownership_scope", "constraints"},
     "pairs": {"query", "positive", "stage", "title"},
+    "profiles": {"query", "positive", "title"},
     "ranking": {"query", "positive", "negative_role", "negative_constraint", "title", "flipped_field"},
     "role_negatives": {"query", "negative", "title"},
     "jdcv": {"query", "positive", "negative", "negative_type", "generator"},
@@ -75,6 +76,12 @@ def test_each_jd_keeps_one_split_and_texts_are_plain(run, jds):
         assert row["query"] == by_id[row["source_id"]].text
         assert row["title"] in row["negative_role"] and row["title"] in row["negative_constraint"]
         assert row["flipped_field"] in ("years", "degree", "certification", "language")
+    profiles = rows(out, "profiles")
+    assert len(profiles) == len(jds)
+    for row in profiles:  # the title and first paragraph, against the whole JD
+        text = by_id[row["source_id"]].text
+        assert row["positive"] == text and row["query"] == "\n".join(text.split("\n\n")[:2])
+        assert len(row["query"]) < len(text)
 
 
 def test_manifest_counts_every_sample_kept_or_rejected(run):

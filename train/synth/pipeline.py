@@ -58,7 +58,7 @@ TEMPERATURE = {stage: 0.0 if stage in ("extraction", "cv_queries") else 0.7 for 
 ENHANCE_INSTRUCTION = (
     "Given a job description and its key facts, retrieve matching job descriptions and candidates."
 )
-OUTPUT_FILES = ("anchors", "pairs", "ranking", "role_negatives", "jdcv", "cv_queries")
+OUTPUT_FILES = ("anchors", "pairs", "profiles", "ranking", "role_negatives", "jdcv", "cv_queries")
 
 
 class Journal:
@@ -357,6 +357,9 @@ def _records(
         return record
 
     rows["anchors"].append(row("extraction", 0, text=jd.text, source=jd.source, **anchor))
+    overview = opening(jd.text)
+    if overview != jd.text:
+        rows["profiles"].append(row("extraction", 0, query=overview, positive=jd.text, title=title))
     for index, sample in enumerate(kept.get("paraphrase", [])):
         rows["pairs"].append(
             row("paraphrase", index, query=jd.text, positive=sample["text"], stage="paraphrase", title=title)
@@ -402,6 +405,11 @@ def _records(
         rows["cv_queries"].append(
             row("cv_queries", index, query=sample["query"], positive=sample["chunk"], title=title)
         )
+
+
+def opening(text: str) -> str:
+    """The title and first paragraph of a JD: what a listing or an occupation summary shows of it."""
+    return "\n".join(paragraph.strip() for paragraph in text.strip().split("\n\n")[:2])
 
 
 def retention_table(manifest: dict) -> str:
