@@ -18,6 +18,7 @@ from train.losses import (
     multiple_negatives_ranking_loss,
     pair_loss,
     positive_loss,
+    profile_loss,
     ranking_loss,
 )
 from train.r2 import R2Objective, R2Recipe, _RandomState
@@ -62,6 +63,21 @@ def test_ranking_loss_weights_its_parts_and_distills_towards_the_teacher():
     pair = pair_loss({"query": E[:1], "positive": E[:1]}, {"query": E[:1], "positive": E[:1]}, weights)
     assert float(pair["loss"]) == 0.0
     assert float(distillation_loss([E], [E])) == 0.0
+
+
+def test_profile_loss_pulls_openings_to_their_profiles_and_copies_the_profiles_ranking():
+    weights = RankingWeights(pair=1.0, structure=1.0, structure_temperature=0.5)
+    profiles = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    aligned = profile_loss(profiles * 3, profiles, weights)  # scale does not matter: cosines
+    assert float(aligned["pos"]) == pytest.approx(0.0, abs=1e-6)
+    assert float(aligned["structure"]) == pytest.approx(0.0, abs=1e-6)
+    swapped = profile_loss(profiles[[2, 1, 0]], profiles, weights)
+    teacher = F.softmax(profiles @ profiles.T / 0.5, dim=-1)
+    student = F.log_softmax(profiles[[2, 1, 0]] @ profiles.T / 0.5, dim=-1)
+    expected_kl = float((teacher * (teacher.log() - student)).sum() / 3)
+    assert float(swapped["structure"]) == pytest.approx(expected_kl, rel=1e-5)
+    assert float(swapped["pos"]) == pytest.approx(float(positive_loss(profiles[[2, 1, 0]], profiles)))
+    assert float(swapped["loss"]) == pytest.approx(float(swapped["pos"]) + expected_kl, rel=1e-5)
 
 
 def test_multiple_negatives_ranking_loss_is_cross_entropy_over_all_candidates():

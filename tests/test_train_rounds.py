@@ -80,15 +80,36 @@ def test_r1_writes_a_complete_merged_checkpoint_that_moved(r1_dir, tiny_cre):
         torch.as_tensor(model.encode(TEXTS)), torch.as_tensor(base.encode(TEXTS)), atol=1e-4
     )
     summary = json.loads((r1_dir / SUMMARY_FILE).read_text())
-    assert summary["round"] == "r1" and summary["training"]["steps"] == 4
-    assert set(summary["metrics"]) == {"final_loss", "loss_card", "loss_semantic", "loss_ranking"}
+    assert summary["round"] == "r1" and summary["training"]["steps"] == 5
+    assert set(summary["metrics"]) == {
+        "final_loss",
+        "loss_card",
+        "loss_semantic",
+        "loss_profile",
+        "loss_ranking",
+    }
+
+
+def test_profile_targets_are_the_frozen_models_embeddings_of_each_distinct_whole_jd(tiny_cre):
+    teacher = tiny_cre("encoder").eval()
+    examples = [
+        {"query": "Nurse", "positive": TEXTS[1]},
+        {"query": "Ward nurse", "positive": TEXTS[1]},
+        {"query": "Data engineer", "positive": TEXTS[0]},
+    ]
+    targets = r1.embed_profiles(teacher, examples, torch.device("cpu"), batch_size=1)
+    assert list(targets) == [TEXTS[1], TEXTS[0]]
+    expected = torch.as_tensor(teacher.encode([TEXTS[1], TEXTS[0]], kind="jd"))
+    cosines = torch.nn.functional.cosine_similarity(torch.stack(list(targets.values())), expected)
+    assert torch.all(cosines > 0.9999)
 
 
 def test_r1_logs_loss_learning_rate_and_throughput_per_step(r1_dir):
     assert list((r1_dir / "logs").rglob("events.out.tfevents.*"))  # TensorBoard, beside the CSV
     with (r1_dir / "logs" / "train_log.csv").open() as stream:
         rows = list(csv.DictReader(stream))
-    assert [row["stage"] for row in rows] == ["card", "semantic", "ranking", "ranking"]
+    assert [row["stage"] for row in rows] == ["card", "semantic", "profile", "ranking", "ranking"]
+    assert float(rows[2]["structure"]) > 0 and float(rows[3]["structure"]) == 0
     assert all(float(row["pairs_per_s"]) > 0 and float(row["loss"]) >= 0 for row in rows)
     assert float(rows[-1]["role"]) >= 0 and float(rows[0]["role"]) == 0  # ranking parts only in ranking
     assert [float(row["lr"]) for row in rows] == sorted((float(row["lr"]) for row in rows), reverse=True)

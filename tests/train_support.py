@@ -15,6 +15,8 @@ TINY_R1 = [
     "1",
     "--semantic-steps",
     "1",
+    "--profile-steps",
+    "1",
     "--ranking-steps",
     "2",
     "--batch-size",

@@ -31,6 +31,8 @@ class RankingWeights:
         distill: ``w_d``, weight of the MSE towards the frozen model's embeddings.
         role_margin: ``m_r``, how much closer the positive must be than a role-boundary negative.
         constraint_margin: ``m_k``, likewise for a constraint-conflict negative.
+        structure: ``w_s``, weight of the in-batch similarity distillation of the profile stage.
+        structure_temperature: ``τ_s`` of that distillation's softmax.
     """
 
     pair: float = 1.0
@@ -39,6 +41,8 @@ class RankingWeights:
     distill: float = 0.05
     role_margin: float = 0.10
     constraint_margin: float = 0.05
+    structure: float = 1.0
+    structure_temperature: float = 0.05
 
 
 def positive_loss(query: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
@@ -77,6 +81,41 @@ def pair_loss(
         "distill": distillation_loss(list(embeddings.values()), [teacher[k] for k in embeddings]),
     }
     parts["loss"] = weights.pair * parts["pos"] + weights.distill * parts["distill"]
+    return parts
+
+
+def profile_loss(
+    opening: torch.Tensor, profile: torch.Tensor, weights: RankingWeights
+) -> dict[str, torch.Tensor]:
+    """Privileged-profile distillation: ``w_p·(1 − cos(o_i, p_i^t))² + w_s·KL(softmax(P/τ_s) ‖ softmax(O/τ_s))``.
+
+    A JD's opening (title and first paragraph) learns to embed where the frozen model puts the whole
+    JD (``p^t``), and to rank the batch's whole JDs as they rank each other (``P_ij = cos(p_i^t, p_j^t)``,
+    ``O_ij = cos(o_i, p_j^t)``). Short texts thereby carry what the tasks and skills of their kind
+    of job say.
+
+    Args:
+        opening: Trained-model embeddings of the openings, ``(n, d)``.
+        profile: Frozen-model embeddings of the whole JDs, ``(n, d)``.
+        weights: ``pair``, ``structure`` and ``structure_temperature`` are used.
+
+    Returns:
+        ``loss`` and its parts ``pos`` and ``structure``.
+
+    Example:
+        >>> p = torch.eye(3)
+        >>> round(float(profile_loss(p, p, RankingWeights())["pos"]), 6)
+        0.0
+    """
+    opening, profile = F.normalize(opening, dim=-1), F.normalize(profile, dim=-1)
+    temperature = weights.structure_temperature
+    teacher = F.log_softmax(profile @ profile.T / temperature, dim=-1)
+    student = F.log_softmax(opening @ profile.T / temperature, dim=-1)
+    parts = {
+        "pos": positive_loss(opening, profile),
+        "structure": F.kl_div(student, teacher, log_target=True, reduction="batchmean"),
+    }
+    parts["loss"] = weights.pair * parts["pos"] + weights.structure * parts["structure"]
     return parts
 
 

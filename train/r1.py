@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from tqdm.auto import tqdm
 
 from train.checkpoint import add_hub_arguments, finish_round, load_model
 from train.data import read_records, report_data_errors, require_records
@@ -52,13 +53,13 @@ from train.loop import (
     setup_logging,
 )
 from train.lora import LoraSettings, add_lora, add_lora_arguments
-from train.losses import RankingWeights, pair_loss, ranking_loss
+from train.losses import RankingWeights, pair_loss, profile_loss, ranking_loss
 
-STAGES = ("card", "semantic", "ranking")
+STAGES = ("card", "semantic", "profile", "ranking")
 PAIR_STAGE_OF = {"card": "card", "paraphrase": "semantic"}  # pairs.jsonl ``stage`` -> curriculum stage
 PAIR_FIELDS = ("query", "positive")
 RANKING_FIELDS = ("query", "positive", "negative_role", "negative_constraint")
-LOSS_PARTS = ("loss", "pos", "role", "constraint", "distill")
+LOSS_PARTS = ("loss", "pos", "role", "constraint", "distill", "structure")
 
 
 @dataclass
@@ -68,12 +69,16 @@ class R1Recipe:
     Attributes:
         steps: Optimizer steps per stage; a stage missing here runs one pass over its data.
         batch_size: Examples per process per micro-batch.
+        profile_batch_size: The profile stage's micro-batch (default ``batch_size``): only short openings
+            run through the trained model there, and a larger batch gives its in-batch ranking more
+            related jobs to order.
         max_length: Token budget per JD text.
         weights: Loss weights and margins.
     """
 
     steps: dict[str, int] = field(default_factory=dict)
     batch_size: int = 16
+    profile_batch_size: int | None = None
     max_length: int = 128
     weights: RankingWeights = field(default_factory=RankingWeights)
 
@@ -91,9 +96,12 @@ def load_r1_data(data_dir: str | Path) -> dict[str, list[dict]]:
     stages = {
         stage: [r for r in pairs if PAIR_STAGE_OF[r["stage"]] == stage] for stage in ("card", "semantic")
     }
+    profiles = data_dir / "profiles.jsonl"  # older synthesis runs have none: the stage is skipped
+    stages["profile"] = read_records(profiles, PAIR_FIELDS, "train") if profiles.exists() else []
     stages["ranking"] = read_records(data_dir / "ranking.jsonl", RANKING_FIELDS, "train")
     for stage, records in stages.items():
-        require_records(records, f"R1 {stage} stage ({data_dir}, split train)")
+        if stage != "profile" or profiles.exists():
+            require_records(records, f"R1 {stage} stage ({data_dir}, split train)")
     return stages
 
 
@@ -101,11 +109,14 @@ def build_schedule(
     stages: dict[str, list[dict]], recipe: R1Recipe, accumulation: int, world: int, seed: int
 ) -> list[MicroBatch]:
     """The curriculum as global micro-batches: card, then semantic, then ranking."""
-    batch = recipe.batch_size * world
     schedule = []
     for index, stage in enumerate(STAGES):
         examples = stages[stage]
+        per_process = recipe.profile_batch_size if stage == "profile" else None
+        batch = (per_process or recipe.batch_size) * world
         steps = recipe.steps.get(stage, math.ceil(len(examples) / (batch * accumulation)))
+        if not steps:
+            continue
         for chunk in cycle_batches(examples, steps * accumulation, batch, seed + index):
             schedule.append(MicroBatch(stage, chunk))
     return schedule
@@ -120,12 +131,21 @@ class R1Objective:
         weights: Loss weights and margins.
     """
 
-    def __init__(self, encoder: BatchEncoder, teacher: torch.nn.Module, weights: RankingWeights):
+    def __init__(
+        self,
+        encoder: BatchEncoder,
+        teacher: torch.nn.Module,
+        weights: RankingWeights,
+        profile_targets: dict[str, torch.Tensor] | None = None,
+    ):
         self.encoder, self.teacher, self.weights = encoder, teacher, weights
+        self.profile_targets = profile_targets or {}
 
     def __call__(
         self, model: torch.nn.Module, batch: MicroBatch, accelerator: Accelerator
     ) -> dict[str, float]:
+        if batch.stage == "profile":
+            return self.profile_step(model, batch, accelerator)
         names = RANKING_FIELDS if batch.stage == "ranking" else PAIR_FIELDS
         fields = {name: ("jd", [example[name] for example in batch.examples]) for name in names}
         embeddings = self.encoder(model, fields, accelerator.device)
@@ -133,8 +153,38 @@ class R1Objective:
             targets = self.encoder(self.teacher, fields, accelerator.device)
         loss_fn = ranking_loss if batch.stage == "ranking" else pair_loss
         parts = loss_fn(embeddings, targets, self.weights)
+        return self.backward(parts, accelerator)
+
+    def profile_step(
+        self, model: torch.nn.Module, batch: MicroBatch, accelerator: Accelerator
+    ) -> dict[str, float]:
+        """Only the openings go through the trained model; the whole JDs' targets were computed once."""
+        openings = [example["query"] for example in batch.examples]
+        opening = self.encoder(model, {"query": ("jd", openings)}, accelerator.device)["query"]
+        profile = torch.stack([self.profile_targets[example["positive"]] for example in batch.examples])
+        parts = profile_loss(opening, profile.to(accelerator.device), self.weights)
+        return self.backward(parts, accelerator)
+
+    @staticmethod
+    def backward(parts: dict[str, torch.Tensor], accelerator: Accelerator) -> dict[str, float]:
         accelerator.backward(parts["loss"])
         return {name: float(parts[name].detach()) if name in parts else 0.0 for name in LOSS_PARTS}
+
+
+@torch.no_grad()
+def embed_profiles(
+    teacher: torch.nn.Module, examples: list[dict], device: torch.device, batch_size: int = 32
+) -> dict[str, torch.Tensor]:
+    """The frozen model's embedding of each distinct whole JD of the profile stage, read up to the model's
+    ``max_length``: the targets never change, so they are computed once instead of at every step."""
+    texts = list(dict.fromkeys(example["positive"] for example in examples))
+    encoder = BatchEncoder.for_model(teacher)
+    targets = {}
+    for start in tqdm(range(0, len(texts), batch_size), desc="profile targets", unit="batch"):
+        chunk = texts[start : start + batch_size]
+        embeddings = encoder(teacher, {"profile": ("jd", chunk)}, device)["profile"].cpu()
+        targets.update(zip(chunk, embeddings, strict=True))
+    return targets
 
 
 def train_r1(
@@ -158,7 +208,11 @@ def train_r1(
     schedule = build_schedule(
         stages, recipe, settings.gradient_accumulation_steps, accelerator.num_processes, settings.seed
     )
-    objective = R1Objective(BatchEncoder.for_model(model, recipe.max_length), teacher, recipe.weights)
+    profiles = stages["profile"] if any(batch.stage == "profile" for batch in schedule) else []
+    targets = embed_profiles(teacher, profiles, accelerator.device)
+    objective = R1Objective(
+        BatchEncoder.for_model(model, recipe.max_length), teacher, recipe.weights, targets
+    )
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
         return None
@@ -183,13 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output folder (checkpoint, state/, logs/)")
     parser.add_argument("--cnn", action="store_true", help="add the CNN projection and train it jointly")
     parser.add_argument("--batch-size", type=int, default=16, help="examples per process per micro-batch")
+    parser.add_argument(
+        "--profile-batch-size",
+        type=int,
+        help="profile-stage openings per process per micro-batch (default --batch-size)",
+    )
     parser.add_argument("--max-length", type=int, default=128, help="token budget per JD")
     for stage in STAGES:
         parser.add_argument(f"--{stage}-steps", type=int, help=f"{stage} stage steps (default: one pass)")
     weights = parser.add_argument_group("loss weights and margins")
     defaults = RankingWeights()
     for name in asdict(defaults):
-        flag = name.replace("_", "-") if name.endswith("margin") else f"weight-{name}"
+        flag = name.replace("_", "-") if name.endswith(("margin", "temperature")) else f"weight-{name}"
         weights.add_argument(f"--{flag}", dest=name, type=float, default=getattr(defaults, name))
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
@@ -204,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = R1Recipe(
         steps={s: getattr(args, f"{s}_steps") for s in STAGES if getattr(args, f"{s}_steps") is not None},
         batch_size=args.batch_size,
+        profile_batch_size=args.profile_batch_size,
         max_length=args.max_length,
         weights=RankingWeights(**{name: getattr(args, name) for name in asdict(RankingWeights())}),
     )
