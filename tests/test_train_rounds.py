@@ -65,6 +65,15 @@ def r2_dir(synth_dir, r1_dir, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def r2_half_dir(synth_dir, r1_dir, tmp_path_factory) -> Path:
+    """Round 2 as ``r2_dir`` (same seed and options), keeping half of the weight update."""
+    out = tmp_path_factory.mktemp("r2-half")
+    argv = ["--data", str(synth_dir), "--base", str(r1_dir), "--out", str(out), "--cache-chunk", "3"]
+    assert r2.main([*argv, "--lr", "1e-2", "--update-weight", "0.5", *TINY_R2]) == 0
+    return out
+
+
 def load(folder: Path):
     return AutoModel.from_pretrained(folder, trust_remote_code=True)
 
@@ -113,6 +122,16 @@ def test_r1_logs_loss_learning_rate_and_throughput_per_step(r1_dir):
     assert all(float(row["pairs_per_s"]) > 0 and float(row["loss"]) >= 0 for row in rows)
     assert float(rows[-1]["role"]) >= 0 and float(rows[0]["role"]) == 0  # ranking parts only in ranking
     assert [float(row["lr"]) for row in rows] == sorted((float(row["lr"]) for row in rows), reverse=True)
+
+
+def test_r2_update_weight_keeps_the_midpoint_between_base_and_trained_weights(r2_half_dir, r2_dir, r1_dir):
+    base, full, half = (load(folder).state_dict() for folder in (r1_dir, r2_dir, r2_half_dir))
+    moved = [
+        name for name in full if full[name].is_floating_point() and not torch.equal(full[name], base[name])
+    ]
+    assert moved
+    for name in moved:
+        torch.testing.assert_close(half[name], (base[name] + full[name]) / 2, atol=1e-6, rtol=1e-5)
 
 
 def test_r2_from_r1_with_the_cached_loss(r2_dir, r1_dir):

@@ -101,6 +101,26 @@ def merge_lora(model: CREModel) -> CREModel:
     return model
 
 
+@torch.no_grad()
+def scale_update(model: CREModel, base: CREModel, weight: float) -> CREModel:
+    """Keep ``weight`` of the training update: every weight becomes ``base + weight·(trained − base)``.
+
+    Weight-space interpolation between a fine-tuned model and its starting point (WiSE-FT, Wortsman
+    et al., 2022) keeps most of the new task's gain while giving back much of what fine-tuning made
+    the model forget; ``weight = 0.5`` is the untuned midpoint. Any adapter is merged first.
+
+    Returns:
+        The same model object, merged and interpolated in place.
+    """
+    merge_lora(model)
+    base_state = base.state_dict()
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point():
+            start = base_state[name].to(tensor.dtype)
+            tensor.copy_(start + weight * (tensor - start))
+    return model
+
+
 def trainable_parameter_count(model: torch.nn.Module) -> tuple[int, int]:
     """``(trainable, total)`` parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -45,7 +45,7 @@ from train.loop import (
     run_training,
     setup_logging,
 )
-from train.lora import LoraSettings, add_lora, add_lora_arguments
+from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update
 from train.losses import multiple_negatives_ranking_loss
 
 TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
@@ -62,6 +62,8 @@ class R2Recipe:
         temperature: ``τ`` of the softmax over cosine similarities.
         cache_chunk: Texts per forward pass in the cached loss (0: no caching, one pass per batch).
         gather: Score against the candidates of all processes.
+        update_weight: Share of the round's weight update the checkpoint keeps (1: all of it; 0.5: the
+            midpoint with the base model, see :func:`train.lora.scale_update`).
     """
 
     steps: int | None = None
@@ -70,6 +72,7 @@ class R2Recipe:
     temperature: float = 0.05
     cache_chunk: int = 0
     gather: bool = True
+    update_weight: float = 1.0
 
 
 def load_r2_data(data_dir: str | Path) -> list[dict]:
@@ -191,6 +194,8 @@ def train_r2(
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
         return None
+    if recipe.update_weight != 1:
+        model = scale_update(accelerator.unwrap_model(model), load_model(base), recipe.update_weight)
     return model, round_summary(result, {"jdcv": len(triplets)}, recipe, lora, settings)
 
 
@@ -211,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-gather", dest="gather", action="store_false", help="only in-process candidates as negatives"
     )
+    parser.add_argument(
+        "--update-weight",
+        type=float,
+        default=1.0,
+        help="share of the weight update to keep (0.5: midpoint with --base, which keeps more JD–JD skill)",
+    )
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
     add_hub_arguments(parser)
@@ -222,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
     recipe = R2Recipe(
-        args.steps, args.batch_size, args.max_length, args.temperature, args.cache_chunk, args.gather
+        args.steps,
+        args.batch_size,
+        args.max_length,
+        args.temperature,
+        args.cache_chunk,
+        args.gather,
+        args.update_weight,
     )
     trained = train_r2(
         args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
