@@ -9,9 +9,8 @@ from transformers import AutoModel
 
 from tests.train_support import SEED_JDS, TINY_R1, TINY_R2, run_python
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     out = tmp_path / "job"
     command = [
@@ -40,3 +39,52 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     assert json.loads((out / "pipeline_summary.json").read_text())["seconds"] == dict.fromkeys(
         ["synth", "r1", "r2", "boundary", "lambda", "evaluate"], 0.0
     )
+
+
+def write_onet(folder):
+    """A two-occupation O*NET folder in the published column layout (one train, one dev)."""
+    onet = folder / "onet"
+    onet.mkdir(parents=True)
+    tables = {
+        "splits.tsv": [["onet_soc_code", "split"], ["15-1252.00", "train"], ["29-1141.00", "dev"]],
+        "occupation_data.tsv": [
+            ["O*NET-SOC Code", "Title", "Description"],
+            ["15-1252.00", "Software Developers", "Research, design, and develop computer software."],
+            ["29-1141.00", "Registered Nurses", "Assess patient health problems and needs."],
+        ],
+        "task_statements.tsv": [
+            ["O*NET-SOC Code", "Title", "Task ID", "Task", "Task Type"],
+            ["15-1252.00", "Software Developers", "1", "Modify existing software to correct errors.", "Core"],
+            ["29-1141.00", "Registered Nurses", "2", "Record patients' medical information.", "Core"],
+        ],
+        "technology_skills.tsv": [
+            ["O*NET-SOC Code", "Title", "Example", "Hot Technology"],
+            ["15-1252.00", "Software Developers", "Python", "Y"],
+            ["29-1141.00", "Registered Nurses", "Epic Systems", "Y"],
+        ],
+    }
+    for name, rows in tables.items():
+        (onet / name).write_text("\n".join("\t".join(row) for row in rows) + "\n", encoding="utf-8")
+
+
+def test_onet_seeds_add_only_train_split_occupations_to_the_synthesis(tmp_path):
+    from train.pipeline import Pipeline, build_parser
+
+    write_onet(tmp_path / "data")
+    argv = [
+        "--out",
+        str(tmp_path / "job"),
+        "--seed-jds",
+        "2",
+        "--jds",
+        "onet",
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
+    result = Pipeline(build_parser().parse_args([*argv, "--recipe", "minilm-onet"])).synth()
+    anchors = [
+        json.loads(line) for line in (tmp_path / "job" / "synth" / "anchors.jsonl").read_text().splitlines()
+    ]
+    sources = {row["source_id"] for row in anchors}
+    assert "onet:15-1252.00" in sources and "onet:29-1141.00" not in sources
+    assert len(sources) == 3 and sum(result["splits"].values()) == 3
