@@ -34,7 +34,9 @@ def test_two_processes_stay_identical_and_a_resumed_run_ends_with_the_same_weigh
     accelerate_launch(2, "train.r1", *options, "--out", str(uninterrupted))
     training = summary(uninterrupted)["training"]
     assert training["replicas_identical"]
-    assert training["pairs"] == 4 * 2 * 4 * 2  # steps x accumulation x batch x processes
+    assert (
+        training["pairs"] == 5 * 2 * 4 * 2
+    )  # steps (card, semantic, profile, 2 ranking) x accumulation x batch x processes
 
     accelerate_launch(2, "train.r1", *options, "--out", str(interrupted), "--stop-after", "2")
     assert not (interrupted / "model.safetensors").exists()
