@@ -67,24 +67,40 @@ def write_onet(folder):
         (onet / name).write_text("\n".join("\t".join(row) for row in rows) + "\n", encoding="utf-8")
 
 
-def test_onet_seeds_add_only_train_split_occupations_to_the_synthesis(tmp_path):
+def write_esco(folder):
+    """One ESCO occupation in the published CSV layout (its ISCO group is never read for training)."""
+    (folder / "esco").mkdir(parents=True)
+    (folder / "esco" / "occupations_en.csv").write_text(
+        "conceptUri,iscoGroup,preferredLabel,altLabels,description\n"
+        'http://data.europa.eu/esco/occupation/abc,2512,software developer,"coder\nprogrammer",'
+        "Software developers implement software systems.\n",
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.parametrize(
+    ("jds", "expected"),
+    [("onet", {"onet:15-1252.00"}), ("onet+esco", {"onet:15-1252.00", "esco:abc"})],
+)
+def test_occupation_seeds_join_the_embedded_ones_and_only_train_split_onet(jds, expected, tmp_path):
     from train.pipeline import Pipeline, build_parser
 
     write_onet(tmp_path / "data")
+    write_esco(tmp_path / "data")
     argv = [
         "--out",
         str(tmp_path / "job"),
         "--seed-jds",
         "2",
         "--jds",
-        "onet",
+        jds,
         "--data-dir",
         str(tmp_path / "data"),
     ]
     result = Pipeline(build_parser().parse_args([*argv, "--recipe", "minilm-onet"])).synth()
-    anchors = [
-        json.loads(line) for line in (tmp_path / "job" / "synth" / "anchors.jsonl").read_text().splitlines()
-    ]
-    sources = {row["source_id"] for row in anchors}
-    assert "onet:15-1252.00" in sources and "onet:29-1141.00" not in sources
-    assert len(sources) == 3 and sum(result["splits"].values()) == 3
+    synth = tmp_path / "job" / "synth"
+    sources = {json.loads(line)["source_id"] for line in (synth / "anchors.jsonl").read_text().splitlines()}
+    assert sources - {"seed-0001", "seed-0002"} == expected
+    assert sum(result["splits"].values()) == 2 + len(expected)
+    profiles = {json.loads(line)["source_id"] for line in (synth / "profiles.jsonl").read_text().splitlines()}
+    assert profiles == sources

@@ -5,12 +5,12 @@
     python -m train.pipeline                            # MiniLM, ≤ 15 min on 2 CPU cores
     python -m train.pipeline --backbone smollm2-135m    # the decoder recipe
     python -m train.pipeline --num-processes 2          # rounds under `accelerate launch`
-    python -m train.pipeline --jds onet --recipe minilm-onet --out outputs/cre-minilm-onet  # O*NET seeds
+    python -m train.pipeline --jds onet+esco --recipe minilm-onet --out outputs/cre-minilm-onet  # ≤ 60 min
 
 Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
 
 1. ``synth``: the rules backend on the embedded seed JDs (:func:`train.synth.run_pipeline`), with
-   ``--jds onet`` also on the O*NET ``train``-split occupations;
+   ``--jds onet`` also on the O*NET ``train``-split occupations, ``--jds onet+esco`` on those and ESCO's;
 2. ``r1``: Round 1 (:mod:`train.r1`) from the backbone, CNN projection on → ``r1/``;
 3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``;
 4. ``boundary``: the BoundaryHead on the frozen ``r2/`` encoder (:mod:`train.boundary`) → ``final/``;
@@ -58,7 +58,7 @@ from train.data import report_data_errors
 from train.loop import latest_state, setup_logging
 from train.model_card import write_model_card
 from train.synth import load_seed_jds, run_pipeline
-from train.synth.loaders import load_onet_jds
+from train.synth.loaders import load_esco_jds, load_onet_jds
 from train.validation import search_lambda, validation_benchmarks
 
 logger = logging.getLogger("train.pipeline")
@@ -75,11 +75,11 @@ RECIPES = {
         "r2": "--steps 25 --batch-size 16 --max-length 160",
         "max_length": 160,
     },
-    # Domain adaptation with O*NET train-split seeds (`--jds onet --recipe minilm-onet`, ≤ 60 min on 2
+    # Domain adaptation with occupation seeds (`--jds onet+esco --recipe minilm-onet`, ≤ 60 min on 2
     # cores): a long profile stage, adapters that move (lr 3e-4 / 2e-4 instead of 5e-5), and R2 keeping
     # half of its update: trained whole, R2 lifted résumé recall but undid R1's JD–JD gain on O*NET.
     "minilm-onet": {
-        "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 150 --ranking-steps 30 --batch-size 16 "
+        "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "
         "--profile-batch-size 32 --max-length 128 --weight-distill 0.5 --lr 3e-4",
         "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --update-weight 0.5",
         "max_length": 160,
@@ -158,8 +158,10 @@ class Pipeline:
         if self.stale:  # new settings: the synthesis journal of the old ones does not apply
             shutil.rmtree(self.out / "synth", ignore_errors=True)
         jds = load_seed_jds()[: self.args.seed_jds]
-        if self.args.jds == "onet":
+        if "onet" in self.args.jds:
             jds += load_onet_jds(self.args.data_dir, split="train")
+        if "esco" in self.args.jds:
+            jds += load_esco_jds(self.args.data_dir)
         manifest = run_pipeline(jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed)
         return {"files": manifest["files"], "splits": manifest["splits"]}
 
@@ -265,12 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed-jds", type=int, help="use only the first N embedded seed JDs (quick trials)")
     parser.add_argument(
         "--jds",
-        choices=("default", "onet"),
+        choices=("default", "onet", "onet+esco"),
         default="default",
-        help="synthesis seeds: the embedded JDs, or those plus the O*NET train-split occupations",
+        help="synthesis seeds: the embedded JDs, plus the O*NET train-split occupations (onet), plus the "
+        "ESCO occupations' labels and descriptions (onet+esco; never their ISCO groups)",
     )
     parser.add_argument(
-        "--data-dir", help="development data folder for --jds onet (default ../shared/data or $CRE_DATA_DIR)"
+        "--data-dir",
+        help="development data folder for --jds onet[+esco] (default ../shared/data or $CRE_DATA_DIR)",
     )
     parser.add_argument("--recipe", choices=sorted(RECIPES), help="round options (default: the backbone's)")
     parser.add_argument(
