@@ -158,9 +158,10 @@ class Pipeline:
         if self.stale:  # new settings: the synthesis journal of the old ones does not apply
             shutil.rmtree(self.out / "synth", ignore_errors=True)
         jds = load_seed_jds()[: self.args.seed_jds]
-        if "onet" in self.args.jds:
+        sources = set(self.args.jds.split("+"))
+        if "onet" in sources:
             jds += load_onet_jds(self.args.data_dir, split="train")
-        if "esco" in self.args.jds:
+        if "esco" in sources:
             jds += load_esco_jds(self.args.data_dir)
         manifest = run_pipeline(jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed)
         return {"files": manifest["files"], "splits": manifest["splits"]}

@@ -1,11 +1,14 @@
-"""Round 1: JD–JD domain alignment with a LoRA adapter and a three-stage curriculum.
+"""Round 1: JD–JD domain alignment with a LoRA adapter and a four-stage curriculum.
 
-One adapter trains through three stages, in order:
+One adapter trains through four stages, in order:
 
 1. **card warm-up** on stage-3 pairs (a JD summary and its key-facts card),
 2. **semantic alignment** on stage-2 pairs (a JD and its paraphrase),
    both with ``L_pair = w_p·(1 − cos(q, c))² + w_d·(MSE(e_q, e_q^t) + MSE(e_c, e_c^t))``;
-3. **ranking** on (q, c+, c−_role, c−_cons) with
+3. **profile** on ``profiles.jsonl`` (a JD's opening and the whole JD) with
+   :func:`train.losses.profile_loss` towards the frozen model's whole-JD embeddings (skipped when
+   the synthesis run has no such file, or with ``--profile-steps 0``);
+4. **ranking** on (q, c+, c−_role, c−_cons) with
    ``L = w_p·L_pos + w_r·L_role + w_k·L_cons + w_d·L_distill`` (see :mod:`train.losses`),
 
 where ``^t`` is the frozen original model, which keeps the embeddings close to the pretrained space.
@@ -108,7 +111,7 @@ def load_r1_data(data_dir: str | Path) -> dict[str, list[dict]]:
 def build_schedule(
     stages: dict[str, list[dict]], recipe: R1Recipe, accumulation: int, world: int, seed: int
 ) -> list[MicroBatch]:
-    """The curriculum as global micro-batches: card, then semantic, then ranking."""
+    """The curriculum as global micro-batches: card, semantic, profile, then ranking (0-step stages skipped)."""
     schedule = []
     for index, stage in enumerate(STAGES):
         examples = stages[stage]
@@ -208,8 +211,8 @@ def train_r1(
     schedule = build_schedule(
         stages, recipe, settings.gradient_accumulation_steps, accelerator.num_processes, settings.seed
     )
-    profiles = stages["profile"] if any(batch.stage == "profile" for batch in schedule) else []
-    targets = embed_profiles(teacher, profiles, accelerator.device)
+    scheduled = any(batch.stage == "profile" for batch in schedule)
+    targets = embed_profiles(teacher, stages["profile"], accelerator.device) if scheduled else {}
     objective = R1Objective(
         BatchEncoder.for_model(model, recipe.max_length), teacher, recipe.weights, targets
     )
@@ -231,7 +234,7 @@ def train_r1(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="CRE Round 1: JD–JD alignment (LoRA, 3-stage curriculum)")
+    parser = argparse.ArgumentParser(description="CRE Round 1: JD–JD alignment (LoRA, 4-stage curriculum)")
     parser.add_argument("--data", required=True, help="synthesis run folder (pairs.jsonl, ranking.jsonl)")
     parser.add_argument("--base", default="minilm", help="backbone alias/folder, or a CRE checkpoint")
     parser.add_argument("--out", required=True, help="output folder (checkpoint, state/, logs/)")
