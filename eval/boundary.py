@@ -3,7 +3,8 @@
 CRE reranks a local pool by ``cosine − λ·s_boundary``, where ``s_boundary`` is high when a CV sits on
 the wrong side of a JD's boundary (close in topic, wrong in role). Two questions matter:
 
-* which λ maximises recall within the review budget on held-out pools (:func:`lambda_grid_search`);
+* which λ maximises recall within the review budget on held-out pools (:func:`lambda_grid_search`),
+  and which λ cost no recall at all (:func:`weights_keeping_recall`);
 * does ``s_boundary`` separate mismatched from matching JD–CV pairs on data it was not trained on
   (:func:`boundary_diagnostic`: ROC AUC and Cohen's d, with the same numbers for cosine as a yardstick).
 
@@ -52,6 +53,36 @@ def lambda_grid_search(
         rows.append({"lambda": float(weight), "value": value})
     best = max(rows, key=lambda row: (row["value"], -row["lambda"]))
     return {"metric": metric, "grid": rows, "best_lambda": best["lambda"], "best_value": best["value"]}
+
+
+def weights_keeping_recall(
+    scored: Mapping[str, PoolScores],
+    qrels: Mapping[str, Mapping[str, float]],
+    grid: Sequence[float] = DEFAULT_LAMBDA_GRID,
+    cutoffs: Sequence[int] = (10, 20, 50),
+) -> dict:
+    """The λ of ``grid`` at which recall at every cutoff is at least its value at λ = 0.
+
+    Recall-first: the head may reorder a shortlist, never push a relevant document out of it.
+
+    Returns:
+        ``{"grid": [{"lambda", "recall@k", ...}], "qualified": [λ, ...]}``; λ = 0 always qualifies.
+
+    Example:
+        >>> pool = PoolScores(["a", "b"], cosine=np.array([0.9, 0.8]), boundary=np.array([1.0, 0.0]))
+        >>> weights_keeping_recall({"q": pool}, {"q": {"a": 1}}, grid=[0.05, 0.5], cutoffs=[1])["qualified"]
+        [0.0, 0.05]
+    """
+    metrics = {"recall": list(cutoffs)}
+    recall = {
+        weight: evaluate_rankings(rank_pools(scored, weight), qrels, metrics)
+        for weight in sorted({0.0, *map(float, grid)})
+    }
+    floor = recall[0.0]
+    return {
+        "grid": [{"lambda": weight, **values} for weight, values in recall.items()],
+        "qualified": [w for w, values in recall.items() if all(values[m] >= floor[m] - 1e-12 for m in floor)],
+    }
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from eval.benchmarks import Benchmark
-from eval.boundary import boundary_diagnostic, cohens_d, lambda_grid_search, pool_pairs, roc_auc
+from eval.boundary import (
+    boundary_diagnostic,
+    cohens_d,
+    lambda_grid_search,
+    pool_pairs,
+    roc_auc,
+    weights_keeping_recall,
+)
 from eval.compare import build_report, markdown_table, paired_comparisons, run_models, write_report
 from eval.ir_data import IRDataset
 from eval.protocols import PoolScores, global_rankings, rank_pools, score_pools
@@ -152,6 +159,20 @@ def test_comparison_report_table_plots_and_tests(dataset, tmp_path):
     assert "| boundary [cos−1·boundary] | 0.5000 | 0.5000 | 0.5000 |" in table
     assert "**broken** failed" in table
     assert (tmp_path / "toy_recall_toy-local.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_recall_guard_drops_the_weights_that_push_a_match_out_of_the_shortlist():
+    # Two queries; the head demotes q1's match (boundary 1) enough to fall below 2nd place from λ > 0.2.
+    pools = {
+        "q1": PoolScores(["m1", "x", "y"], np.array([0.9, 0.8, 0.7]), boundary=np.array([1.0, 0.0, 0.3])),
+        "q2": PoolScores(["m2", "z"], np.array([0.5, 0.52]), boundary=np.array([0.0, 1.0])),
+    }
+    qrels = {"q1": {"m1": 1}, "q2": {"m2": 1}}
+    guard = weights_keeping_recall(pools, qrels, grid=[0.05, 0.3, 1.0], cutoffs=[1, 2])
+    rows = {row["lambda"]: row for row in guard["grid"]}
+    assert rows[0.0]["recall@1"] == 0.5 and rows[0.05]["recall@1"] == 1.0  # q2's match rises first
+    assert rows[0.3]["recall@2"] == 0.5 and rows[1.0]["recall@2"] == 0.5  # q1's match leaves the top 2
+    assert guard["qualified"] == [0.0, 0.05]
 
 
 def test_lambda_grid_prefers_the_smallest_best_lambda():

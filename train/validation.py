@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eval.benchmarks import Benchmark
-from eval.boundary import DEFAULT_LAMBDA_GRID, lambda_grid_search
+from eval.boundary import DEFAULT_LAMBDA_GRID, lambda_grid_search, weights_keeping_recall
 from eval.ir_data import IRDataset
 from eval.models import SupportsEncode
 from eval.protocols import score_pools
@@ -36,6 +36,8 @@ from train.data import TrainingDataError, read_records
 PARTS = ("tune", "test")
 METRICS = {"ndcg": [10], "mrr": [10], "recall": [1, 5]}
 LAMBDA_METRIC = "mrr@10"
+# The review budgets at which the BoundaryHead may not cost JD→CV recall (see search_lambda).
+RECALL_GUARD_CUTOFFS = (10, 20, 50)
 
 
 def part_of(source_id: str) -> str:
@@ -120,7 +122,23 @@ def validation_benchmarks(data_dir: str | Path, part: str) -> dict[str, Benchmar
 def search_lambda(
     encoder: SupportsEncode, data_dir: str | Path, grid: Sequence[float] = DEFAULT_LAMBDA_GRID
 ) -> dict:
-    """Choose λ on the ``tune`` half's boundary pools (:func:`eval.boundary.lambda_grid_search`, MRR@10)."""
-    benchmark = validation_benchmarks(data_dir, "tune")["synth-boundary"]
-    scored = score_pools(encoder, benchmark.dataset, benchmark.pools, query_kind="jd", doc_kind="jd")
-    return lambda_grid_search(scored, benchmark.dataset.qrels, metric=LAMBDA_METRIC, grid=grid)
+    """Choose λ recall-first on the ``tune`` half.
+
+    A λ qualifies when JD→CV recall at every cutoff of :data:`RECALL_GUARD_CUTOFFS` (each tune JD
+    ranking every validation CV by ``cos − λ·s_boundary``) is at least its value at λ = 0
+    (:func:`eval.boundary.weights_keeping_recall`). Among the qualifying λ, the best boundary-pool
+    MRR@10 wins (:func:`eval.boundary.lambda_grid_search`; ties go to the smaller λ).
+
+    Returns:
+        :func:`~eval.boundary.lambda_grid_search`'s dict over the qualifying λ, plus ``recall_guard``:
+        the recall of every λ of ``grid`` and the list of those that qualified.
+    """
+    benchmarks = validation_benchmarks(data_dir, "tune")
+    boundary = benchmarks["synth-boundary"]
+    scored = score_pools(encoder, boundary.dataset, boundary.pools, query_kind="jd", doc_kind="jd")
+    cvs = benchmarks["synth-jd-cv"].dataset
+    every_cv = sorted(cvs.corpus)
+    cv_scored = score_pools(encoder, cvs, {q: every_cv for q in cvs.qrels}, query_kind="jd", doc_kind="cv")
+    guard = weights_keeping_recall(cv_scored, cvs.qrels, grid, RECALL_GUARD_CUTOFFS)
+    search = lambda_grid_search(scored, boundary.dataset.qrels, LAMBDA_METRIC, guard["qualified"])
+    return {**search, "recall_guard": guard}
