@@ -66,6 +66,7 @@ def test_matching_rules_on_handwritten_text():
 def test_split_is_stable_and_about_ten_percent():
     splits = Counter(split_of(f"jd-{i}") for i in range(2000))
     assert split_of("jd-7") == split_of("jd-7")
+    assert all(split_of(f"jd-{i}~java") == split_of(f"jd-{i}") for i in range(2000))  # siblings stay together
     assert 0.07 < splits["validation"] / 2000 < 0.13
 
 
@@ -120,7 +121,7 @@ def test_onet_loader_uses_only_the_allowed_split():
     splits = dict(
         line.split("\t") for line in (data_dir() / "onet" / "splits.tsv").read_text().split("\n")[1:] if line
     )
-    assert jds and all(splits[jd.id.removeprefix("onet:")] == "train" for jd in jds)
+    assert jds and all(splits[jd.id.removeprefix("onet:").split("~")[0]] == "train" for jd in jds)
     assert "Core tasks:" in jds[0].text
     with pytest.raises(ValueError, match="test"):
         load_onet_jds(split="test")

@@ -26,7 +26,8 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     search = json.loads((out / "steps" / "lambda.json").read_text())["result"]
     assert final.has_boundary_head
     assert final.config.boundary["weight"] == search["best_lambda"]
-    assert {row["lambda"] for row in search["grid"]} >= {0.0, 0.3, 1.0}
+    assert {row["lambda"] for row in search["recall_guard"]["grid"]} >= {0.0, 0.3, 1.0}
+    assert {row["lambda"] for row in search["grid"]} == set(search["recall_guard"]["qualified"])
     results = json.loads((out / "eval" / "results.json").read_text())
     assert {"baseline", "r1", "r2", "full"} <= {name.split(" ")[0] for name in results["models"]}
     assert set(results["benchmarks"]) == {"synth-jd-jd", "synth-jd-cv", "synth-boundary"}
@@ -62,6 +63,15 @@ def write_onet(folder):
             ["15-1252.00", "Software Developers", "Python", "Y"],
             ["29-1141.00", "Registered Nurses", "Epic Systems", "Y"],
         ],
+        "alternate_titles.tsv": [
+            ["O*NET-SOC Code", "Title", "Alternate Title", "Short Title", "Source(s)"],
+            ["15-1252.00", "Software Developers", "Java Architect", "", "08"],
+            ["15-1252.00", "Software Developers", "Java Developer", "", "08"],
+            ["15-1252.00", "Software Developers", "Python Developer (Py Dev)", "", "08"],
+            ["15-1252.00", "Software Developers", "JavaScript Engineer", "", "08"],
+            ["15-1252.00", "Software Developers", "Application Developer", "", "08"],
+            ["29-1141.00", "Registered Nurses", "Java Nurse", "", "08"],
+        ],
     }
     for name, rows in tables.items():
         (onet / name).write_text("\n".join("\t".join(row) for row in rows) + "\n", encoding="utf-8")
@@ -78,11 +88,16 @@ def write_esco(folder):
     )
 
 
-@pytest.mark.parametrize(
-    ("jds", "expected"),
-    [("onet", {"onet:15-1252.00"}), ("onet+esco", {"onet:15-1252.00", "esco:abc"})],
-)
-def test_occupation_seeds_join_the_embedded_ones_and_only_train_split_onet(jds, expected, tmp_path):
+ONET_SEEDS = {
+    "onet:15-1252.00",
+    "onet:15-1252.00~java",
+    "onet:15-1252.00~javascript",
+    "onet:15-1252.00~python",
+}
+
+
+@pytest.mark.parametrize(("jds", "profile_only"), [("onet", set()), ("onet+esco", {"esco:abc"})])
+def test_occupation_seeds_join_the_embedded_ones_and_only_train_split_onet(jds, profile_only, tmp_path):
     from train.pipeline import Pipeline, build_parser
 
     write_onet(tmp_path / "data")
@@ -99,8 +114,27 @@ def test_occupation_seeds_join_the_embedded_ones_and_only_train_split_onet(jds, 
     ]
     result = Pipeline(build_parser().parse_args([*argv, "--recipe", "minilm-onet"])).synth()
     synth = tmp_path / "job" / "synth"
-    sources = {json.loads(line)["source_id"] for line in (synth / "anchors.jsonl").read_text().splitlines()}
-    assert sources - {"seed-0001", "seed-0002"} == expected
-    assert sum(result["splits"].values()) == 2 + len(expected)
-    profiles = {json.loads(line)["source_id"] for line in (synth / "profiles.jsonl").read_text().splitlines()}
-    assert profiles == sources
+
+    def rows(name: str) -> list[dict]:
+        return [json.loads(line) for line in (synth / name).read_text().splitlines()]
+
+    sources = {row["source_id"] for row in rows("anchors.jsonl")}
+    assert sources - {"seed-0001", "seed-0002"} == ONET_SEEDS  # the dev occupation never
+    titles = {row["title"] for row in rows("anchors.jsonl") if "~" in row["source_id"]}
+    assert titles == {"Java Developer", "Python Developer", "JavaScript Engineer"}
+    assert sum(result["splits"].values()) == 2 + len(ONET_SEEDS)
+    assert {row["source_id"] for row in rows("profiles.jsonl")} == sources | profile_only
+    # ESCO anchors the profile stage only: no generated sample comes from it.
+    for name in ("pairs.jsonl", "ranking.jsonl", "jdcv.jsonl", "role_negatives.jsonl"):
+        assert not any(row["source_id"].startswith("esco:") for row in rows(name))
+    triplets = rows("jdcv.jsonl")
+    fitting = {}  # each JD's first fitting CV
+    for row in triplets:
+        fitting.setdefault(row["source_id"], row["positive"])
+    siblings = [row for row in triplets if row["negative_type"] == "sibling_stack"]
+    assert len(siblings) == 6  # every ordered pair of the three stacks
+    for row in siblings:
+        other = row["provenance"]["negative_from"]
+        assert other != row["source_id"] and other.startswith("onet:15-1252.00~")
+        assert row["negative"] == fitting[other]
+    assert len({row["split"] for row in triplets if "~" in row["source_id"]}) == 1  # siblings share a split

@@ -10,12 +10,13 @@
 Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
 
 1. ``synth``: the rules backend on the embedded seed JDs (:func:`train.synth.run_pipeline`), with
-   ``--jds onet`` also on the O*NET ``train``-split occupations, ``--jds onet+esco`` on those and ESCO's;
+   ``--jds onet`` also on the O*NET ``train``-split occupations and their technology-stack
+   specialisations; ``--jds onet+esco`` adds ESCO's occupations as profile-stage anchors only;
 2. ``r1``: Round 1 (:mod:`train.r1`) from the backbone, CNN projection on → ``r1/``;
 3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``;
 4. ``boundary``: the BoundaryHead on the frozen ``r2/`` encoder (:mod:`train.boundary`) → ``final/``;
-5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen on the tune half of the validation split, written
-   into ``final/config.json``;
+5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen recall-first on the tune half of the validation
+   split (:func:`train.validation.search_lambda`), written into ``final/config.json``;
 6. ``evaluate``: baseline, R1, R2 and full model on the test half (:mod:`train.validation`) →
    ``eval/results.{json,md}``; each checkpoint's model card gets its metrics.
 
@@ -161,9 +162,12 @@ class Pipeline:
         sources = set(self.args.jds.split("+"))
         if "onet" in sources:
             jds += load_onet_jds(self.args.data_dir, split="train")
-        if "esco" in sources:
-            jds += load_esco_jds(self.args.data_dir)
-        manifest = run_pipeline(jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed)
+        # ESCO's one-paragraph descriptions anchor the space (profile stage) but do not steer the rules
+        # stages or R2: as full seeds they pulled résumé recall down (README, domain adaptation).
+        anchors = load_esco_jds(self.args.data_dir) if "esco" in sources else []
+        manifest = run_pipeline(
+            jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed, profile_jds=anchors
+        )
         return {"files": manifest["files"], "splits": manifest["splits"]}
 
     def round_settings(self, name: str) -> dict:
@@ -220,7 +224,8 @@ class Pipeline:
         config.boundary["weight"] = search["best_lambda"]
         config.save_pretrained(self.out / "final")
         print(
-            f"    λ = {search['best_lambda']:g} ({search['metric']} {search['best_value']:.4f} on the tune half)",
+            f"    λ = {search['best_lambda']:g} ({search['metric']} {search['best_value']:.4f} on the tune half; "
+            f"λ keeping JD→CV recall: {search['recall_guard']['qualified']})",
             flush=True,
         )
         return search
@@ -270,8 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--jds",
         choices=("default", "onet", "onet+esco"),
         default="default",
-        help="synthesis seeds: the embedded JDs, plus the O*NET train-split occupations (onet), plus the "
-        "ESCO occupations' labels and descriptions (onet+esco; never their ISCO groups)",
+        help="synthesis seeds: the embedded JDs, plus the O*NET train-split occupations and their stack "
+        "specialisations (onet), plus the ESCO occupations' labels and descriptions as profile-stage "
+        "anchors (onet+esco; never their ISCO groups)",
     )
     parser.add_argument(
         "--data-dir",

@@ -21,10 +21,12 @@ import csv
 import json
 import logging
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
 from train.synth.schema import JobDescription
+from train.synth.vocab import STACKS
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,16 @@ REQUIRED_FIELDS = ("id", "title", "text")
 OPTIONAL_FIELDS = ("family", "seniority", "source")
 ONET_MAX_TASKS = 10
 ONET_MAX_TECHNOLOGIES = 12
+VARIANT_TASKS = 4
+# A stack's spellings as whole words: "Java" is not "JavaScript", ".NET" not "ASP.NET"'s suffix alone.
+STACK_PATTERNS = {
+    name: re.compile(
+        r"(?<![\w.#+])(?:"
+        + "|".join(re.escape(a) for a in sorted(spellings, key=len, reverse=True))
+        + r")(?![\w#+])"
+    )
+    for name, (spellings, _) in STACKS.items()
+}
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -140,15 +152,24 @@ def _read_tsv(path: Path) -> list[dict]:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 
-def load_onet_jds(folder: str | os.PathLike | None = None, split: str = "train") -> list[JobDescription]:
+def load_onet_jds(
+    folder: str | os.PathLike | None = None, split: str = "train", *, stack_variants: bool = True
+) -> list[JobDescription]:
     """O*NET occupations of one split as JDs: title, description, core tasks and technology skills.
+
+    With ``stack_variants``, an occupation whose alternate titles name two or more technology stacks
+    (:data:`~train.synth.vocab.STACKS`: ".NET Developer", "Python Developer", ...) also yields one JD per
+    stack, id ``onet:<code>~<stack>``: that title, the occupation's description and tasks, and the
+    stack's skills instead of the occupation's technologies (which name every sibling stack). Synthesis turns siblings' fitting CVs into each other's hard
+    negatives (:func:`train.synth.pipeline.sibling_triplets`).
 
     Args:
         folder: The development data folder (see :func:`data_dir`).
         split: ``"train"`` (training) or ``"dev"`` (tuning). ``"test"`` is reserved and refused.
+        stack_variants: Add the per-stack JDs.
 
     Returns:
-        One JD per occupation, id ``onet:<O*NET-SOC code>``.
+        One JD per occupation, id ``onet:<O*NET-SOC code>``, then the stack variants.
     """
     if split not in ("train", "dev"):
         raise ValueError(f"O*NET split {split!r} may not be used for synthesis (allowed: 'train', 'dev')")
@@ -162,21 +183,61 @@ def load_onet_jds(folder: str | os.PathLike | None = None, split: str = "train")
         if row["O*NET-SOC Code"] in codes:
             # Hot technologies first: they are the ones JDs name.
             technologies[row["O*NET-SOC Code"]].append((row["Hot Technology"] != "Y", row["Example"]))
-    jds = []
+    stacks = _stacks_in_titles(onet / "alternate_titles.tsv", codes) if stack_variants else {}
+    jds, variants = [], []
     for row in _read_tsv(onet / "occupation_data.tsv"):
         code = row["O*NET-SOC Code"]
         if code not in codes:
             continue
-        parts = [row["Title"], row["Description"]]
-        if tasks[code]:
-            parts.append("Core tasks:\n" + "\n".join(f"- {task}" for task in tasks[code][:ONET_MAX_TASKS]))
-        names = list(dict.fromkeys(name for _, name in sorted(technologies[code])))[:ONET_MAX_TECHNOLOGIES]
-        if names:
-            parts.append("Technology skills: " + ", ".join(names) + ".")
-        jds.append(
-            JobDescription(id=f"onet:{code}", title=row["Title"], text="\n\n".join(parts), source="onet")
-        )
-    return jds
+        names = list(dict.fromkeys(name for _, name in sorted(technologies[code])))
+        jds.append(_onet_jd(f"onet:{code}", row["Title"], row["Description"], tasks[code], names))
+        named = stacks.get(code, {})
+        for number, (stack, title) in enumerate(named.items() if len(named) > 1 else ()):
+            # A different window of the core tasks per sibling: postings for one occupation rarely list
+            # the same duties, and identical task lists would make siblings near duplicates.
+            start = number * VARIANT_TASKS % max(1, len(tasks[code]))
+            variants.append(
+                _onet_jd(
+                    f"onet:{code}~{_slug(stack)}",
+                    title,
+                    row["Description"],
+                    (tasks[code][start:] + tasks[code][:start])[:VARIANT_TASKS],
+                    list(STACKS[stack][1]),
+                )
+            )
+    return jds + variants
+
+
+def _onet_jd(jd_id: str, title: str, description: str, tasks: list[str], skills: list[str]) -> JobDescription:
+    parts = [title, description]
+    if tasks:
+        parts.append("Core tasks:\n" + "\n".join(f"- {task}" for task in tasks[:ONET_MAX_TASKS]))
+    if skills:
+        parts.append("Technology skills: " + ", ".join(skills[:ONET_MAX_TECHNOLOGIES]) + ".")
+    return JobDescription(id=jd_id, title=title, text="\n\n".join(parts), source="onet")
+
+
+def _stacks_in_titles(path: Path, codes: set[str]) -> dict[str, dict[str, str]]:
+    """Per occupation, each stack its alternate titles name -> one such title (no parenthesis): a
+    "Developer" title if there is one (an "Architect" reads as another family), else the shortest."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in _read_tsv(path):
+        if row["O*NET-SOC Code"] not in codes:
+            continue
+        title = re.sub(r"\s*\(.*?\)", "", row["Alternate Title"]).strip()
+        stack = next((name for name, pattern in STACK_PATTERNS.items() if pattern.search(title)), None)
+        named = found[row["O*NET-SOC Code"]]
+        if stack and (stack not in named or _title_rank(title) < _title_rank(named[stack])):
+            named[stack] = title
+    return found
+
+
+def _title_rank(title: str) -> tuple[bool, int]:
+    return "Developer" not in title, len(title)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9+#]+", "-", text.lower()).strip("-")
 
 
 def load_esco_jds(folder: str | os.PathLike | None = None) -> list[JobDescription]:

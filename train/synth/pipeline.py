@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -192,6 +192,7 @@ def run_pipeline(
     progress: bool = True,
     input_issues: list[str] | None = None,
     source: str | None = None,
+    profile_jds: list[JobDescription] = (),
     **generator_kwargs,
 ) -> dict:
     """Synthesise supervision for ``jds`` into ``out_dir`` and return the manifest.
@@ -206,6 +207,8 @@ def run_pipeline(
         progress: Show a progress bar.
         input_issues: Problems found while loading the input, copied into the manifest.
         source: A description of the input, for the manifest.
+        profile_jds: JDs that only give ``profiles.jsonl`` rows (opening → whole JD), no generated
+            samples: a source that should anchor the embedding space without steering the rounds.
         **generator_kwargs: Options of the backend (model, base_url, cache_dir, ...).
 
     Returns:
@@ -241,7 +244,7 @@ def run_pipeline(
                 stop.set()
             bar.update(1)
     bar.close()
-    manifest = write_outputs(jds, journal, out, settings, enhance_queries)
+    manifest = write_outputs(jds, journal, out, settings, enhance_queries, profile_jds)
     manifest["complete"] = failure is None
     manifest["failure"] = failure
     manifest["pending_jds"] = sum(1 for jd in jds if not _finished(journal, jd))
@@ -265,7 +268,12 @@ def _finished(journal: Journal, jd: JobDescription) -> bool:
 
 
 def write_outputs(
-    jds: list[JobDescription], journal: Journal, out: Path, settings: dict, enhance_queries: bool
+    jds: list[JobDescription],
+    journal: Journal,
+    out: Path,
+    settings: dict,
+    enhance_queries: bool,
+    profile_jds: list[JobDescription] = (),
 ) -> dict:
     """Deduplicate the journaled samples in input order, write the JSONL files and return the manifest body."""
     filters = {stage: DuplicateFilter() for stage in STAGES}
@@ -292,6 +300,10 @@ def write_outputs(
         if kept.get("extraction"):
             splits[split_of(jd.id)] += 1
             _records(jd, kept, settings, enhance_queries, rows)
+    rows["jdcv"] += sibling_triplets(rows["jdcv"])
+    synthesised = {jd.id for jd in jds}
+    for jd in unique_jds([jd for jd in profile_jds if jd.id not in synthesised])[0]:
+        rows["profiles"].extend(_profile_rows(jd, settings, jd.title))
     files = {}
     for name, records in rows.items():
         path = out / f"{name}.jsonl"
@@ -324,6 +336,24 @@ def write_outputs(
     }
 
 
+def _record(jd: JobDescription, settings: dict, origin: str, index: int, **fields) -> dict:
+    """One output row with its id, split and provenance."""
+    prompts = settings["prompts"]
+    return {
+        "id": f"{jd.id}/{origin}/{index}",
+        "source_id": jd.id,
+        "split": split_of(jd.id),
+        **fields,
+        "provenance": {
+            "source_id": jd.id,
+            "stage": origin,
+            "generator": settings["generator"],
+            "prompt_version": "+".join(f"{s}@{prompts[s]}" for s in origin.split("+")),
+            "seed": settings["seed"],
+        },
+    }
+
+
 def _records(
     jd: JobDescription,
     kept: dict[str, list[dict]],
@@ -333,33 +363,17 @@ def _records(
 ) -> None:
     """Turn one JD's kept samples into output rows."""
     anchor = kept["extraction"][0]
-    title, split = anchor["title"], split_of(jd.id)
+    title = anchor["title"]
     card = kept["card"][0]["card"] if kept.get("card") else None
 
     def row(origin: str, index: int, **fields) -> dict:
-        prompts = settings["prompts"]
-        version = "+".join(f"{s}@{prompts[s]}" for s in origin.split("+"))
-        record = {
-            "id": f"{jd.id}/{origin}/{index}",
-            "source_id": jd.id,
-            "split": split,
-            **fields,
-            "provenance": {
-                "source_id": jd.id,
-                "stage": origin,
-                "generator": settings["generator"],
-                "prompt_version": version,
-                "seed": settings["seed"],
-            },
-        }
+        record = _record(jd, settings, origin, index, **fields)
         if enhance and fields.get("query") == jd.text and card:
             record["query_enhanced"] = f"{ENHANCE_INSTRUCTION}\nKey facts: {card}\nJob description: {jd.text}"
         return record
 
     rows["anchors"].append(row("extraction", 0, text=jd.text, source=jd.source, **anchor))
-    overview = opening(jd.text)
-    if overview != jd.text:
-        rows["profiles"].append(row("extraction", 0, query=overview, positive=jd.text, title=title))
+    rows["profiles"].extend(_profile_rows(jd, settings, title))
     for index, sample in enumerate(kept.get("paraphrase", [])):
         rows["pairs"].append(
             row("paraphrase", index, query=jd.text, positive=sample["text"], stage="paraphrase", title=title)
@@ -405,6 +419,49 @@ def _records(
         rows["cv_queries"].append(
             row("cv_queries", index, query=sample["query"], positive=sample["chunk"], title=title)
         )
+
+
+def _profile_rows(jd: JobDescription, settings: dict, title: str) -> list[dict]:
+    overview = opening(jd.text)
+    if overview == jd.text:
+        return []
+    return [_record(jd, settings, "extraction", 0, query=overview, positive=jd.text, title=title)]
+
+
+def sibling_triplets(triplets: list[dict]) -> list[dict]:
+    """JD–CV triplets whose negative is a fitting CV of a sibling specialisation.
+
+    JDs ``<base>~<stack>`` are specialisations of one occupation (see
+    :func:`train.synth.loaders.load_onet_jds`). For each ordered pair of siblings this adds one triplet:
+    the JD of the first, its fitting CV, and the second's fitting CV as the negative: same occupation,
+    duties and seniority, another stack. Query-side triplets are used in turn, so all of them serve.
+
+    Example:
+        >>> rows = [{"id": f"onet:x~{s}/jdcv/0", "source_id": f"onet:x~{s}", "positive": f"{s} CV"} for s in "ab"]
+        >>> [(r["source_id"], r["negative"]) for r in sibling_triplets(rows)]
+        [('onet:x~a', 'b CV'), ('onet:x~b', 'a CV')]
+    """
+    by_base: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for row in triplets:
+        base, _, variant = row["source_id"].partition("~")
+        if variant:
+            by_base[base][row["source_id"]].append(row)
+    extra = []
+    for siblings in by_base.values():
+        for source_id, own in siblings.items():
+            others = [other for other in siblings if other != source_id]
+            for number, other in enumerate(others):
+                query = own[number % len(own)]
+                extra.append(
+                    {
+                        **query,
+                        "id": f"{query['id']}/sibling/{number}",
+                        "negative": siblings[other][0]["positive"],
+                        "negative_type": "sibling_stack",
+                        "provenance": {**query.get("provenance", {}), "negative_from": other},
+                    }
+                )
+    return extra
 
 
 def opening(text: str) -> str:

@@ -77,7 +77,9 @@ class StageOutcome:
 def split_of(source_id: str) -> str:
     """``"validation"`` for about :data:`VALIDATION_PERCENT` % of source ids (stable hash), else ``"train"``.
 
-    Every sample derived from a JD inherits the JD's split, so no JD leaks across splits.
+    Every sample derived from a JD inherits the JD's split, so no JD leaks across splits. A specialisation
+    ``<base>~<variant>`` goes where its base goes: siblings share texts and are each other's negatives.
     """
-    bucket = int(hashlib.sha1(source_id.encode("utf-8")).hexdigest()[:8], 16) % 100
+    base = source_id.split("~", 1)[0]
+    bucket = int(hashlib.sha1(base.encode("utf-8")).hexdigest()[:8], 16) % 100
     return "validation" if bucket < VALIDATION_PERCENT else "train"

@@ -1643,3 +1643,47 @@ EDU_CITIES = (
     "Hamburg",
 )
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# Technology stacks a job title can name ("Java Developer", "SAP Consultant"): the name as titles spell
+# it, other spellings, and the skills a posting for that stack lists. Specialisations of one occupation
+# differ in these, so a fitting CV of one stack is a hard negative for a sibling stack's JD.
+STACKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Java": (("Java",), ("Java", "Spring Boot", "Hibernate", "Maven", "JUnit", "Java EE")),
+    "Python": (("Python",), ("Python", "Django", "Flask", "pandas", "pytest", "NumPy")),
+    ".NET": (
+        (".NET", "ASP.NET", "C#"),
+        ("C#", "ASP.NET Core", "ASP.NET MVC", "Entity Framework", "Visual Studio"),
+    ),
+    "JavaScript": (("JavaScript",), ("JavaScript", "TypeScript", "React", "HTML5", "CSS3", "Webpack")),
+    "Node.js": (("Node.js", "Node"), ("Node.js", "Express", "TypeScript", "MongoDB", "npm", "REST APIs")),
+    "Angular": (("Angular", "AngularJS"), ("Angular", "TypeScript", "RxJS", "Angular CLI", "Jasmine")),
+    "React": (("React", "ReactJS"), ("React", "Redux", "TypeScript", "Jest", "Next.js")),
+    "PHP": (("PHP",), ("PHP", "Laravel", "Symfony", "MySQL", "Composer")),
+    "Ruby": (("Ruby", "Rails"), ("Ruby", "Ruby on Rails", "RSpec", "PostgreSQL", "Sidekiq")),
+    "C++": (("C++",), ("C++", "STL", "CMake", "multithreading", "GDB")),
+    "Android": (("Android",), ("Kotlin", "Android SDK", "Jetpack Compose", "Gradle", "Firebase")),
+    "iOS": (("iOS",), ("Swift", "Xcode", "UIKit", "SwiftUI", "Objective-C")),
+    "SAP": (("SAP", "ABAP"), ("SAP ABAP", "SAP HANA", "SAP Fiori", "SAP S/4HANA", "SAP NetWeaver")),
+    "Salesforce": (("Salesforce",), ("Salesforce Apex", "Visualforce", "Lightning Web Components", "SOQL")),
+    "Oracle": (("Oracle",), ("Oracle Database", "PL/SQL", "Oracle Forms", "Oracle E-Business Suite")),
+    "SQL Server": (("SQL Server", "SQL"), ("Microsoft SQL Server", "T-SQL", "SSIS", "SSRS", "query tuning")),
+    "Hadoop": (("Hadoop", "Big Data"), ("Apache Hadoop", "HDFS", "Apache Hive", "Apache Spark", "Sqoop")),
+    "Tableau": (("Tableau",), ("Tableau", "Tableau Prep", "SQL", "dashboard design", "data visualization")),
+    "SharePoint": (
+        ("SharePoint",),
+        ("Microsoft SharePoint", "Power Automate", "SharePoint Online", "PowerShell"),
+    ),
+    "WordPress": (("WordPress",), ("WordPress", "PHP", "WooCommerce", "theme development", "MySQL")),
+    "Linux": (("Linux", "Unix", "UNIX"), ("Linux", "Bash", "systemd", "Ansible", "shell scripting")),
+    "Cloud": (
+        ("Cloud", "AWS", "Azure"),
+        ("Amazon Web Services", "Microsoft Azure", "Terraform", "Kubernetes"),
+    ),
+    "DevOps": (("DevOps",), ("Jenkins", "Docker", "Kubernetes", "Terraform", "CI/CD")),
+    "Mainframe": (("Mainframe", "COBOL"), ("COBOL", "JCL", "CICS", "DB2", "z/OS")),
+    "AutoCAD": (
+        ("AutoCAD", "CAD", "CADD"),
+        ("AutoCAD", "Autodesk Revit", "AutoCAD Civil 3D", "drafting standards"),
+    ),
+    "GIS": (("GIS",), ("Esri ArcGIS", "QGIS", "spatial analysis", "geodatabases")),
+}
