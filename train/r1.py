@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 from tqdm.auto import tqdm
 
 from train.checkpoint import add_hub_arguments, finish_round, load_model
@@ -176,18 +176,30 @@ class R1Objective:
 
 @torch.no_grad()
 def embed_profiles(
-    teacher: torch.nn.Module, examples: list[dict], device: torch.device, batch_size: int = 32
+    teacher: torch.nn.Module,
+    examples: list[dict],
+    device: torch.device,
+    batch_size: int = 32,
+    accelerator: Accelerator | None = None,
 ) -> dict[str, torch.Tensor]:
     """The frozen model's embedding of each distinct whole JD of the profile stage, read up to the model's
-    ``max_length``: the targets never change, so they are computed once instead of at every step."""
+    ``max_length``: the targets never change, so they are computed once instead of at every step.
+
+    With an ``accelerator`` of several processes, each embeds its share and all of them receive every
+    target.
+    """
     texts = list(dict.fromkeys(example["positive"] for example in examples))
+    processes = accelerator.num_processes if accelerator is not None else 1
+    mine = texts[accelerator.process_index :: processes] if processes > 1 else texts
     encoder = BatchEncoder.for_model(teacher)
-    targets = {}
-    for start in tqdm(range(0, len(texts), batch_size), desc="profile targets", unit="batch"):
-        chunk = texts[start : start + batch_size]
+    pairs = []
+    for start in tqdm(range(0, len(mine), batch_size), desc="profile targets", unit="batch"):
+        chunk = mine[start : start + batch_size]
         embeddings = encoder(teacher, {"profile": ("jd", chunk)}, device)["profile"].cpu()
-        targets.update(zip(chunk, embeddings, strict=True))
-    return targets
+        pairs += zip(chunk, embeddings, strict=True)
+    if processes > 1:
+        pairs = gather_object(pairs)
+    return dict(pairs)
 
 
 def train_r1(
@@ -212,7 +224,11 @@ def train_r1(
         stages, recipe, settings.gradient_accumulation_steps, accelerator.num_processes, settings.seed
     )
     scheduled = any(batch.stage == "profile" for batch in schedule)
-    targets = embed_profiles(teacher, stages["profile"], accelerator.device) if scheduled else {}
+    targets = (
+        embed_profiles(teacher, stages["profile"], accelerator.device, accelerator=accelerator)
+        if scheduled
+        else {}
+    )
     objective = R1Objective(
         BatchEncoder.for_model(model, recipe.max_length), teacher, recipe.weights, targets
     )
