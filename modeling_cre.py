@@ -451,9 +451,16 @@ class CREModel(CREPreTrainedModel):
             [instruction + text for text in texts],
             padding=True,
             truncation=True,
-            max_length=max_length or self.config.max_length,
+            max_length=self.token_budget(max_length),
             return_tensors="pt",
         )
+
+    def token_budget(self, max_length: int | None = None) -> int:
+        """``max_length`` (default ``config.max_length``) capped at the backbone's position table, so a
+        long budget truncates instead of indexing past the table."""
+        budget = max_length or self.config.max_length
+        limit = getattr(self.config.text_config, "max_position_embeddings", None)
+        return min(budget, limit) if limit else budget
 
     @torch.inference_mode()
     def encode(
@@ -483,7 +490,8 @@ class CREModel(CREPreTrainedModel):
             convert_to: ``"numpy"`` (float32 array) or ``"torch"`` (float32 CPU tensor).
             show_progress: Progress bar (default: when more than one batch).
             rt_iterations: Override ``config.rt["iterations"]`` for this call.
-            max_length: Override ``config.max_length`` for this call.
+            max_length: Override ``config.max_length`` for this call (capped at the backbone's
+                position limit, see :meth:`token_budget`).
 
         Returns:
             ``(n, output_dim)`` embeddings, or ``(output_dim,)`` for a single string.
@@ -502,7 +510,7 @@ class CREModel(CREPreTrainedModel):
         if convert_to not in ("numpy", "torch"):
             raise ValueError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
         tokenizer = self._require_tokenizer()
-        limit = max_length or self.config.max_length
+        limit = self.token_budget(max_length)
         prompted = [self._instruction(kind) + text for text in texts]
         token_ids = tokenizer(prompted, add_special_tokens=True, verbose=False)["input_ids"]
         too_long = [i for i, ids in enumerate(token_ids) if len(ids) > limit]

@@ -45,9 +45,7 @@ class BatchEncoder:
     def for_model(cls, model: CREModel, max_length: int | None = None) -> BatchEncoder:
         """The encoder of ``model``; ``max_length`` (default ``config.max_length``) is capped at the
         backbone's position limit, so that a long budget never indexes past its position table."""
-        limit = getattr(model.config.text_config, "max_position_embeddings", None)
-        budget = max_length or model.config.max_length
-        return cls(model.tokenizer, dict(model.config.instructions), min(budget, limit or budget))
+        return cls(model.tokenizer, dict(model.config.instructions), model.token_budget(max_length))
 
     def tokenize(self, fields: Fields) -> dict[str, torch.Tensor]:
         """One padded batch holding every field's texts, in field order."""
