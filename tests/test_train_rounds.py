@@ -134,6 +134,33 @@ def test_r2_update_weight_keeps_the_midpoint_between_base_and_trained_weights(r2
         torch.testing.assert_close(half[name], (base[name] + full[name]) / 2, atol=1e-6, rtol=1e-5)
 
 
+def test_r2_jd_anchor_adds_the_profile_loss_towards_the_base_jds(synth_dir, r1_dir, tmp_path):
+    from accelerate import Accelerator
+
+    from train.losses import multiple_negatives_ranking_loss, profile_loss
+
+    torch.manual_seed(0)
+    embeddings = {name: torch.randn(4, 8) for name in ("query", "positive", "negative")}
+    anchors = torch.randn(4, 8)
+    objective = r2.R2Objective(None, r2.R2Recipe(anchor_weight=0.5), base=torch.nn.Identity())
+    plain = multiple_negatives_ranking_loss(
+        embeddings["query"], embeddings["positive"], embeddings["negative"]
+    )
+    anchor = profile_loss(embeddings["query"], anchors, r2.ANCHOR)["loss"]
+    assert anchor > 0
+    torch.testing.assert_close(
+        objective.loss(embeddings, Accelerator(cpu=True), anchors), plain + 0.5 * anchor
+    )
+    torch.testing.assert_close(objective.loss(embeddings, Accelerator(cpu=True)), plain)
+    with pytest.raises(ValueError, match="frozen base"):
+        r2.R2Objective(None, r2.R2Recipe(anchor_weight=1.0))
+    # End to end with the cached loss: the anchor's targets come from the frozen R1 copy.
+    out = tmp_path / "r2-anchored"
+    argv = ["--data", str(synth_dir), "--base", str(r1_dir), "--out", str(out), "--cache-chunk", "3"]
+    assert r2.main([*argv, "--anchor-weight", "1", "--update-weight", "0.5", *TINY_R2]) == 0
+    assert json.loads((out / SUMMARY_FILE).read_text())["recipe"]["anchor_weight"] == 1
+
+
 def test_r2_from_r1_with_the_cached_loss(r2_dir, r1_dir):
     summary = json.loads((r2_dir / SUMMARY_FILE).read_text())
     assert summary["base_model"] == str(r1_dir) and summary["recipe"]["cache_chunk"] == 3

@@ -116,7 +116,7 @@ def scale_update(model: CREModel, base: CREModel, weight: float) -> CREModel:
     base_state = base.state_dict()
     for name, tensor in model.state_dict().items():
         if tensor.is_floating_point():
-            start = base_state[name].to(tensor.dtype)
+            start = base_state[name].to(tensor.device, tensor.dtype)
             tensor.copy_(start + weight * (tensor - start))
     return model
 

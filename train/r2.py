@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import math
 import sys
 from collections.abc import Iterator
@@ -46,9 +47,10 @@ from train.loop import (
     setup_logging,
 )
 from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update
-from train.losses import multiple_negatives_ranking_loss
+from train.losses import RankingWeights, multiple_negatives_ranking_loss, profile_loss
 
 TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
+ANCHOR = RankingWeights()  # the JD anchor: (1 − cos)² plus the in-batch ranking KL at τ 0.05, weight 1 each
 
 
 @dataclass
@@ -64,6 +66,10 @@ class R2Recipe:
         gather: Score against the candidates of all processes.
         update_weight: Share of the round's weight update the checkpoint keeps (1: all of it; 0.5: the
             midpoint with the base model, see :func:`train.lora.scale_update`).
+        anchor_weight: Weight of the JD anchor, :func:`train.losses.profile_loss` between the batch's
+            JD embeddings and the frozen base model's (0: off). JDs keep Round 1's geometry, their
+            place and their in-batch ranking of each other, so the CVs do the moving and JD–JD
+            search keeps what Round 1 learned.
     """
 
     steps: int | None = None
@@ -73,6 +79,7 @@ class R2Recipe:
     cache_chunk: int = 0
     gather: bool = True
     update_weight: float = 1.0
+    anchor_weight: float = 0.0
 
 
 def load_r2_data(data_dir: str | Path) -> list[dict]:
@@ -115,10 +122,13 @@ def gather_keep_grad(tensor: torch.Tensor, accelerator: Accelerator) -> tuple[to
 
 
 class R2Objective:
-    """Multiple-negatives ranking loss over (JD, CV+, CV−) triplets, optionally cached and gathered."""
+    """Multiple-negatives ranking loss over (JD, CV+, CV−) triplets, optionally cached and gathered, plus
+    the JD anchor towards ``base`` (the frozen starting model) when ``recipe.anchor_weight`` is set."""
 
-    def __init__(self, encoder: BatchEncoder, recipe: R2Recipe):
-        self.encoder, self.recipe = encoder, recipe
+    def __init__(self, encoder: BatchEncoder, recipe: R2Recipe, base: torch.nn.Module | None = None):
+        if recipe.anchor_weight and base is None:
+            raise ValueError("the JD anchor needs the frozen base model")
+        self.encoder, self.recipe, self.base = encoder, recipe, base
 
     def __call__(
         self, model: torch.nn.Module, batch: MicroBatch, accelerator: Accelerator
@@ -127,24 +137,42 @@ class R2Objective:
             name: (kind, [example[name] for example in batch.examples])
             for name, kind in TRIPLET_FIELDS.items()
         }
+        anchors = None
+        if self.recipe.anchor_weight:
+            with torch.no_grad():
+                anchors = self.encoder(self.base, {"query": fields["query"]}, accelerator.device)["query"]
         if self.recipe.cache_chunk:
-            loss = self.cached_backward(model, fields, accelerator)
+            loss = self.cached_backward(model, fields, accelerator, anchors)
         else:
-            loss = self.loss(self.encoder(model, fields, accelerator.device), accelerator)
+            loss = self.loss(self.encoder(model, fields, accelerator.device), accelerator, anchors)
             accelerator.backward(loss)
         return {"loss": float(loss.detach())}
 
-    def loss(self, embeddings: dict[str, torch.Tensor], accelerator: Accelerator) -> torch.Tensor:
+    def loss(
+        self,
+        embeddings: dict[str, torch.Tensor],
+        accelerator: Accelerator,
+        anchors: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         positives, negatives, offset = embeddings["positive"], embeddings["negative"], 0
         if self.recipe.gather:
             positives, offset = gather_keep_grad(positives, accelerator)
             negatives, _ = gather_keep_grad(negatives, accelerator)
-        return multiple_negatives_ranking_loss(
+        loss = multiple_negatives_ranking_loss(
             embeddings["query"], positives, negatives, self.recipe.temperature, offset
         )
+        if anchors is not None:
+            loss = (
+                loss + self.recipe.anchor_weight * profile_loss(embeddings["query"], anchors, ANCHOR)["loss"]
+            )
+        return loss
 
     def cached_backward(
-        self, model: torch.nn.Module, fields: Fields, accelerator: Accelerator
+        self,
+        model: torch.nn.Module,
+        fields: Fields,
+        accelerator: Accelerator,
+        anchors: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """GradCache: embed without gradients, backpropagate the loss to the embeddings, then chunk by chunk
         into the model with the same dropout masks. Returns the (detached) loss."""
@@ -163,7 +191,7 @@ class R2Objective:
             name: torch.cat([leaf for (n, _), leaf in zip(chunks, leaves, strict=True) if n == name])
             for name in fields
         }
-        loss = self.loss(embeddings, accelerator)
+        loss = self.loss(embeddings, accelerator, anchors)
         loss.backward()  # gradients of the loss w.r.t. the cached embeddings only
         for index, ((name, chunk), state, leaf) in enumerate(zip(chunks, states, leaves, strict=True)):
             # Gradients are synchronised across processes once, with the last chunk.
@@ -182,7 +210,12 @@ def train_r2(
     triplets = load_r2_data(data_dir)
     accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
     set_seed(settings.seed)
-    model = add_lora(load_model(base), lora)
+    model = load_model(base)
+    # The frozen starting model: the JD anchor's targets and the interpolation's other end.
+    frozen = None
+    if recipe.anchor_weight or recipe.update_weight != 1:
+        frozen = copy.deepcopy(model).requires_grad_(False).eval().to(accelerator.device)
+    model = add_lora(model, lora)
     world, accumulation = accelerator.num_processes, settings.gradient_accumulation_steps
     batch = recipe.batch_size * world
     steps = recipe.steps or math.ceil(len(triplets) / (batch * accumulation))
@@ -190,12 +223,12 @@ def train_r2(
         MicroBatch("jdcv", chunk)
         for chunk in cycle_batches(triplets, steps * accumulation, batch, settings.seed)
     ]
-    objective = R2Objective(BatchEncoder.for_model(model, recipe.max_length), recipe)
+    objective = R2Objective(BatchEncoder.for_model(model, recipe.max_length), recipe, frozen)
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
         return None
     if recipe.update_weight != 1:
-        model = scale_update(accelerator.unwrap_model(model), load_model(base), recipe.update_weight)
+        model = scale_update(accelerator.unwrap_model(model), frozen, recipe.update_weight)
     return model, round_summary(result, {"jdcv": len(triplets)}, recipe, lora, settings)
 
 
@@ -222,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="share of the weight update to keep (0.5: midpoint with --base, which keeps more JD–JD skill)",
     )
+    parser.add_argument(
+        "--anchor-weight",
+        type=float,
+        default=0.0,
+        help="weight of the JD anchor towards the base model's JD embeddings (0 = off)",
+    )
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
     add_hub_arguments(parser)
@@ -240,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cache_chunk,
         args.gather,
         args.update_weight,
+        args.anchor_weight,
     )
     trained = train_r2(
         args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
