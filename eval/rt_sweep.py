@@ -27,7 +27,7 @@ import torch
 from eval.benchmarks import load_benchmark
 from eval.cache import default_embedding_cache_dir
 from eval.compare import build_report, paired_comparisons, run_models, write_report
-from eval.models import CREEncoder, fingerprint
+from eval.models import CREEncoder, fingerprint, is_cre_checkpoint
 
 PLACEMENTS = ("prefix", "suffix")
 
@@ -38,13 +38,19 @@ def variants(backbone: str, iterations: list[int], placements: list[str]) -> lis
 
 
 class VariantLoader:
-    """Builds the backbone's CRE model once and hands out encoders with the asked RT setting."""
+    """Builds the backbone's CRE model (or loads a CRE checkpoint) once and hands out encoders with the
+    asked RT setting."""
 
     def __init__(self, backbone: str, max_length: int, cache_dir: Path | None):
-        from train.init_model import build_cre_model
-
         self.backbone, self.max_length, self.cache_dir = backbone, max_length, cache_dir
-        self.model = build_cre_model(backbone, max_length=max_length)
+        if Path(backbone).is_dir() and is_cre_checkpoint(backbone):  # a trained CRE checkpoint
+            from transformers import AutoModel
+
+            self.model = AutoModel.from_pretrained(backbone, trust_remote_code=True)
+        else:
+            from train.init_model import build_cre_model
+
+            self.model = build_cre_model(backbone, max_length=max_length)
         self.code_digest = hashlib.sha256(Path(inspect.getfile(type(self.model))).read_bytes()).hexdigest()
 
     def __call__(self, spec: str) -> CREEncoder:
