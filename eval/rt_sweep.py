@@ -2,7 +2,7 @@
 
 Each variant is the same CRE model with ``config.rt`` changed (RT is parameter-free, so no training is
 involved); every variant is compared with k = 0 by a paired bootstrap. Writes
-``{out}/rt_{backbone}.json`` / ``.md`` (schema of :mod:`eval.compare`) and Recall@K plots.
+``{out}/rt_{backbone}.json`` / ``.md`` (a folder's path separators become ``_``) (schema of :mod:`eval.compare`) and Recall@K plots.
 
 Usage::
 
@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import inspect
 import logging
+import re
 from pathlib import Path
 
 import torch
@@ -102,7 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         paired_comparisons(results, specs[0]),
         per_query=False,
     )
-    for path in write_report(report, args.out, stem=f"rt_{args.backbone}"):
+    # A folder path becomes one file name: outputs/cre-minilm/final -> rt_outputs_cre-minilm_final
+    stem = "rt_" + re.sub(r"[^\w.-]+", "_", args.backbone.strip("/"))
+    for path in write_report(report, args.out, stem=stem):
         print(path)
 
 
