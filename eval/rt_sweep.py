@@ -2,7 +2,8 @@
 
 Each variant is the same CRE model with ``config.rt`` changed (RT is parameter-free, so no training is
 involved); every variant is compared with k = 0 by a paired bootstrap. Writes
-``{out}/rt_{backbone}.json`` / ``.md`` (a folder's path separators become ``_``) (schema of :mod:`eval.compare`) and Recall@K plots.
+``{out}/rt_{backbone}.json`` / ``.md`` (schema of :mod:`eval.compare`; a folder path's separators
+become ``_``) and Recall@K plots. ``--backbone`` may also be a trained CRE checkpoint.
 
 Usage::
 
@@ -43,15 +44,12 @@ class VariantLoader:
     asked RT setting."""
 
     def __init__(self, backbone: str, max_length: int, cache_dir: Path | None):
+        from train.checkpoint import load_model
+
         self.backbone, self.max_length, self.cache_dir = backbone, max_length, cache_dir
-        if Path(backbone).is_dir() and is_cre_checkpoint(backbone):  # a trained CRE checkpoint
-            from transformers import AutoModel
-
-            self.model = AutoModel.from_pretrained(backbone, trust_remote_code=True)
-        else:
-            from train.init_model import build_cre_model
-
-            self.model = build_cre_model(backbone, max_length=max_length)
+        # A trained checkpoint keeps its config; a backbone gets a fresh model with this token budget.
+        options = {} if is_cre_checkpoint(backbone) else {"max_length": max_length}
+        self.model = load_model(backbone, **options)
         self.code_digest = hashlib.sha256(Path(inspect.getfile(type(self.model))).read_bytes()).hexdigest()
 
     def __call__(self, spec: str) -> CREEncoder:

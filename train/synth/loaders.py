@@ -159,9 +159,10 @@ def load_onet_jds(
 
     With ``stack_variants``, an occupation whose alternate titles name two or more technology stacks
     (:data:`~train.synth.vocab.STACKS`: ".NET Developer", "Python Developer", ...) also yields one JD per
-    stack, id ``onet:<code>~<stack>``: that title, the occupation's description and tasks, and the
-    stack's skills instead of the occupation's technologies (which name every sibling stack). Synthesis turns siblings' fitting CVs into each other's hard
-    negatives (:func:`train.synth.pipeline.sibling_triplets`).
+    stack, id ``onet:<code>~<stack>``: that title, the occupation's description, a window of its core
+    tasks, and the stack's skills instead of the occupation's technologies (which name every sibling
+    stack). Synthesis turns siblings' fitting CVs into each other's hard negatives
+    (:func:`train.synth.pipeline.sibling_triplets`).
 
     Args:
         folder: The development data folder (see :func:`data_dir`).
