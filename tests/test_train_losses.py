@@ -92,15 +92,18 @@ def test_multiple_negatives_ranking_loss_is_cross_entropy_over_all_candidates():
     assert float(multiple_negatives_ranking_loss(E, E, None, 0.05)) < 1e-6
 
 
-def objective_gradients(model, batch: MicroBatch, cache_chunk: int) -> dict[str, torch.Tensor]:
+def objective_gradients(model, batch: MicroBatch, cache_chunk: int, base=None) -> dict[str, torch.Tensor]:
     model.zero_grad()
-    recipe = R2Recipe(cache_chunk=cache_chunk, max_length=32)
-    R2Objective(BatchEncoder.for_model(model, 32), recipe)(model, batch, Accelerator(cpu=True))
+    recipe = R2Recipe(cache_chunk=cache_chunk, max_length=32, anchor_weight=1.0 if base else 0.0)
+    R2Objective(BatchEncoder.for_model(model, 32), recipe, base)(model, batch, Accelerator(cpu=True))
     return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
-def test_cached_loss_gives_the_gradients_of_one_big_pass(tiny_cre):
+@pytest.mark.parametrize("anchored", [False, True], ids=["plain", "jd-anchor"])
+def test_cached_loss_gives_the_gradients_of_one_big_pass(tiny_cre, anchored):
     model = tiny_cre("encoder", cnn={"enabled": True})  # eval mode: no dropout in either pass
+    # The anchor's frozen base: another model, so that its targets differ from the trained embeddings.
+    base = tiny_cre("encoder", cnn={"enabled": True}).requires_grad_(False) if anchored else None
     words = ["python developer", "nurse ward", "sales manager", "data analyst sql", "teacher students"]
     batch = MicroBatch(
         "jdcv",
@@ -109,11 +112,14 @@ def test_cached_loss_gives_the_gradients_of_one_big_pass(tiny_cre):
             for i, w in enumerate(words)
         ],
     )
-    full = objective_gradients(model, batch, cache_chunk=0)
-    cached = objective_gradients(model, batch, cache_chunk=2)
+    full = objective_gradients(model, batch, cache_chunk=0, base=base)
+    cached = objective_gradients(model, batch, cache_chunk=2, base=base)
     assert full.keys() == cached.keys() and len(full) > 10
     for name, gradient in full.items():
         torch.testing.assert_close(cached[name], gradient, rtol=1e-4, atol=1e-6, msg=name)
+    if anchored:  # the anchor took part
+        plain = objective_gradients(model, batch, cache_chunk=0)
+        assert not all(torch.allclose(plain[name], gradient) for name, gradient in full.items())
 
 
 def test_random_state_replays_the_same_dropout_masks():

@@ -137,16 +137,25 @@ class R2Objective:
             name: (kind, [example[name] for example in batch.examples])
             for name, kind in TRIPLET_FIELDS.items()
         }
-        anchors = None
-        if self.recipe.anchor_weight:
-            with torch.no_grad():
-                anchors = self.encoder(self.base, {"query": fields["query"]}, accelerator.device)["query"]
+        anchors = self.anchors(fields["query"], accelerator.device) if self.recipe.anchor_weight else None
         if self.recipe.cache_chunk:
             loss = self.cached_backward(model, fields, accelerator, anchors)
         else:
             loss = self.loss(self.encoder(model, fields, accelerator.device), accelerator, anchors)
             accelerator.backward(loss)
         return {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def anchors(self, queries: tuple[str, list[str]], device: torch.device) -> torch.Tensor:
+        """The frozen base's embeddings of the batch's JDs, in ``cache_chunk`` pieces when the loss is
+        cached, so that no pass holds more than one chunk."""
+        kind, texts = queries
+        size = self.recipe.cache_chunk or len(texts)
+        pieces = [
+            self.encoder(self.base, {"query": (kind, texts[start : start + size])}, device)["query"]
+            for start in range(0, len(texts), size)
+        ]
+        return torch.cat(pieces)
 
     def loss(
         self,
