@@ -111,11 +111,6 @@ def test_profile_targets_are_the_frozen_models_embeddings_of_each_distinct_whole
     expected = torch.as_tensor(teacher.encode([TEXTS[1], TEXTS[0]], kind="jd"))
     cosines = torch.nn.functional.cosine_similarity(torch.stack(list(targets.values())), expected)
     assert torch.all(cosines > 0.9999)
-    # A token budget of its own: the targets read as far as the frozen model's encode() would.
-    short = r1.embed_profiles(teacher, examples, torch.device("cpu"), max_length=6)
-    expected = torch.as_tensor(teacher.encode([TEXTS[1], TEXTS[0]], kind="jd", max_length=6))
-    cosines = torch.nn.functional.cosine_similarity(torch.stack(list(short.values())), expected)
-    assert torch.all(cosines > 0.9999) and not torch.allclose(short[TEXTS[0]], targets[TEXTS[0]])
 
 
 def test_r1_logs_loss_learning_rate_and_throughput_per_step(r1_dir):

@@ -82,7 +82,7 @@ RECIPES = {
     # but undid R1's JD–JD gain on O*NET.
     "minilm-onet": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "
-        "--profile-batch-size 32 --max-length 128 --profile-max-length 256 --weight-distill 0.5 --lr 3e-4",
+        "--profile-batch-size 32 --max-length 128 --weight-distill 0.5 --lr 3e-4",
         "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --update-weight 0.5 --anchor-weight 1",
         "max_length": 160,
     },

@@ -76,9 +76,6 @@ class R1Recipe:
             run through the trained model there, and a larger batch gives its in-batch ranking more
             related jobs to order.
         max_length: Token budget per JD text.
-        profile_max_length: The frozen model's token budget for the profile stage's whole JDs (default
-            the model's ``max_length``): their targets are computed once, so a longer read is cheap and
-            lets the tasks, skills and other titles at the end count.
         weights: Loss weights and margins.
     """
 
@@ -86,7 +83,6 @@ class R1Recipe:
     batch_size: int = 16
     profile_batch_size: int | None = None
     max_length: int = 128
-    profile_max_length: int | None = None
     weights: RankingWeights = field(default_factory=RankingWeights)
 
 
@@ -185,11 +181,9 @@ def embed_profiles(
     device: torch.device,
     batch_size: int = 32,
     accelerator: Accelerator | None = None,
-    max_length: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The frozen model's embedding of each distinct whole JD of the profile stage, read up to
-    ``max_length`` tokens (default the model's): the targets never change, so they are computed once
-    instead of at every step.
+    """The frozen model's embedding of each distinct whole JD of the profile stage, read up to the model's
+    ``max_length``: the targets never change, so they are computed once instead of at every step.
 
     With an ``accelerator`` of several processes, each embeds its share and all of them receive every
     target.
@@ -197,7 +191,7 @@ def embed_profiles(
     texts = list(dict.fromkeys(example["positive"] for example in examples))
     processes = accelerator.num_processes if accelerator is not None else 1
     mine = texts[accelerator.process_index :: processes] if processes > 1 else texts
-    encoder = BatchEncoder.for_model(teacher, max_length)
+    encoder = BatchEncoder.for_model(teacher)
     pairs = []
     for start in tqdm(range(0, len(mine), batch_size), desc="profile targets", unit="batch"):
         chunk = mine[start : start + batch_size]
@@ -231,13 +225,7 @@ def train_r1(
     )
     scheduled = any(batch.stage == "profile" for batch in schedule)
     targets = (
-        embed_profiles(
-            teacher,
-            stages["profile"],
-            accelerator.device,
-            accelerator=accelerator,
-            max_length=recipe.profile_max_length,
-        )
+        embed_profiles(teacher, stages["profile"], accelerator.device, accelerator=accelerator)
         if scheduled
         else {}
     )
@@ -274,11 +262,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="profile-stage openings per process per micro-batch (default --batch-size)",
     )
     parser.add_argument("--max-length", type=int, default=128, help="token budget per JD")
-    parser.add_argument(
-        "--profile-max-length",
-        type=int,
-        help="the frozen model's token budget for the profile stage's whole JDs (default: the model's)",
-    )
     for stage in STAGES:
         parser.add_argument(f"--{stage}-steps", type=int, help=f"{stage} stage steps (default: one pass)")
     weights = parser.add_argument_group("loss weights and margins")
@@ -301,7 +284,6 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         profile_batch_size=args.profile_batch_size,
         max_length=args.max_length,
-        profile_max_length=args.profile_max_length,
         weights=RankingWeights(**{name: getattr(args, name) for name in asdict(RankingWeights())}),
     )
     settings = LoopSettings.from_args(args)

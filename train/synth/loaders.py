@@ -23,7 +23,6 @@ import logging
 import os
 import re
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 from train.synth.schema import JobDescription
@@ -38,7 +37,6 @@ OPTIONAL_FIELDS = ("family", "seniority", "source")
 ONET_MAX_TASKS = 10
 ONET_MAX_TECHNOLOGIES = 12
 VARIANT_TASKS = 4
-MAX_ALTERNATE_TITLES = 8
 # A stack's spellings as whole words: "Java" is not "JavaScript", ".NET" not "ASP.NET"'s suffix alone.
 STACK_PATTERNS = {
     name: re.compile(
@@ -157,8 +155,7 @@ def _read_tsv(path: Path) -> list[dict]:
 def load_onet_jds(
     folder: str | os.PathLike | None = None, split: str = "train", *, stack_variants: bool = True
 ) -> list[JobDescription]:
-    """O*NET occupations of one split as JDs: title, description, core tasks and technology skills, with
-    the occupation's most common other titles as ``alternate_titles`` (:func:`_common_titles`).
+    """O*NET occupations of one split as JDs: title, description, core tasks and technology skills.
 
     With ``stack_variants``, an occupation whose alternate titles name two or more technology stacks
     (:data:`~train.synth.vocab.STACKS`: ".NET Developer", "Python Developer", ...) also yields one JD per
@@ -188,15 +185,13 @@ def load_onet_jds(
             # Hot technologies first: they are the ones JDs name.
             technologies[row["O*NET-SOC Code"]].append((row["Hot Technology"] != "Y", row["Example"]))
     stacks = _stacks_in_titles(onet / "alternate_titles.tsv", codes) if stack_variants else {}
-    common_titles = _common_titles(onet, codes)
     jds, variants = [], []
     for row in _read_tsv(onet / "occupation_data.tsv"):
         code = row["O*NET-SOC Code"]
         if code not in codes:
             continue
         names = list(dict.fromkeys(name for _, name in sorted(technologies[code])))
-        jd = _onet_jd(f"onet:{code}", row["Title"], row["Description"], tasks[code], names)
-        jds.append(replace(jd, alternate_titles=common_titles[code]))
+        jds.append(_onet_jd(f"onet:{code}", row["Title"], row["Description"], tasks[code], names))
         named = stacks.get(code, {})
         for number, (stack, title) in enumerate(named.items() if len(named) > 1 else ()):
             # A different window of the core tasks per sibling: postings for one occupation rarely list
@@ -238,33 +233,6 @@ def _stacks_in_titles(path: Path, codes: set[str]) -> dict[str, dict[str, str]]:
     return found
 
 
-def _common_titles(onet: Path, codes: set[str]) -> dict[str, tuple[str, ...]]:
-    """Per occupation, up to :data:`MAX_ALTERNATE_TITLES` other titles, most common first: titles that
-    incumbents report (those My Next Move shows first), then alternate titles by how many sources name
-    them. Parentheses are dropped, the occupation's own title and case-insensitive repeats skipped."""
-    ranked: dict[str, list[tuple[tuple[int, int], str]]] = defaultdict(list)
-    for row in _read_tsv(onet / "reported_titles.tsv"):
-        if row["O*NET-SOC Code"] in codes:
-            shown = row["Shown in My Next Move"] == "Y"
-            ranked[row["O*NET-SOC Code"]].append(((0, -shown), row["Reported Job Title"]))
-    for row in _read_tsv(onet / "alternate_titles.tsv"):
-        if row["O*NET-SOC Code"] in codes:
-            sources = len(row["Source(s)"].split(","))
-            ranked[row["O*NET-SOC Code"]].append(((1, -sources), row["Alternate Title"]))
-    titles = {row["O*NET-SOC Code"]: row["Title"] for row in _read_tsv(onet / "occupation_data.tsv")}
-    common = {}
-    for code, candidates in ranked.items():
-        seen = {titles.get(code, "").casefold()}
-        chosen = []
-        for _, title in sorted(candidates, key=lambda candidate: candidate[0]):  # stable: file order in ties
-            title = re.sub(r"\s*\(.*?\)", "", title).strip()
-            if title and title.casefold() not in seen and len(chosen) < MAX_ALTERNATE_TITLES:
-                seen.add(title.casefold())
-                chosen.append(title)
-        common[code] = tuple(chosen)
-    return defaultdict(tuple, common)
-
-
 def _title_rank(title: str) -> tuple[bool, int]:
     return "Developer" not in title, len(title)
 
@@ -274,8 +242,7 @@ def _slug(text: str) -> str:
 
 
 def load_esco_jds(folder: str | os.PathLike | None = None) -> list[JobDescription]:
-    """ESCO occupations with a description as JDs: preferred label and description, with the first
-    :data:`MAX_ALTERNATE_TITLES` alternative labels as ``alternate_titles``."""
+    """ESCO occupations with a description as JDs: preferred label, description and alternative labels."""
     path = data_dir(folder) / "esco" / "occupations_en.csv"
     if not path.is_file():
         raise DataNotFoundError(f"missing ESCO file: {path}")
@@ -288,14 +255,13 @@ def load_esco_jds(folder: str | os.PathLike | None = None) -> list[JobDescriptio
             alternates = [
                 label.strip() for label in (row.get("altLabels") or "").splitlines() if label.strip()
             ]
+            parts = [row["preferredLabel"], description]
+            if alternates:
+                parts.append("Also known as: " + ", ".join(alternates[:5]) + ".")
             uri_tail = row["conceptUri"].rstrip("/").rsplit("/", 1)[-1]
             jds.append(
                 JobDescription(
-                    id=f"esco:{uri_tail}",
-                    title=row["preferredLabel"],
-                    text=f"{row['preferredLabel']}\n\n{description}",
-                    source="esco",
-                    alternate_titles=tuple(alternates[:MAX_ALTERNATE_TITLES]),
+                    id=f"esco:{uri_tail}", title=row["preferredLabel"], text="\n\n".join(parts), source="esco"
                 )
             )
     return jds

@@ -422,10 +422,10 @@ def _records(
 
 
 def _profile_rows(jd: JobDescription, settings: dict, title: str) -> list[dict]:
-    overview, profile = opening(jd.text), jd.profile_text()
-    if overview == profile:
+    overview = opening(jd.text)
+    if overview == jd.text:
         return []
-    return [_record(jd, settings, "extraction", 0, query=overview, positive=profile, title=title)]
+    return [_record(jd, settings, "extraction", 0, query=overview, positive=jd.text, title=title)]
 
 
 def sibling_triplets(triplets: list[dict]) -> list[dict]:

@@ -46,9 +46,6 @@ class JobDescription:
         source: Where it came from (``cre-seed-v1``, ``onet``, ``esco``, a file name).
         family: Optional job family label.
         seniority: Optional seniority label.
-        alternate_titles: Other names of the job, most common first (O*NET alternate and reported titles,
-            ESCO alternative labels). Postings rarely list them, so they are not part of ``text``; the
-            profile stage's whole-JD target does (:meth:`profile_text`).
         meta: Free-form extra fields.
     """
 
@@ -58,26 +55,10 @@ class JobDescription:
     source: str = "user"
     family: str | None = None
     seniority: str | None = None
-    alternate_titles: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def profile_text(self) -> str:
-        r"""Everything known about the job: ``text`` with "Also known as: ..." after its opening (title
-        and first paragraph), where a short token budget still reads it.
-
-        Example:
-            >>> jd = JobDescription("x", "Tester", "Tester\n\nTests apps.\n\nTasks.", alternate_titles=("QA",))
-            >>> jd.profile_text()
-            'Tester\n\nTests apps.\n\nAlso known as: QA.\n\nTasks.'
-        """
-        if not self.alternate_titles:
-            return self.text
-        paragraphs = self.text.split("\n\n")
-        also_known_as = "Also known as: " + ", ".join(self.alternate_titles) + "."
-        return "\n\n".join([*paragraphs[:2], also_known_as, *paragraphs[2:]])
 
 
 @dataclass
