@@ -94,7 +94,10 @@ def test_multiple_negatives_ranking_loss_is_cross_entropy_over_all_candidates():
 
 def objective_gradients(model, batch: MicroBatch, cache_chunk: int, base=None) -> dict[str, torch.Tensor]:
     model.zero_grad()
-    recipe = R2Recipe(cache_chunk=cache_chunk, max_length=32, anchor_weight=1.0 if base else 0.0)
+    anchored = base is not None  # the JDs and their openings
+    recipe = R2Recipe(
+        cache_chunk=cache_chunk, max_length=32, anchor_weight=float(anchored), anchor_openings=anchored
+    )
     R2Objective(BatchEncoder.for_model(model, 32), recipe, base)(model, batch, Accelerator(cpu=True))
     return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
@@ -108,7 +111,11 @@ def test_cached_loss_gives_the_gradients_of_one_big_pass(tiny_cre, anchored):
     batch = MicroBatch(
         "jdcv",
         [
-            {"query": w, "positive": f"senior {w}", "negative": f"intern {words[i - 1]}"}
+            {
+                "query": f"{w}\n\nour {w} team\n\nyou {w}",
+                "positive": f"senior {w}",
+                "negative": f"intern {words[i - 1]}",
+            }
             for i, w in enumerate(words)
         ],
     )

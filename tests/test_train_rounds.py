@@ -149,7 +149,14 @@ def test_r2_jd_anchor_adds_the_profile_loss_towards_the_base_jds(synth_dir, r1_d
     anchor = profile_loss(embeddings["query"], anchors, r2.ANCHOR)["loss"]
     assert anchor > 0
     torch.testing.assert_close(
-        objective.loss(embeddings, Accelerator(cpu=True), anchors), plain + 0.5 * anchor
+        objective.loss(embeddings, Accelerator(cpu=True), {"query": anchors}), plain + 0.5 * anchor
+    )
+    # Openings are anchored as a field of their own, with the same weight.
+    embeddings["opening"], opening_anchors = torch.randn(4, 8), torch.randn(4, 8)
+    both = {"query": anchors, "opening": opening_anchors}
+    opening = profile_loss(embeddings["opening"], opening_anchors, r2.ANCHOR)["loss"]
+    torch.testing.assert_close(
+        objective.loss(embeddings, Accelerator(cpu=True), both), plain + 0.5 * (anchor + opening)
     )
     torch.testing.assert_close(objective.loss(embeddings, Accelerator(cpu=True)), plain)
     with pytest.raises(ValueError, match="frozen base"):
@@ -157,8 +164,10 @@ def test_r2_jd_anchor_adds_the_profile_loss_towards_the_base_jds(synth_dir, r1_d
     # End to end with the cached loss: the anchor's targets come from the frozen R1 copy.
     out = tmp_path / "r2-anchored"
     argv = ["--data", str(synth_dir), "--base", str(r1_dir), "--out", str(out), "--cache-chunk", "3"]
-    assert r2.main([*argv, "--anchor-weight", "1", "--update-weight", "0.5", *TINY_R2]) == 0
-    assert json.loads((out / SUMMARY_FILE).read_text())["recipe"]["anchor_weight"] == 1
+    anchored = ["--anchor-weight", "1", "--anchor-openings", "--update-weight", "0.5"]
+    assert r2.main([*argv, *anchored, *TINY_R2]) == 0
+    recipe = json.loads((out / SUMMARY_FILE).read_text())["recipe"]
+    assert recipe["anchor_weight"] == 1 and recipe["anchor_openings"] is True
 
 
 def test_r2_from_r1_with_the_cached_loss(r2_dir, r1_dir):

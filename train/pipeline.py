@@ -78,12 +78,13 @@ RECIPES = {
     },
     # Domain adaptation with occupation seeds (`--jds onet+esco --recipe minilm-onet`, ≤ 60 min on 2
     # cores): a long profile stage, adapters that move (lr 3e-4 / 2e-4 instead of 5e-5), and an R2 that
-    # keeps the JDs anchored to R1 and half of its update: unanchored and whole, R2 lifted résumé recall
-    # but undid R1's JD–JD gain on O*NET.
+    # keeps the JDs and their openings anchored to R1 and half of its update: unanchored and whole, R2
+    # lifted résumé recall but undid R1's JD–JD gain on O*NET.
     "minilm-onet": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "
         "--profile-batch-size 32 --max-length 128 --weight-distill 0.5 --lr 3e-4",
-        "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --update-weight 0.5 --anchor-weight 1",
+        "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --update-weight 0.5 --anchor-weight 1 "
+        "--anchor-openings",
         "max_length": 160,
     },
     "smollm2-135m": {

@@ -48,6 +48,7 @@ from train.loop import (
 )
 from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update
 from train.losses import RankingWeights, multiple_negatives_ranking_loss, profile_loss
+from train.synth.pipeline import opening
 
 TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
 ANCHOR = RankingWeights()  # the JD anchor: (1 − cos)² plus the in-batch ranking KL at τ 0.05, weight 1 each
@@ -70,6 +71,9 @@ class R2Recipe:
             JD embeddings and the frozen base model's (0: off). JDs keep Round 1's geometry, their
             place and their in-batch ranking of each other, so the CVs do the moving and JD–JD
             search keeps what Round 1 learned.
+        anchor_openings: Anchor the JDs' openings too (title and first paragraph, :func:`opening`):
+            the short texts that JD–JD search over listings and occupation summaries compares, which
+            whole-JD anchors leave free to drift.
     """
 
     steps: int | None = None
@@ -80,6 +84,7 @@ class R2Recipe:
     gather: bool = True
     update_weight: float = 1.0
     anchor_weight: float = 0.0
+    anchor_openings: bool = False
 
 
 def load_r2_data(data_dir: str | Path) -> list[dict]:
@@ -137,32 +142,46 @@ class R2Objective:
             name: (kind, [example[name] for example in batch.examples])
             for name, kind in TRIPLET_FIELDS.items()
         }
-        anchors = self.anchors(fields["query"], accelerator.device) if self.recipe.anchor_weight else None
+        if self.recipe.anchor_weight and self.recipe.anchor_openings:
+            fields["opening"] = ("jd", [opening(text) for text in fields["query"][1]])
+        anchors = self.anchors(fields, accelerator.device) if self.recipe.anchor_weight else None
         if self.recipe.cache_chunk:
             loss = self.cached_backward(model, fields, accelerator, anchors)
         else:
-            loss = self.loss(self.encoder(model, fields, accelerator.device), accelerator, anchors)
+            # Openings are short: padded with the whole JDs and CVs, they would cost as much as those.
+            long = {name: field for name, field in fields.items() if name != "opening"}
+            embeddings = self.encoder(model, long, accelerator.device)
+            if "opening" in fields:
+                embeddings |= self.encoder(model, {"opening": fields["opening"]}, accelerator.device)
+            loss = self.loss(embeddings, accelerator, anchors)
             accelerator.backward(loss)
         return {"loss": float(loss.detach())}
 
     @torch.no_grad()
-    def anchors(self, queries: tuple[str, list[str]], device: torch.device) -> torch.Tensor:
-        """The frozen base's embeddings of the batch's JDs, in ``cache_chunk`` pieces when the loss is
-        cached, so that no pass holds more than one chunk."""
-        kind, texts = queries
-        size = self.recipe.cache_chunk or len(texts)
-        pieces = [
-            self.encoder(self.base, {"query": (kind, texts[start : start + size])}, device)["query"]
-            for start in range(0, len(texts), size)
-        ]
-        return torch.cat(pieces)
+    def anchors(self, fields: Fields, device: torch.device) -> dict[str, torch.Tensor]:
+        """The frozen base's embeddings of the batch's JDs (and openings), in ``cache_chunk`` pieces when
+        the loss is cached, so that no pass holds more than one chunk."""
+        anchored = {}
+        for name in ("query", "opening"):
+            if name not in fields:
+                continue
+            kind, texts = fields[name]
+            size = self.recipe.cache_chunk or len(texts)
+            pieces = [
+                self.encoder(self.base, {name: (kind, texts[start : start + size])}, device)[name]
+                for start in range(0, len(texts), size)
+            ]
+            anchored[name] = torch.cat(pieces)
+        return anchored
 
     def loss(
         self,
         embeddings: dict[str, torch.Tensor],
         accelerator: Accelerator,
-        anchors: torch.Tensor | None = None,
+        anchors: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        """The ranking loss plus ``anchor_weight`` × the profile loss of each anchored field (``anchors``:
+        field -> the frozen base's embeddings)."""
         positives, negatives, offset = embeddings["positive"], embeddings["negative"], 0
         if self.recipe.gather:
             positives, offset = gather_keep_grad(positives, accelerator)
@@ -170,10 +189,8 @@ class R2Objective:
         loss = multiple_negatives_ranking_loss(
             embeddings["query"], positives, negatives, self.recipe.temperature, offset
         )
-        if anchors is not None:
-            loss = (
-                loss + self.recipe.anchor_weight * profile_loss(embeddings["query"], anchors, ANCHOR)["loss"]
-            )
+        for name, targets in (anchors or {}).items():
+            loss = loss + self.recipe.anchor_weight * profile_loss(embeddings[name], targets, ANCHOR)["loss"]
         return loss
 
     def cached_backward(
@@ -181,7 +198,7 @@ class R2Objective:
         model: torch.nn.Module,
         fields: Fields,
         accelerator: Accelerator,
-        anchors: torch.Tensor | None = None,
+        anchors: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """GradCache: embed without gradients, backpropagate the loss to the embeddings, then chunk by chunk
         into the model with the same dropout masks. Returns the (detached) loss."""
@@ -270,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="weight of the JD anchor towards the base model's JD embeddings (0 = off)",
     )
+    parser.add_argument(
+        "--anchor-openings",
+        action="store_true",
+        help="anchor the JDs' openings (title and first paragraph) too, for JD–JD search over short texts",
+    )
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
     add_hub_arguments(parser)
@@ -289,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         args.gather,
         args.update_weight,
         args.anchor_weight,
+        args.anchor_openings,
     )
     trained = train_r2(
         args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
