@@ -26,6 +26,7 @@ import contextlib
 import copy
 import math
 import sys
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,20 @@ def gather_keep_grad(tensor: torch.Tensor, accelerator: Accelerator) -> tuple[to
     return torch.cat([everyone[:start], tensor, everyone[start + tensor.shape[0] :]]), start
 
 
+def field_chunks(fields: Fields, size: int) -> list[tuple[str, Fields]]:
+    """Each field's texts in pieces of at most ``size`` (0: one piece per field), as ``(field, fields)``.
+
+    Example:
+        >>> [(name, chunk[name][1]) for name, chunk in field_chunks({"q": ("jd", ["a", "b", "c"])}, 2)]
+        [('q', ['a', 'b']), ('q', ['c'])]
+    """
+    return [
+        (name, {name: (kind, texts[start : start + (size or len(texts))])})
+        for name, (kind, texts) in fields.items()
+        for start in range(0, len(texts), size or len(texts))
+    ]
+
+
 class R2Objective:
     """Multiple-negatives ranking loss over (JD, CV+, CV−) triplets, optionally cached and gathered, plus
     the JD anchor towards ``base`` (the frozen starting model) when ``recipe.anchor_weight`` is set."""
@@ -161,18 +176,11 @@ class R2Objective:
     def anchors(self, fields: Fields, device: torch.device) -> dict[str, torch.Tensor]:
         """The frozen base's embeddings of the batch's JDs (and openings), in ``cache_chunk`` pieces when
         the loss is cached, so that no pass holds more than one chunk."""
-        anchored = {}
-        for name in ("query", "opening"):
-            if name not in fields:
-                continue
-            kind, texts = fields[name]
-            size = self.recipe.cache_chunk or len(texts)
-            pieces = [
-                self.encoder(self.base, {name: (kind, texts[start : start + size])}, device)[name]
-                for start in range(0, len(texts), size)
-            ]
-            anchored[name] = torch.cat(pieces)
-        return anchored
+        anchored = {name: fields[name] for name in ("query", "opening") if name in fields}
+        pieces = defaultdict(list)
+        for name, chunk in field_chunks(anchored, self.recipe.cache_chunk):
+            pieces[name].append(self.encoder(self.base, chunk, device)[name])
+        return {name: torch.cat(embeddings) for name, embeddings in pieces.items()}
 
     def loss(
         self,
@@ -202,12 +210,7 @@ class R2Objective:
     ) -> torch.Tensor:
         """GradCache: embed without gradients, backpropagate the loss to the embeddings, then chunk by chunk
         into the model with the same dropout masks. Returns the (detached) loss."""
-        size = self.recipe.cache_chunk
-        chunks = [
-            (name, {name: (kind, texts[start : start + size])})
-            for name, (kind, texts) in fields.items()
-            for start in range(0, len(texts), size)
-        ]
+        chunks = field_chunks(fields, self.recipe.cache_chunk)
         states, leaves = [], []
         with torch.no_grad():
             for name, chunk in chunks:
