@@ -113,6 +113,17 @@ def test_profile_targets_are_the_frozen_models_embeddings_of_each_distinct_whole
     assert torch.all(cosines > 0.9999)
 
 
+def test_profile_targets_with_rt_are_the_frozen_models_refined_embeddings(tiny_cre):
+    teacher = tiny_cre("encoder").eval()
+    examples = [{"query": "Nurse", "positive": TEXTS[1]}, {"query": "Data engineer", "positive": TEXTS[0]}]
+    plain = r1.embed_profiles(teacher, examples, torch.device("cpu"))
+    refined = r1.embed_profiles(teacher, examples, torch.device("cpu"), rt_iterations=1)
+    expected = torch.as_tensor(teacher.encode([TEXTS[1], TEXTS[0]], kind="jd", rt_iterations=1))
+    refined_rows = torch.stack(list(refined.values()))
+    assert torch.all(torch.nn.functional.cosine_similarity(refined_rows, expected) > 0.9999)
+    assert not torch.allclose(refined_rows, torch.stack(list(plain.values())), atol=1e-4)
+
+
 def test_r1_logs_loss_learning_rate_and_throughput_per_step(r1_dir):
     assert list((r1_dir / "logs").rglob("events.out.tfevents.*"))  # TensorBoard, beside the CSV
     with (r1_dir / "logs" / "train_log.csv").open() as stream:

@@ -77,6 +77,9 @@ class R1Recipe:
             related jobs to order.
         max_length: Token budget per JD text.
         weights: Loss weights and margins.
+        profile_teacher_rt: RT iterations of the frozen model when it embeds the whole JDs of the
+            profile stage (0 = plain). RT's refinement then reaches the single-pass student without
+            RT's test-time cost.
     """
 
     steps: dict[str, int] = field(default_factory=dict)
@@ -84,6 +87,7 @@ class R1Recipe:
     profile_batch_size: int | None = None
     max_length: int = 128
     weights: RankingWeights = field(default_factory=RankingWeights)
+    profile_teacher_rt: int = 0
 
 
 def load_r1_data(data_dir: str | Path) -> dict[str, list[dict]]:
@@ -181,9 +185,12 @@ def embed_profiles(
     device: torch.device,
     batch_size: int = 32,
     accelerator: Accelerator | None = None,
+    rt_iterations: int = 0,
 ) -> dict[str, torch.Tensor]:
     """The frozen model's embedding of each distinct whole JD of the profile stage, read up to the model's
     ``max_length``: the targets never change, so they are computed once instead of at every step.
+
+    ``rt_iterations`` > 0 embeds them with RT (the model's configured placement).
 
     With an ``accelerator`` of several processes, each embeds its share and all of them receive every
     target.
@@ -191,15 +198,18 @@ def embed_profiles(
     texts = list(dict.fromkeys(example["positive"] for example in examples))
     processes = accelerator.num_processes if accelerator is not None else 1
     mine = texts[accelerator.process_index :: processes] if processes > 1 else texts
+    mine = sorted(mine, key=len, reverse=True)  # batches of similar lengths pad little
     encoder = BatchEncoder.for_model(teacher)
     pairs = []
     for start in tqdm(range(0, len(mine), batch_size), desc="profile targets", unit="batch"):
         chunk = mine[start : start + batch_size]
-        embeddings = encoder(teacher, {"profile": ("jd", chunk)}, device)["profile"].cpu()
+        fields = {"profile": ("jd", chunk)}
+        embeddings = encoder(teacher, fields, device, rt_iterations=rt_iterations)["profile"].cpu()
         pairs += zip(chunk, embeddings, strict=True)
     if processes > 1:
         pairs = gather_object(pairs)
-    return dict(pairs)
+    targets = dict(pairs)
+    return {text: targets[text] for text in texts}
 
 
 def train_r1(
@@ -225,7 +235,13 @@ def train_r1(
     )
     scheduled = any(batch.stage == "profile" for batch in schedule)
     targets = (
-        embed_profiles(teacher, stages["profile"], accelerator.device, accelerator=accelerator)
+        embed_profiles(
+            teacher,
+            stages["profile"],
+            accelerator.device,
+            accelerator=accelerator,
+            rt_iterations=recipe.profile_teacher_rt,
+        )
         if scheduled
         else {}
     )
@@ -262,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="profile-stage openings per process per micro-batch (default --batch-size)",
     )
     parser.add_argument("--max-length", type=int, default=128, help="token budget per JD")
+    parser.add_argument(
+        "--profile-teacher-rt",
+        type=int,
+        default=0,
+        help="RT iterations of the frozen model for the profile stage's whole-JD targets (0 = off)",
+    )
     for stage in STAGES:
         parser.add_argument(f"--{stage}-steps", type=int, help=f"{stage} stage steps (default: one pass)")
     weights = parser.add_argument_group("loss weights and margins")
@@ -285,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_batch_size=args.profile_batch_size,
         max_length=args.max_length,
         weights=RankingWeights(**{name: getattr(args, name) for name in asdict(RankingWeights())}),
+        profile_teacher_rt=args.profile_teacher_rt,
     )
     settings = LoopSettings.from_args(args)
     trained = train_r1(args.base, args.data, settings, recipe, LoraSettings.from_args(args), args.cnn)
