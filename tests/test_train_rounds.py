@@ -106,7 +106,7 @@ def test_profile_targets_are_the_frozen_models_embeddings_of_each_distinct_whole
         {"query": "Ward nurse", "positive": TEXTS[1]},
         {"query": "Data engineer", "positive": TEXTS[0]},
     ]
-    targets = r1.embed_profiles(teacher, examples, torch.device("cpu"), batch_size=1)
+    targets = r1.embed_profiles(teacher, examples, batch_size=1)
     assert list(targets) == [TEXTS[1], TEXTS[0]]
     expected = torch.as_tensor(teacher.encode([TEXTS[1], TEXTS[0]], kind="jd"))
     cosines = torch.nn.functional.cosine_similarity(torch.stack(list(targets.values())), expected)
@@ -116,8 +116,8 @@ def test_profile_targets_are_the_frozen_models_embeddings_of_each_distinct_whole
 def test_profile_targets_with_rt_are_the_frozen_models_refined_embeddings(tiny_cre):
     teacher = tiny_cre("encoder").eval()
     examples = [{"query": "Nurse", "positive": TEXTS[1]}, {"query": "Data engineer", "positive": TEXTS[0]}]
-    plain = r1.embed_profiles(teacher, examples, torch.device("cpu"))
-    refined = r1.embed_profiles(teacher, examples, torch.device("cpu"), rt_iterations=1)
+    plain = r1.embed_profiles(teacher, examples)
+    refined = r1.embed_profiles(teacher, examples, rt_iterations=1)
     expected = torch.as_tensor(teacher.encode([TEXTS[1], TEXTS[0]], kind="jd", rt_iterations=1))
     refined_rows = torch.stack(list(refined.values()))
     assert torch.all(torch.nn.functional.cosine_similarity(refined_rows, expected) > 0.9999)

@@ -54,16 +54,11 @@ class BatchEncoder:
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
 
-    def __call__(
-        self, model: torch.nn.Module, fields: Fields, device: torch.device | None = None, **forward_options
-    ) -> dict:
-        """Embed every field; returns ``{field: (n, output_dim) float32 tensor}`` (not normalised).
-
-        ``forward_options`` go to the model's forward (e.g. ``rt_iterations``).
-        """
+    def __call__(self, model: torch.nn.Module, fields: Fields, device: torch.device | None = None) -> dict:
+        """Embed every field; returns ``{field: (n, output_dim) float32 tensor}`` (not normalised)."""
         batch = self.tokenize(fields)
         if device is not None:
             batch = {name: tensor.to(device) for name, tensor in batch.items()}
-        embeddings = model(**batch, **forward_options).sentence_embedding
+        embeddings = model(**batch).sentence_embedding
         sizes = [len(values) for _, values in fields.values()]
         return dict(zip(fields, torch.split(embeddings, sizes), strict=True))

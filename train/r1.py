@@ -41,7 +41,6 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
-from tqdm.auto import tqdm
 
 from train.checkpoint import add_hub_arguments, finish_round, load_model
 from train.data import read_records, report_data_errors, require_records
@@ -178,11 +177,9 @@ class R1Objective:
         return {name: float(parts[name].detach()) if name in parts else 0.0 for name in LOSS_PARTS}
 
 
-@torch.no_grad()
 def embed_profiles(
     teacher: torch.nn.Module,
     examples: list[dict],
-    device: torch.device,
     batch_size: int = 32,
     accelerator: Accelerator | None = None,
     rt_iterations: int = 0,
@@ -190,22 +187,22 @@ def embed_profiles(
     """The frozen model's embedding of each distinct whole JD of the profile stage, read up to the model's
     ``max_length``: the targets never change, so they are computed once instead of at every step.
 
-    ``rt_iterations`` > 0 embeds them with RT (the model's configured placement).
-
-    With an ``accelerator`` of several processes, each embeds its share and all of them receive every
-    target.
+    ``rt_iterations`` > 0 embeds them with RT (the model's configured placement). With an
+    ``accelerator`` of several processes, each embeds its share and all of them receive every target.
     """
     texts = list(dict.fromkeys(example["positive"] for example in examples))
     processes = accelerator.num_processes if accelerator is not None else 1
     mine = texts[accelerator.process_index :: processes] if processes > 1 else texts
-    mine = sorted(mine, key=len, reverse=True)  # batches of similar lengths pad little
-    encoder = BatchEncoder.for_model(teacher)
-    pairs = []
-    for start in tqdm(range(0, len(mine), batch_size), desc="profile targets", unit="batch"):
-        chunk = mine[start : start + batch_size]
-        fields = {"profile": ("jd", chunk)}
-        embeddings = encoder(teacher, fields, device, rt_iterations=rt_iterations)["profile"].cpu()
-        pairs += zip(chunk, embeddings, strict=True)
+    # ``encode`` batches by token length and returns the rows in input order.
+    embeddings = teacher.encode(
+        mine,
+        kind="jd",
+        batch_size=batch_size,
+        normalize=False,
+        convert_to="torch",
+        rt_iterations=rt_iterations,
+    )
+    pairs = list(zip(mine, embeddings, strict=True))
     if processes > 1:
         pairs = gather_object(pairs)
     targets = dict(pairs)
@@ -236,11 +233,7 @@ def train_r1(
     scheduled = any(batch.stage == "profile" for batch in schedule)
     targets = (
         embed_profiles(
-            teacher,
-            stages["profile"],
-            accelerator.device,
-            accelerator=accelerator,
-            rt_iterations=recipe.profile_teacher_rt,
+            teacher, stages["profile"], accelerator=accelerator, rt_iterations=recipe.profile_teacher_rt
         )
         if scheduled
         else {}
