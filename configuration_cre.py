@@ -18,6 +18,8 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 POOLING_MODES = ("mean", "cls", "last_token")
 INPUT_KINDS = ("jd", "cv", "query", "document")
 RT_PLACEMENTS = ("prefix", "suffix")
+# What the embeddings will be compared with: other JDs (JD–JD search) or CVs (JD→CV matching, both sides).
+TASKS = ("jd-jd", "jd-cv")
 
 # Decoders read instructions in the E5-Mistral style; on the passage side they read raw text, so a
 # JD→CV query and a CV→CV query differ only by the instruction.
@@ -53,6 +55,11 @@ class CREConfig(PreTrainedConfig):
         rt: Refine Thought options: ``iterations`` (0 = off) and ``placement`` (``"prefix"`` | ``"suffix"``).
         boundary: BoundaryHead options: ``enabled``, ``hidden_size``, ``dropout``, ``weight`` (λ in
             ``cos − λ·s_boundary``) and ``trained`` (set by the training script).
+        task_adapters: Task -> its adapter's shape (``rank``, adapted backbone ``modules``, and ``cnn``:
+            whether the task has its own CNN projection). A task's adapter is a low-rank update of the
+            backbone that applies only to that task's inputs (``jd-cv``: both sides of JD→CV
+            matching), so one model holds weights tuned for each task. Set by the training script.
+        default_task: The task of inputs encoded without one (``jd-jd`` or ``jd-cv``).
 
     Example:
         >>> from transformers import BertConfig
@@ -75,6 +82,8 @@ class CREConfig(PreTrainedConfig):
     cnn: dict[str, Any] | None = None
     rt: dict[str, Any] | None = None
     boundary: dict[str, Any] | None = None
+    task_adapters: dict[str, dict[str, Any]] | None = None
+    default_task: str = "jd-cv"
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -96,6 +105,10 @@ class CREConfig(PreTrainedConfig):
             raise ValueError(f"rt.placement must be one of {RT_PLACEMENTS}, got {self.rt['placement']!r}")
         if self.rt["iterations"] < 0:
             raise ValueError(f"rt.iterations must be >= 0, got {self.rt['iterations']}")
+        self.task_adapters = dict(self.task_adapters or {})
+        for task in [self.default_task, *self.task_adapters]:
+            if task not in TASKS:
+                raise ValueError(f"unknown task {task!r}; known tasks: {TASKS}")
 
     @property
     def is_decoder_backbone(self) -> bool:

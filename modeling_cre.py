@@ -24,7 +24,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_cre import CREConfig
+from .configuration_cre import TASKS, CREConfig
 
 try:  # progress bars are a convenience, not a requirement of the checkpoint code
     from tqdm.auto import tqdm
@@ -176,6 +176,61 @@ class BoundaryHead(nn.Module):
         return self.mlp(pair.to(self.mlp[0].weight.dtype)).squeeze(-1).float()
 
 
+class TaskAdapter(nn.Module):
+    """One task's low-rank update of the backbone: ``W x + up·(down·x)`` on each adapted linear layer
+    (LoRA factors, scale folded into ``up``), plus the task's own CNN projection when it has one.
+
+    The update applies only while the task's inputs are encoded (:meth:`CREModel.forward` with
+    ``task=``); the backbone's weights stay those of every other task. Built empty (zero update) from
+    ``config.task_adapters[task]``; the training script fills it.
+
+    Args:
+        backbone: The backbone whose linear layers ``modules`` names.
+        rank: ``r`` of the factors.
+        modules: Names of the adapted ``nn.Linear`` modules inside the backbone.
+        cnn: The task's CNN projection, or ``None`` to use the model's.
+    """
+
+    def __init__(
+        self, backbone: nn.Module, rank: int, modules: Sequence[str], cnn: CNNProjection | None = None
+    ):
+        super().__init__()
+        self.module_names = list(modules)
+        self.down, self.up = nn.ParameterDict(), nn.ParameterDict()
+        for name in self.module_names:
+            linear = backbone.get_submodule(name)
+            key = _parameter_key(name)
+            self.down[key] = nn.Parameter(torch.zeros(rank, linear.in_features))
+            self.up[key] = nn.Parameter(torch.zeros(linear.out_features, rank))
+        self.cnn = cnn
+
+    @contextmanager
+    def applied(self, backbone: nn.Module) -> Iterator[None]:
+        """Add the update to the backbone's outputs inside the block (forward hooks, removed after)."""
+        handles = [
+            backbone.get_submodule(name).register_forward_hook(self._hook(_parameter_key(name)))
+            for name in self.module_names
+        ]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _hook(self, key: str):
+        def add_update(
+            module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+        ) -> torch.Tensor:
+            down, up = self.down[key], self.up[key]
+            return output + F.linear(F.linear(inputs[0].to(down.dtype), down), up).to(output.dtype)
+
+        return add_update
+
+
+def _parameter_key(module_name: str) -> str:
+    return module_name.replace(".", "__")  # parameter names may not contain dots
+
+
 class CREPreTrainedModel(PreTrainedModel):
     config_class = CREConfig
     base_model_prefix = "cre"
@@ -215,8 +270,56 @@ class CREModel(CREPreTrainedModel):
             self.boundary_head = BoundaryHead(
                 config.output_dim, config.boundary["hidden_size"], config.boundary["dropout"]
             )
+        self.task_adapters = nn.ModuleDict(
+            {task: self._empty_task_adapter(spec) for task, spec in config.task_adapters.items()}
+        )
         self.tokenizer = None
         self.post_init()
+
+    def _empty_task_adapter(self, spec: dict[str, Any]) -> TaskAdapter:
+        cnn = None
+        if spec.get("cnn"):
+            width = self.config.text_config.hidden_size
+            cnn = CNNProjection(width, self.config.cnn["kernel_sizes"], self.config.cnn["channels"])
+        return TaskAdapter(self.backbone, spec["rank"], spec["modules"], cnn)
+
+    def add_task_adapter(
+        self,
+        task: str,
+        factors: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        cnn: CNNProjection | None = None,
+    ) -> TaskAdapter:
+        """Give ``task`` its own weights: a low-rank update of the backbone, and optionally a CNN projection.
+
+        Args:
+            task: One of ``configuration_cre.TASKS``.
+            factors: Backbone ``nn.Linear`` name -> ``(down (r, in), up (out, r))``, the update being
+                ``up @ down`` (a LoRA adapter's ``B·A`` with its scale folded into ``B``).
+            cnn: The task's CNN projection (the model must have one), or ``None`` to share the model's.
+
+        Example:
+            >>> down, up = torch.zeros(4, 64), torch.zeros(64, 4)  # doctest: +SKIP
+            >>> model.add_task_adapter("jd-cv", {"encoder.layer.0.attention.self.query": (down, up)})  # doctest: +SKIP
+        """
+        if cnn is not None and self.cnn is None:
+            raise ValueError("a task CNN projection needs a model with a CNN projection")
+        ranks = {down.shape[0] for down, _ in factors.values()}
+        if len(ranks) != 1:
+            raise ValueError(f"task adapter factors must share one rank, got ranks {sorted(ranks)}")
+        spec = {"rank": ranks.pop(), "modules": sorted(factors), "cnn": cnn is not None}
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; known tasks: {TASKS}")
+        self.config.task_adapters = {**self.config.task_adapters, task: spec}
+        adapter = self._empty_task_adapter(spec).to(self.device)
+        with torch.no_grad():
+            for name, (down, up) in factors.items():
+                key = _parameter_key(name)
+                adapter.down[key].copy_(down)
+                adapter.up[key].copy_(up)
+            if cnn is not None:
+                adapter.cnn.load_state_dict(cnn.state_dict())
+        self.task_adapters[task] = adapter
+        return adapter
 
     # ------------------------------------------------------------------ loading and saving
 
@@ -242,9 +345,10 @@ class CREModel(CREPreTrainedModel):
 
     def _save_sentence_transformers_files(self, folder: str | os.PathLike) -> None:
         """Describe the folder as a sentence-transformers model: CRE's forward yields the embedding,
-        prompts are CRE's instructions, so ``SentenceTransformer.encode(texts, prompt_name=kind)``
-        equals ``CREModel.encode(texts, kind=kind)``."""
-        modules = [{"idx": 0, "name": "0", "path": "", "type": ST_TRANSFORMER}]
+        prompts are CRE's instructions, so ``SentenceTransformer.encode(texts, prompt_name=kind, task=task)``
+        equals ``CREModel.encode(texts, kind=kind, task=task)``."""
+        # "kwargs": sentence-transformers passes encode(..., task=...) on to CRE's forward.
+        modules = [{"idx": 0, "name": "0", "path": "", "type": ST_TRANSFORMER, "kwargs": ["task"]}]
         if self.config.normalize:
             modules.append({"idx": 1, "name": "1", "path": "1_Normalize", "type": ST_NORMALIZE})
             os.makedirs(os.path.join(folder, "1_Normalize"), exist_ok=True)
@@ -282,6 +386,7 @@ class CREModel(CREPreTrainedModel):
         rt_placement: str | None = None,
         use_cache: bool = True,
         return_dict: bool = True,
+        task: str | None = None,
     ) -> CREModelOutput:
         """Embed a tokenised batch.
 
@@ -295,6 +400,8 @@ class CREModel(CREPreTrainedModel):
                 each RT iteration costs one token's forward pass. ``False`` re-encodes the text.
             return_dict: Kept for the transformers calling convention; the output is always a
                 :class:`CREModelOutput`.
+            task: ``"jd-jd"`` or ``"jd-cv"``: what the embeddings will be compared with; a task with
+                its own adapter (``config.task_adapters``) encodes with it. Default: ``config.default_task``.
 
         Returns:
             :class:`CREModelOutput` with the float32 ``sentence_embedding`` (not normalised).
@@ -305,34 +412,44 @@ class CREModel(CREPreTrainedModel):
         placement = rt_placement or self.config.rt["placement"]
         cached = use_cache and iterations > 0 and placement == "suffix" and self.config.is_decoder_backbone
 
-        states, cache = self._backbone_pass(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=self._position_ids(attention_mask),
-            token_type_ids=token_type_ids,
-            use_cache=cached,
-        )
-        embedding = pool(states, attention_mask, self.config.pooling)
-        if iterations > 0:
-            token_embeddings = self.backbone.get_input_embeddings()(input_ids)
-            keep = attention_mask.unsqueeze(-1).float()
-            scale = (token_embeddings.float().norm(dim=-1, keepdim=True) * keep).sum(1) / keep.sum(1)
-            for _ in range(iterations):
-                memory = memory_vector(states, attention_mask, embedding, scale.squeeze(-1))
-                if cached:
-                    embedding = self._cached_memory_pass(memory, attention_mask, cache)
-                else:
-                    states, embedding = self._memory_pass(
-                        token_embeddings, attention_mask, token_type_ids, memory, placement
-                    )
+        adapter = self._task_adapter(task)
+        with adapter.applied(self.backbone) if adapter is not None else nullcontext():
+            states, cache = self._backbone_pass(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=self._position_ids(attention_mask),
+                token_type_ids=token_type_ids,
+                use_cache=cached,
+            )
+            embedding = pool(states, attention_mask, self.config.pooling)
+            if iterations > 0:
+                token_embeddings = self.backbone.get_input_embeddings()(input_ids)
+                keep = attention_mask.unsqueeze(-1).float()
+                scale = (token_embeddings.float().norm(dim=-1, keepdim=True) * keep).sum(1) / keep.sum(1)
+                for _ in range(iterations):
+                    memory = memory_vector(states, attention_mask, embedding, scale.squeeze(-1))
+                    if cached:
+                        embedding = self._cached_memory_pass(memory, attention_mask, cache)
+                    else:
+                        states, embedding = self._memory_pass(
+                            token_embeddings, attention_mask, token_type_ids, memory, placement
+                        )
 
-        if self.cnn is not None:
+        cnn = adapter.cnn if adapter is not None and adapter.cnn is not None else self.cnn
+        if cnn is not None:
             # Local features come from the text tokens of the last pass (the memory token is no n-gram).
-            embedding = self.cnn(states, attention_mask, embedding)
+            embedding = cnn(states, attention_mask, embedding)
         embedding = embedding[:, : self.config.output_dim]
         return CREModelOutput(
             sentence_embedding=embedding, last_hidden_state=states, attention_mask=attention_mask
         )
+
+    def _task_adapter(self, task: str | None) -> TaskAdapter | None:
+        """``task``'s adapter (default: ``config.default_task``), or ``None`` when it has none."""
+        task = task or self.config.default_task
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; known tasks: {TASKS}")
+        return self.task_adapters[task] if task in self.task_adapters else None  # noqa: SIM401 (ModuleDict has no get)
 
     def _backbone_pass(
         self, use_cache: bool = False, **inputs: torch.Tensor | None
@@ -473,6 +590,7 @@ class CREModel(CREPreTrainedModel):
         show_progress: bool | None = None,
         rt_iterations: int | None = None,
         max_length: int | None = None,
+        task: str | None = None,
     ) -> Any:
         """Embed texts of one kind.
 
@@ -492,24 +610,29 @@ class CREModel(CREPreTrainedModel):
             rt_iterations: Override ``config.rt["iterations"]`` for this call.
             max_length: Override ``config.max_length`` for this call (capped at the backbone's
                 position limit, see :meth:`token_budget`).
+            task: What the vectors will be compared with: ``"jd-cv"`` (JDs and CVs matched to each
+                other; encode both sides with it) or ``"jd-jd"`` (JDs searched against JDs). Matters
+                for models with task adapters. Default: ``config.default_task``.
 
         Returns:
             ``(n, output_dim)`` embeddings, or ``(output_dim,)`` for a single string.
 
         Raises:
             ValueError: ``texts`` is empty or holds a non-string (the message names the index),
-                ``kind`` is unknown, or ``convert_to`` is not supported.
+                ``kind`` or ``task`` is unknown, or ``convert_to`` is not supported.
 
         Example:
             >>> vectors = model.encode(["Python developer", "Nurse"], kind="cv")  # doctest: +SKIP
             >>> vectors.shape  # doctest: +SKIP
             (2, 384)
+            >>> similar_jobs = model.encode(["Data engineer", "Nurse"], kind="jd", task="jd-jd")  # doctest: +SKIP
         """
         single = isinstance(texts, str)
         texts = _validate_texts([texts] if single else texts)
         if convert_to not in ("numpy", "torch"):
             raise ValueError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
         tokenizer = self._require_tokenizer()
+        self._task_adapter(task)  # an unknown task fails before any work
         limit = self.token_budget(max_length)
         prompted = [self._instruction(kind) + text for text in texts]
         token_ids = tokenizer(prompted, add_special_tokens=True, verbose=False)["input_ids"]
@@ -543,6 +666,7 @@ class CREModel(CREPreTrainedModel):
                     input_ids=batch["input_ids"].to(device),
                     attention_mask=batch["attention_mask"].to(device),
                     rt_iterations=rt_iterations,
+                    task=task,
                 )
                 chunks.append(output.sentence_embedding.float().cpu())
         embeddings = torch.empty((len(texts), self.config.output_dim), dtype=torch.float32)
@@ -595,7 +719,7 @@ class CREModel(CREPreTrainedModel):
         """Order candidate CVs for one JD by ``s_final = cos − λ·s_boundary``.
 
         Args:
-            jd: The JD text, or its precomputed embedding ``(d,)``.
+            jd: The JD text, or its precomputed embedding ``(d,)`` (``encode(..., task="jd-cv")``).
             cvs: CV texts, or their precomputed embeddings ``(n, d)`` (e.g. cached by a service).
             top_k: Keep the best ``top_k`` (default: all).
             boundary_weight: λ (default ``config.boundary["weight"]``). Without a trained
@@ -643,12 +767,12 @@ class CREModel(CREPreTrainedModel):
 
     def _query_embedding(self, jd: str | Any) -> torch.Tensor:
         if isinstance(jd, str):
-            return self.encode(jd, kind="jd", convert_to="torch")
+            return self.encode(jd, kind="jd", convert_to="torch", task="jd-cv")
         return self._as_embeddings(jd, "jd", (self.config.output_dim,))
 
     def _candidate_embeddings(self, cvs: Sequence[str] | Any, batch_size: int) -> torch.Tensor:
         if isinstance(cvs, (list, tuple)) and any(isinstance(cv, str) for cv in cvs):
-            return self.encode(list(cvs), kind="cv", batch_size=batch_size, convert_to="torch")
+            return self.encode(list(cvs), kind="cv", batch_size=batch_size, convert_to="torch", task="jd-cv")
         return self._as_embeddings(cvs, "cvs", (-1, self.config.output_dim))
 
     @staticmethod
