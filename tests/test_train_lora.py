@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from peft import PeftModel
 from transformers import AutoModel
 
 from train.checkpoint import ADAPTER_FILES, save_checkpoint
-from train.lora import LoraSettings, add_lora, merge_lora
+from train.lora import LoraSettings, add_lora, merge_lora, scale_update, to_task_adapter
 
 TEXTS = ["senior python developer with spark", "nurse on the ward", "sales manager, budget and team"]
 
@@ -52,3 +54,75 @@ def test_merged_checkpoint_embeds_like_the_adapted_model(tiny_cre, tmp_path, kin
     }
     loaded = AutoModel.from_pretrained(folder, trust_remote_code=True)
     torch.testing.assert_close(loaded.encode(TEXTS, kind="cv"), adapted, rtol=1e-4, atol=1e-5)
+
+
+def trained_round(base):
+    """``base`` with a LoRA adapter and CNN projection as after training (non-zero updates)."""
+    model = add_lora(copy.deepcopy(base), LoraSettings(rank=4, alpha=8))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name or name.startswith("cnn."):
+                parameter.add_(torch.randn_like(parameter) * 0.2)
+    return model
+
+
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+@pytest.mark.parametrize("weight", [1.0, 0.5])
+def test_task_adapter_encodes_its_task_like_the_merged_update(tiny_cre, kind, weight):
+    base = tiny_cre(kind, cnn={"enabled": True})
+    trained = trained_round(base)
+    merged = scale_update(copy.deepcopy(trained), base, weight)
+    model = to_task_adapter(trained, base, "jd-cv", weight)
+
+    assert not isinstance(model.backbone, PeftModel)
+    assert model.config.task_adapters["jd-cv"]["rank"] == 4 and model.config.task_adapters["jd-cv"]["cnn"]
+    for text_kind in ("jd", "cv"):
+        expected = merged.encode(TEXTS, kind=text_kind)
+        torch.testing.assert_close(
+            model.encode(TEXTS, kind=text_kind, task="jd-cv"), expected, rtol=1e-4, atol=1e-5
+        )
+        torch.testing.assert_close(
+            model.encode(TEXTS, kind=text_kind), expected, rtol=1e-4, atol=1e-5
+        )  # default
+        # JD–JD search keeps the starting weights, CNN projection included.
+        torch.testing.assert_close(
+            model.encode(TEXTS, kind=text_kind, task="jd-jd"),
+            base.encode(TEXTS, kind=text_kind),
+            rtol=1e-4,
+            atol=1e-5,
+        )
+    assert not torch.allclose(
+        torch.as_tensor(model.encode(TEXTS, task="jd-cv")),
+        torch.as_tensor(model.encode(TEXTS, task="jd-jd")),
+        atol=1e-3,
+    )
+
+
+def test_task_adapter_survives_the_checkpoint_and_sentence_transformers(tiny_cre, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    base = tiny_cre("encoder", cnn={"enabled": True})
+    model = to_task_adapter(trained_round(base), base, "jd-cv")
+    expected = {task: model.encode(TEXTS, kind="cv", task=task) for task in ("jd-jd", "jd-cv")}
+    folder = save_checkpoint(model, tmp_path / "ckpt", round_name="r2", summary={"metrics": {}})
+    assert not any((folder / name).exists() for name in ADAPTER_FILES)
+
+    loaded = AutoModel.from_pretrained(folder, trust_remote_code=True)
+    assert set(loaded.task_adapters) == {"jd-cv"}
+    st = SentenceTransformer(str(folder), trust_remote_code=True, device="cpu")
+    for task, vectors in expected.items():
+        torch.testing.assert_close(loaded.encode(TEXTS, kind="cv", task=task), vectors, rtol=1e-4, atol=1e-5)
+        from_st = st.encode(TEXTS, prompt_name="cv", task=task, convert_to_numpy=True)
+        torch.testing.assert_close(from_st, vectors, rtol=1e-4, atol=1e-5)
+
+
+def test_task_adapter_errors_name_the_problem(tiny_cre):
+    base = tiny_cre("encoder")
+    model = to_task_adapter(trained_round(base), base, "jd-cv")
+    with pytest.raises(ValueError, match="unknown task 'cv-cv'"):
+        model.encode(TEXTS, task="cv-cv")
+    with pytest.raises(ValueError, match="has task adapters"):
+        add_lora(model, LoraSettings(rank=4))
+    with pytest.raises(ValueError, match="needs a LoRA round"):
+        to_task_adapter(add_lora(copy.deepcopy(base), LoraSettings(rank=0)), base, "jd-cv")

@@ -205,6 +205,49 @@ def test_boundary_pairs_are_balanced_and_validated_on_held_out_jds(synth_dir):
     assert not {p.group for p in train} & {p.group for p in validation}
 
 
+def test_r2_task_adapter_matches_the_merged_round_for_jd_cv_and_r1_for_jd_jd(
+    synth_dir, r1_dir, r2_dir, tmp_path
+):
+    out = tmp_path / "r2-task"
+    argv = ["--data", str(synth_dir), "--base", str(r1_dir), "--out", str(out), "--cache-chunk", "3"]
+    assert r2.main([*argv, "--lr", "1e-2", "--task-adapter", "jd-cv", *TINY_R2]) == 0
+    model = load(out)
+    assert set(model.config.task_adapters) == {"jd-cv"} and model.config.default_task == "jd-cv"
+    for kind in ("jd", "cv"):
+        merged = load(r2_dir).encode(TEXTS, kind=kind)
+        torch.testing.assert_close(model.encode(TEXTS, kind=kind, task="jd-cv"), merged, rtol=1e-4, atol=1e-5)
+        r1_vectors = load(r1_dir).encode(TEXTS, kind=kind)
+        torch.testing.assert_close(
+            model.encode(TEXTS, kind=kind, task="jd-jd"), r1_vectors, rtol=1e-4, atol=1e-5
+        )
+
+    # The BoundaryHead trains on (and keeps) the jd-cv weights.
+    full = tmp_path / "full"
+    assert (
+        boundary.main(
+            [
+                "--data",
+                str(synth_dir),
+                "--base",
+                str(out),
+                "--out",
+                str(full),
+                "--max-length",
+                "48",
+                "--max-epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
+    final = load(full)
+    assert final.has_boundary_head and set(final.config.task_adapters) == {"jd-cv"}
+    for task in ("jd-jd", "jd-cv"):
+        torch.testing.assert_close(final.encode(TEXTS, task=task), model.encode(TEXTS, task=task))
+    with pytest.raises(SystemExit):
+        r2.main([*argv, "--task-adapter", "jd-cv", "--lora-rank", "0", *TINY_R2])
+
+
 def test_boundary_head_checkpoint_reranks_with_its_head(synth_dir, r2_dir, tmp_path):
     out = tmp_path / "full"
     argv = ["--data", str(synth_dir), "--base", str(r2_dir), "--out", str(out), "--max-length", "48"]

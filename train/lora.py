@@ -2,7 +2,9 @@
 
 Rounds train an adapter on ``model.backbone`` (plus the CNN projection when the model has one) and
 release merged weights: :func:`merge_lora` folds the adapter into the backbone in float32 and
-returns a plain transformers backbone, so checkpoints never carry adapter files.
+returns a plain transformers backbone, so checkpoints never carry adapter files. Or the update
+becomes one task's own weights inside the checkpoint (:func:`to_task_adapter`), applied only to
+that task's inputs.
 
 Example:
     >>> settings = LoraSettings(rank=8, alpha=16)
@@ -14,10 +16,12 @@ Example:
 from __future__ import annotations
 
 import argparse
+import copy
 from dataclasses import dataclass, field
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from peft.tuners.lora import LoraLayer
 
 from cre.modeling_cre import CREModel
 
@@ -68,7 +72,14 @@ def add_lora(model: CREModel, settings: LoraSettings) -> CREModel:
 
     Returns:
         The same model object, modified in place.
+
+    Raises:
+        ValueError: The model has task adapters (they address the backbone's modules by name).
     """
+    if len(model.task_adapters):
+        raise ValueError(
+            f"the model has task adapters ({', '.join(model.task_adapters)}); train from a checkpoint without them"
+        )
     if settings.rank == 0:
         model.requires_grad_(True)
         if getattr(model.backbone, "pooler", None) is not None:
@@ -118,6 +129,48 @@ def scale_update(model: CREModel, base: CREModel, weight: float) -> CREModel:
         if tensor.is_floating_point():
             start = base_state[name].to(tensor.device, tensor.dtype)
             tensor.copy_(start + weight * (tensor - start))
+    return model
+
+
+@torch.no_grad()
+def to_task_adapter(model: CREModel, base: CREModel, task: str, weight: float = 1.0) -> CREModel:
+    """Make the round's update ``task``'s own weights: the backbone and CNN projection go back to
+    ``base`` and the update applies only when that task's inputs are encoded.
+
+    The LoRA factors are kept as they are (``B`` scaled by ``α/r · weight``), so the task encodes exactly
+    as :func:`merge_lora` (with :func:`scale_update` by ``weight``) would; the CNN projection, trained in
+    full, becomes the task's own. Every other task keeps ``base``'s weights.
+
+    Args:
+        model: The trained model, its backbone still wrapped by peft.
+        base: The frozen model the round started from.
+        task: One of ``configuration_cre.TASKS``.
+        weight: Share of the update to keep.
+
+    Returns:
+        The same model object, with a plain backbone and ``model.task_adapters[task]``.
+
+    Raises:
+        ValueError: The backbone carries no LoRA adapter (full fine-tuning has no low-rank update).
+    """
+    if not isinstance(model.backbone, PeftModel):
+        raise ValueError("a task adapter needs a LoRA round (--lora-rank > 0)")
+    factors = {}
+    for name, module in model.backbone.base_model.model.named_modules():
+        if isinstance(module, LoraLayer):
+            adapter = module.active_adapters[0]
+            down = module.lora_A[adapter].weight.float().clone()
+            up = module.lora_B[adapter].weight.float() * (module.scaling[adapter] * weight)
+            factors[name] = (down, up)
+    model.float()
+    model.backbone = model.backbone.unload()  # LoRA leaves the base weights untouched
+    task_cnn = None
+    if model.cnn is not None:
+        task_cnn = copy.deepcopy(model.cnn)
+        for trained, start in zip(task_cnn.parameters(), base.cnn.parameters(), strict=True):
+            trained.copy_(start + weight * (trained - start))
+        model.cnn.load_state_dict(base.cnn.state_dict())
+    model.add_task_adapter(task, factors, task_cnn)
     return model
 
 

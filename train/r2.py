@@ -11,7 +11,9 @@ pool larger than one forward pass allows:
 * ``--gather`` (on by default with several processes): every process scores its JDs against the
   CVs of all processes (gathered embeddings; the process's own stay differentiable).
 
-A fresh LoRA adapter trains on the merged Round 1 backbone and is merged into the Round 2 checkpoint.
+A fresh LoRA adapter trains on the merged Round 1 backbone and is merged into the Round 2 checkpoint,
+or, with ``--task-adapter jd-cv``, kept as the ``jd-cv`` task's own weights: JD→CV matching then
+encodes with the update and JD–JD search with Round 1's weights (:func:`train.lora.to_task_adapter`).
 
 Command line::
 
@@ -35,6 +37,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from cre.configuration_cre import TASKS
 from train.checkpoint import add_hub_arguments, finish_round, load_model, round_summary
 from train.data import read_records, report_data_errors, require_records
 from train.encoding import BatchEncoder, Fields
@@ -47,7 +50,7 @@ from train.loop import (
     run_training,
     setup_logging,
 )
-from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update
+from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update, to_task_adapter
 from train.losses import RankingWeights, multiple_negatives_ranking_loss, profile_loss
 from train.synth.pipeline import opening
 
@@ -75,6 +78,8 @@ class R2Recipe:
         anchor_openings: Anchor the JDs' openings too (title and first paragraph, :func:`opening`):
             the short texts that JD–JD search over listings and occupation summaries compares, which
             whole-JD anchors leave free to drift.
+        task_adapter: Keep the update (times ``update_weight``) as this task's adapter instead of
+            merging it, so the other task keeps the base model's weights (``None``: merge).
     """
 
     steps: int | None = None
@@ -86,6 +91,7 @@ class R2Recipe:
     update_weight: float = 1.0
     anchor_weight: float = 0.0
     anchor_openings: bool = False
+    task_adapter: str | None = None
 
 
 def load_r2_data(data_dir: str | Path) -> list[dict]:
@@ -236,13 +242,16 @@ def train_r2(
 ) -> tuple[torch.nn.Module, dict] | None:
     """Train Round 2 from ``base`` (the R1 checkpoint); returns ``(merged model, summary)`` or ``None``
     when the run stopped early."""
+    if recipe.task_adapter and lora.rank == 0:
+        raise ValueError("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
     triplets = load_r2_data(data_dir)
     accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
     set_seed(settings.seed)
     model = load_model(base)
-    # The frozen starting model: the JD anchor's targets and the interpolation's other end.
+    # The frozen starting model: the JD anchor's targets, the interpolation's other end and the weights
+    # that the tasks without the adapter keep.
     frozen = None
-    if recipe.anchor_weight or recipe.update_weight != 1:
+    if recipe.anchor_weight or recipe.update_weight != 1 or recipe.task_adapter:
         frozen = copy.deepcopy(model).requires_grad_(False).eval().to(accelerator.device)
     model = add_lora(model, lora)
     world, accumulation = accelerator.num_processes, settings.gradient_accumulation_steps
@@ -256,8 +265,11 @@ def train_r2(
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
         return None
-    if recipe.update_weight != 1:
-        model = scale_update(accelerator.unwrap_model(model), frozen, recipe.update_weight)
+    model = accelerator.unwrap_model(model)
+    if recipe.task_adapter:
+        model = to_task_adapter(model, frozen, recipe.task_adapter, recipe.update_weight)
+    elif recipe.update_weight != 1:
+        model = scale_update(model, frozen, recipe.update_weight)
     return model, round_summary(result, {"jdcv": len(triplets)}, recipe, lora, settings)
 
 
@@ -295,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="anchor the JDs' openings (title and first paragraph) too, for JD–JD search over short texts",
     )
+    parser.add_argument(
+        "--task-adapter",
+        choices=TASKS,
+        help="keep the update as this task's adapter (jd-cv: JD→CV matching) instead of merging it",
+    )
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
     add_hub_arguments(parser)
@@ -304,7 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
 @report_data_errors
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.task_adapter and args.lora_rank == 0:
+        parser.error("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
     recipe = R2Recipe(
         args.steps,
         args.batch_size,
@@ -315,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         args.update_weight,
         args.anchor_weight,
         args.anchor_openings,
+        args.task_adapter,
     )
     trained = train_r2(
         args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
