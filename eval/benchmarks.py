@@ -93,6 +93,8 @@ class Benchmark:
         exclude_self: Drop a document whose id equals the query id (JD–JD).
         pools: Query id -> candidate ids (local protocol only).
         notes: Free text for the report (label sources, skipped queries).
+        task: What the vectors are compared with, for models with task adapters: ``"jd-jd"`` (JD–JD
+            search) or ``"jd-cv"`` (JD→CV matching and reranking).
     """
 
     name: str
@@ -105,6 +107,7 @@ class Benchmark:
     exclude_self: bool = False
     pools: dict[str, list[str]] | None = None
     notes: dict[str, object] = field(default_factory=dict)
+    task: str = "jd-cv"
 
     @property
     def top_k(self) -> int:
@@ -183,7 +186,16 @@ def _jd_jd_benchmark(name: str, dataset: IRDataset, min_gain: float, notes: dict
     """JD–JD retrieval over a corpus that holds the queries themselves (so they are excluded)."""
     notes = {**notes, "skipped": _counts(dataset.skipped)}
     return Benchmark(
-        name, dataset, "global", JD_JD_METRICS, "jd", "jd", min_gain, exclude_self=True, notes=notes
+        name,
+        dataset,
+        "global",
+        JD_JD_METRICS,
+        "jd",
+        "jd",
+        min_gain,
+        exclude_self=True,
+        notes=notes,
+        task="jd-jd",
     )
 
 

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -63,8 +64,13 @@ class Encoder:
     def __init__(self, name: str, fingerprint: str, cache_dir: str | os.PathLike | None = None):
         self.name = name
         self.fingerprint = fingerprint
+        self.cache_dir = cache_dir
         self.cache = EmbeddingCache(cache_dir, fingerprint) if cache_dir is not None else None
         self.texts_encoded = 0
+
+    def for_task(self, task: str) -> Encoder:
+        """The encoder for ``task`` (``jd-jd`` or ``jd-cv``); itself unless the model has task weights."""
+        return self
 
     def encode(
         self, texts: list[str], kind: str, batch_size: int = 32, show_progress: bool = False
@@ -121,6 +127,17 @@ class CREEncoder(Encoder):
         self.model = model
         self.max_length = max_length
         self.has_boundary_head = bool(getattr(model, "has_boundary_head", False))
+        self.task: str | None = None  # None: the model's default task
+
+    def for_task(self, task: str) -> CREEncoder:
+        """A view that encodes for ``task``, with its own embedding cache, when the model has task
+        adapters (``config.task_adapters``); otherwise ``self``, since every task encodes alike."""
+        if not self.model.config.task_adapters:
+            return self
+        view = copy.copy(self)
+        view.task, view.fingerprint = task, f"{self.fingerprint}-{task}"
+        view.cache = EmbeddingCache(self.cache_dir, view.fingerprint) if self.cache_dir is not None else None
+        return view
 
     def _encode(self, texts: list[str], kind: str, batch_size: int, show_progress: bool) -> np.ndarray:
         return self.model.encode(
@@ -131,6 +148,7 @@ class CREEncoder(Encoder):
             convert_to="numpy",
             normalize=True,
             max_length=self.max_length,
+            task=self.task,
         )
 
     def boundary_scores(self, query_vector: np.ndarray, doc_vectors: np.ndarray) -> np.ndarray:

@@ -73,6 +73,8 @@ def evaluate(
         protocol is local.
     """
     name = getattr(encoder, "name", type(encoder).__name__)
+    if hasattr(encoder, "for_task"):
+        encoder = encoder.for_task(benchmark.task)
     encoded_before = getattr(encoder, "texts_encoded", 0)
     start = time.perf_counter()
     kinds = {"query_kind": benchmark.query_kind, "doc_kind": benchmark.doc_kind}

@@ -103,6 +103,7 @@ def test_onet_benchmark_uses_split_queries_graded_gains_and_excludes_self(data_d
     assert len(bench.dataset.corpus) == 4 and bench.exclude_self
     assert bench.dataset.corpus["15-1252.00"] == "Software Developers\nDesign software."
     assert bench.metrics == {"ndcg": [10], "recall": [20], "mrr": [10]} and bench.top_k == 20
+    assert bench.task == "jd-jd"
 
 
 def test_onet_refuses_the_reserved_test_split_and_unknown_tiers(data_dir):
@@ -123,12 +124,12 @@ def test_esco_grades_by_isco_group_and_counts_lonely_occupations(data_dir):
         "u:dev2": {"u:dev1": 2.0, "u:web": 1.0},
     }
     assert bench.dataset.skipped["no other occupation in the 4-digit ISCO group"] == ["u:army", "u:web"]
-    assert bench.min_gain == 2
+    assert bench.min_gain == 2 and bench.task == "jd-jd"
 
 
 def test_resume_benchmark_deduplicates_hashes_ids_and_builds_bm25_pools(data_dir):
     bench = resume_benchmark(data_dir, pool_size=3)
-    assert len(bench.dataset.corpus) == 4 and bench.notes["rows"] == 5
+    assert len(bench.dataset.corpus) == 4 and bench.notes["rows"] == 5 and bench.task == "jd-cv"
     assert all(doc_id.startswith("cv-") and "résumé" not in doc_id for doc_id in bench.dataset.corpus)
     assert bench.dataset.qrels["HR"] == {resume_id("Recruiter B"): 1.0, resume_id("Payroll D"): 1.0}
     assert bench.dataset.queries["Java Developer"].startswith("Java Developer\nSoftware Developers\n")

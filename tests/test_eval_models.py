@@ -236,3 +236,26 @@ def test_minilm_alias_ranks_the_matching_cv_first(tmp_path):
     assert cvs.shape == (2, 384)
     scores = cvs @ jd[0]
     assert scores[0] > scores[1] + 0.2
+
+
+def test_task_adapters_get_their_own_vectors_and_cache(tiny_cre, tmp_path):
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(tiny_cre, trust_remote_code=True)
+    torch.manual_seed(0)
+    value = "encoder.layer.0.attention.self.value"
+    model.add_task_adapter("jd-cv", {value: (torch.randn(2, 16), torch.randn(16, 2))})
+    model.save_pretrained(tmp_path / "tasks")
+    plain = load_encoder(str(tiny_cre), max_length=32, cache_dir=tmp_path / "cache")
+    assert plain.for_task("jd-jd") is plain  # no task weights: one cache for every task
+
+    encoder = load_encoder(str(tmp_path / "tasks"), max_length=32, cache_dir=tmp_path / "cache")
+    views = {task: encoder.for_task(task) for task in ("jd-jd", "jd-cv")}
+    assert len({view.fingerprint for view in views.values()}) == 2
+    texts = ["senior python developer", "registered nurse"]
+    for task, view in views.items():
+        expected = model.encode(texts, kind="jd", task=task, max_length=32)
+        np.testing.assert_allclose(view.encode(texts, "jd"), expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(encoder.for_task(task).encode(texts, "jd"), expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(views["jd-jd"].encode(texts, "jd"), views["jd-cv"].encode(texts, "jd"), atol=1e-3)

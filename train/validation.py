@@ -103,7 +103,9 @@ def validation_benchmarks(data_dir: str | Path, part: str) -> dict[str, Benchmar
     )
     notes = {"split": f"synthetic validation, {part} half"}
     return {
-        "synth-jd-jd": Benchmark("synth-jd-jd", jd_jd, "global", METRICS, "jd", "jd", notes=notes),
+        "synth-jd-jd": Benchmark(
+            "synth-jd-jd", jd_jd, "global", METRICS, "jd", "jd", notes=notes, task="jd-jd"
+        ),
         "synth-jd-cv": Benchmark("synth-jd-cv", jd_cv, "global", METRICS, "jd", "cv", notes=notes),
         "synth-boundary": Benchmark(
             "synth-boundary",
