@@ -78,13 +78,13 @@ RECIPES = {
     },
     # Domain adaptation with occupation seeds (`--jds onet+esco --recipe minilm-onet`, ≤ 60 min on 2
     # cores): a long profile stage whose whole-JD targets the frozen model refines with RT, adapters
-    # that move (lr 3e-4 / 2e-4 instead of 5e-5), and an R2 that keeps the JDs and their openings
-    # anchored to R1 and half of its update: unanchored and whole, R2 lifted résumé recall but undid
-    # R1's JD–JD gain on O*NET.
+    # that move (lr 3e-4 / 2e-4 instead of 5e-5), and an R2 whose whole update becomes the jd-cv
+    # task's adapter: merged, it lifted résumé recall but undid R1's JD–JD gain on O*NET, so JD–JD
+    # search keeps R1's weights. The JDs and their openings stay anchored to R1.
     "minilm-onet": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "
         "--profile-batch-size 32 --profile-teacher-rt 1 --max-length 128 --weight-distill 0.5 --lr 3e-4",
-        "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --update-weight 0.5 --anchor-weight 1 "
+        "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --task-adapter jd-cv --anchor-weight 1 "
         "--anchor-openings",
         "max_length": 160,
     },
