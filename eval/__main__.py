@@ -187,7 +187,7 @@ def run_boundary_tool(args: argparse.Namespace) -> dict:
         raise SystemExit(
             f"benchmark {benchmark.name!r} has no candidate pools; choose a local-pool benchmark"
         )
-    encoder = _loader(args)(args.model)
+    encoder = _loader(args)(args.model).for_task(benchmark.task)
     if not encoder.has_boundary_head:
         raise SystemExit(f"{args.model} has no trained BoundaryHead; nothing to tune or diagnose")
     scored = score_pools(
