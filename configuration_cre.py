@@ -107,13 +107,19 @@ class CREConfig(PreTrainedConfig):
             raise ValueError(f"rt.iterations must be >= 0, got {self.rt['iterations']}")
         self.task_adapters = dict(self.task_adapters or {})
         for task in [self.default_task, *self.task_adapters]:
-            if task not in TASKS:
-                raise ValueError(f"unknown task {task!r}; known tasks: {TASKS}")
+            check_task(task)
 
     @property
     def is_decoder_backbone(self) -> bool:
         """True for causal (decoder-only) backbones, which need left padding and last-token pooling."""
         return self.text_config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def check_task(task: str) -> str:
+    """``task`` itself, or a ValueError naming the known tasks."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known tasks: {TASKS}")
+    return task
 
 
 def _with_defaults(name: str, options: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:

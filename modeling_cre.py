@@ -34,7 +34,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_cre import TASKS, CREConfig
+from .configuration_cre import CREConfig, check_task
 
 try:  # progress bars are a convenience, not a requirement of the checkpoint code
     from tqdm.auto import tqdm
@@ -261,10 +261,7 @@ class CREModel(CREPreTrainedModel):
     def __init__(self, config: CREConfig):
         super().__init__(config)
         self.backbone = AutoModel.from_config(config.text_config)
-        width = config.text_config.hidden_size
-        self.cnn = None
-        if config.cnn["enabled"]:
-            self.cnn = CNNProjection(width, config.cnn["kernel_sizes"], config.cnn["channels"])
+        self.cnn = self._new_cnn() if config.cnn["enabled"] else None
         self.boundary_head = None
         if config.boundary["enabled"]:
             self.boundary_head = BoundaryHead(
@@ -276,11 +273,12 @@ class CREModel(CREPreTrainedModel):
         self.tokenizer = None
         self.post_init()
 
+    def _new_cnn(self) -> CNNProjection:
+        width, options = self.config.text_config.hidden_size, self.config.cnn
+        return CNNProjection(width, options["kernel_sizes"], options["channels"])
+
     def _empty_task_adapter(self, spec: dict[str, Any]) -> TaskAdapter:
-        cnn = None
-        if spec.get("cnn"):
-            width = self.config.text_config.hidden_size
-            cnn = CNNProjection(width, self.config.cnn["kernel_sizes"], self.config.cnn["channels"])
+        cnn = self._new_cnn() if spec.get("cnn") else None
         return TaskAdapter(self.backbone, spec["rank"], spec["modules"], cnn)
 
     def add_task_adapter(
@@ -301,14 +299,13 @@ class CREModel(CREPreTrainedModel):
             >>> down, up = torch.zeros(4, 64), torch.zeros(64, 4)  # doctest: +SKIP
             >>> model.add_task_adapter("jd-cv", {"encoder.layer.0.attention.self.query": (down, up)})  # doctest: +SKIP
         """
+        check_task(task)
         if cnn is not None and self.cnn is None:
             raise ValueError("a task CNN projection needs a model with a CNN projection")
         ranks = {down.shape[0] for down, _ in factors.values()}
         if len(ranks) != 1:
             raise ValueError(f"task adapter factors must share one rank, got ranks {sorted(ranks)}")
         spec = {"rank": ranks.pop(), "modules": sorted(factors), "cnn": cnn is not None}
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; known tasks: {TASKS}")
         self.config.task_adapters = {**self.config.task_adapters, task: spec}
         adapter = self._empty_task_adapter(spec).to(self.device)
         with torch.no_grad():
@@ -446,9 +443,7 @@ class CREModel(CREPreTrainedModel):
 
     def _task_adapter(self, task: str | None) -> TaskAdapter | None:
         """``task``'s adapter (default: ``config.default_task``), or ``None`` when it has none."""
-        task = task or self.config.default_task
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; known tasks: {TASKS}")
+        task = check_task(task or self.config.default_task)
         return self.task_adapters[task] if task in self.task_adapters else None  # noqa: SIM401 (ModuleDict has no get)
 
     def _backbone_pass(

@@ -123,13 +123,19 @@ def scale_update(model: CREModel, base: CREModel, weight: float) -> CREModel:
     Returns:
         The same model object, merged and interpolated in place.
     """
-    merge_lora(model)
+    return interpolate_weights(merge_lora(model), base, weight)
+
+
+@torch.no_grad()
+def interpolate_weights(module: torch.nn.Module, base: torch.nn.Module, weight: float) -> torch.nn.Module:
+    """In place, every floating-point weight of ``module`` becomes ``base + weight·(module − base)``
+    (``base`` has the same structure); returns ``module``."""
     base_state = base.state_dict()
-    for name, tensor in model.state_dict().items():
+    for name, tensor in module.state_dict().items():
         if tensor.is_floating_point():
             start = base_state[name].to(tensor.device, tensor.dtype)
             tensor.copy_(start + weight * (tensor - start))
-    return model
+    return module
 
 
 @torch.no_grad()
@@ -166,9 +172,7 @@ def to_task_adapter(model: CREModel, base: CREModel, task: str, weight: float = 
     model.backbone = model.backbone.unload()  # LoRA leaves the base weights untouched
     task_cnn = None
     if model.cnn is not None:
-        task_cnn = copy.deepcopy(model.cnn)
-        for trained, start in zip(task_cnn.parameters(), base.cnn.parameters(), strict=True):
-            trained.copy_(start + weight * (trained - start))
+        task_cnn = interpolate_weights(copy.deepcopy(model.cnn), base.cnn, weight)
         model.cnn.load_state_dict(base.cnn.state_dict())
     model.add_task_adapter(task, factors, task_cnn)
     return model
