@@ -92,6 +92,20 @@ def test_multiple_negatives_ranking_loss_is_cross_entropy_over_all_candidates():
     assert float(multiple_negatives_ranking_loss(E, E, None, 0.05)) < 1e-6
 
 
+def test_symmetric_r2_loss_adds_each_cv_picking_its_own_jd():
+    torch.manual_seed(0)
+    embeddings = {name: torch.randn(4, 8) for name in ("query", "positive", "negative")}
+    accelerator = Accelerator(cpu=True)
+    one_way = R2Objective(None, R2Recipe()).loss(embeddings, accelerator)
+    both_ways = R2Objective(None, R2Recipe(symmetric=True)).loss(embeddings, accelerator)
+    cv_to_jd = F.cross_entropy(
+        F.normalize(embeddings["positive"], dim=-1) @ F.normalize(embeddings["query"], dim=-1).T / 0.05,
+        torch.arange(4),
+    )
+    assert float(cv_to_jd) > 0.1
+    torch.testing.assert_close(both_ways, one_way + cv_to_jd)
+
+
 def objective_gradients(model, batch: MicroBatch, cache_chunk: int, base=None) -> dict[str, torch.Tensor]:
     model.zero_grad()
     anchored = base is not None  # the JDs and their openings

@@ -181,6 +181,26 @@ def test_r2_jd_anchor_adds_the_profile_loss_towards_the_base_jds(synth_dir, r1_d
     assert recipe["anchor_weight"] == 1 and recipe["anchor_openings"] is True
 
 
+def test_r2_leaves_out_triplets_of_skipped_negative_types_and_rejects_unknown_ones(synth_dir):
+    everything = r2.load_r2_data(synth_dir)
+    types = {row["negative_type"] for row in everything}
+    assert {"screening", "title_inflation"} <= types
+    kept = r2.load_r2_data(synth_dir, ("title_inflation", "contractor_intern_confusion"))
+    assert 0 < len(kept) < len(everything)
+    assert [row for row in everything if row not in kept] == [
+        row
+        for row in everything
+        if row["negative_type"] in ("title_inflation", "contractor_intern_confusion")
+    ]
+    assert r2.build_parser().parse_args(
+        ["--data", "d", "--base", "b", "--out", "o", "--skip-negative-types", "title_inflation"]
+    ).skip_negative_types == ("title_inflation",)
+    with pytest.raises(SystemExit):
+        r2.build_parser().parse_args(
+            ["--data", "d", "--base", "b", "--out", "o", "--skip-negative-types", "typo"]
+        )
+
+
 def test_r2_from_r1_with_the_cached_loss(r2_dir, r1_dir):
     summary = json.loads((r2_dir / SUMMARY_FILE).read_text())
     assert summary["base_model"] == str(r1_dir) and summary["recipe"]["cache_chunk"] == 3

@@ -80,12 +80,14 @@ RECIPES = {
     # cores): a long profile stage whose whole-JD targets the frozen model refines with RT, adapters
     # that move (lr 3e-4 / 2e-4 instead of 5e-5), and an R2 whose whole update becomes the jd-cv
     # task's adapter: merged, it lifted résumé recall but undid R1's JD–JD gain on O*NET, so JD–JD
-    # search keeps R1's weights. The JDs and their openings stay anchored to R1.
+    # search keeps R1's weights. The JDs and their openings stay anchored to R1. R2 is recall-first: a
+    # symmetric loss, and no same-occupation near misses (inflated titles, internships sold as years) as
+    # hard negatives; those are the BoundaryHead's job.
     "minilm-onet": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "
         "--profile-batch-size 32 --profile-teacher-rt 1 --max-length 128 --weight-distill 0.5 --lr 3e-4",
         "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --task-adapter jd-cv --anchor-weight 1 "
-        "--anchor-openings",
+        "--anchor-openings --symmetric --skip-negative-types title_inflation,contractor_intern_confusion",
         "max_length": 160,
     },
     "smollm2-135m": {

@@ -26,10 +26,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import logging
 import math
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,10 @@ from train.loop import (
 from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update, to_task_adapter
 from train.losses import RankingWeights, multiple_negatives_ranking_loss, profile_loss
 from train.synth.pipeline import opening
+from train.synth.schema import NEGATIVE_TYPES
 
 TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
+logger = logging.getLogger("train.r2")  # not __name__, which is __main__ under -m
 ANCHOR = RankingWeights()  # the JD anchor: (1 − cos)² plus the in-batch ranking KL at τ 0.05, weight 1 each
 
 
@@ -80,6 +83,13 @@ class R2Recipe:
             whole-JD anchors leave free to drift.
         task_adapter: Keep the update (times ``update_weight``) as this task's adapter instead of
             merging it, so the other task keeps the base model's weights (``None``: merge).
+        symmetric: Add the CV→JD direction: each positive CV must also pick its own JD among the
+            batch's JDs, so CVs of one occupation gather around its JDs rather than only being
+            reachable from them.
+        skip_negative_types: Leave out the triplets whose ``negative_type`` is one of these. A
+            recall-first encoder should rank every candidate of the right occupation high; near misses
+            of the same occupation (inflated titles, internships sold as years) are false negatives
+            for it and belong to the BoundaryHead and the recruiter's filters.
     """
 
     steps: int | None = None
@@ -92,14 +102,24 @@ class R2Recipe:
     anchor_weight: float = 0.0
     anchor_openings: bool = False
     task_adapter: str | None = None
+    symmetric: bool = False
+    skip_negative_types: tuple[str, ...] = ()
 
 
-def load_r2_data(data_dir: str | Path) -> list[dict]:
-    """The ``train`` triplets of ``jdcv.jsonl``, validated."""
+def load_r2_data(data_dir: str | Path, skip_negative_types: Sequence[str] = ()) -> list[dict]:
+    """The ``train`` triplets of ``jdcv.jsonl``, validated, without those whose ``negative_type`` is in
+    ``skip_negative_types``."""
     path = Path(data_dir) / "jdcv.jsonl"
-    return require_records(
-        read_records(path, list(TRIPLET_FIELDS), "train"), f"R2 triplets ({path}, split train)"
-    )
+    records = read_records(path, list(TRIPLET_FIELDS), "train")
+    kept = [record for record in records if record.get("negative_type") not in skip_negative_types]
+    if len(kept) < len(records):
+        logger.info(
+            "R2: left out %d of %d triplets (negative types %s)",
+            len(records) - len(kept),
+            len(records),
+            ", ".join(skip_negative_types),
+        )
+    return require_records(kept, f"R2 triplets ({path}, split train)")
 
 
 class _RandomState:
@@ -203,6 +223,15 @@ class R2Objective:
         loss = multiple_negatives_ranking_loss(
             embeddings["query"], positives, negatives, self.recipe.temperature, offset
         )
+        if self.recipe.symmetric:
+            queries = (
+                gather_keep_grad(embeddings["query"], accelerator)[0]
+                if self.recipe.gather
+                else embeddings["query"]
+            )
+            loss = loss + multiple_negatives_ranking_loss(
+                embeddings["positive"], queries, None, self.recipe.temperature, offset
+            )
         for name, targets in (anchors or {}).items():
             loss = loss + self.recipe.anchor_weight * profile_loss(embeddings[name], targets, ANCHOR)["loss"]
         return loss
@@ -244,7 +273,7 @@ def train_r2(
     when the run stopped early."""
     if recipe.task_adapter and lora.rank == 0:
         raise ValueError("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
-    triplets = load_r2_data(data_dir)
+    triplets = load_r2_data(data_dir, recipe.skip_negative_types)
     accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
     set_seed(settings.seed)
     model = load_model(base)
@@ -271,6 +300,17 @@ def train_r2(
     elif recipe.update_weight != 1:
         model = scale_update(model, frozen, recipe.update_weight)
     return model, round_summary(result, {"jdcv": len(triplets)}, recipe, lora, settings)
+
+
+def negative_types(value: str) -> tuple[str, ...]:
+    """``--skip-negative-types``: comma-separated names of :data:`NEGATIVE_TYPES`."""
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = sorted(set(names) - set(NEGATIVE_TYPES))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown negative types {unknown}; known: {', '.join(NEGATIVE_TYPES)}"
+        )
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,6 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=TASKS,
         help="keep the update as this task's adapter (jd-cv: JD→CV matching) instead of merging it",
     )
+    parser.add_argument(
+        "--symmetric", action="store_true", help="add the CV→JD direction to the ranking loss"
+    )
+    parser.add_argument(
+        "--skip-negative-types",
+        type=negative_types,
+        default=(),
+        metavar="TYPE,...",
+        help=f"leave out triplets with these negative types (of: {', '.join(NEGATIVE_TYPES)})",
+    )
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
     add_hub_arguments(parser)
@@ -336,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         args.anchor_weight,
         args.anchor_openings,
         args.task_adapter,
+        args.symmetric,
+        args.skip_negative_types,
     )
     trained = train_r2(
         args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
