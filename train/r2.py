@@ -54,7 +54,7 @@ from train.loop import (
 from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update, to_task_adapter
 from train.losses import RankingWeights, multiple_negatives_ranking_loss, profile_loss
 from train.synth.pipeline import opening
-from train.synth.schema import NEGATIVE_TYPES
+from train.synth.schema import TRIPLET_NEGATIVE_TYPES
 
 TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
 logger = logging.getLogger("train.r2")  # not __name__, which is __main__ under -m
@@ -303,12 +303,12 @@ def train_r2(
 
 
 def negative_types(value: str) -> tuple[str, ...]:
-    """``--skip-negative-types``: comma-separated names of :data:`NEGATIVE_TYPES`."""
+    """``--skip-negative-types``: comma-separated names of :data:`TRIPLET_NEGATIVE_TYPES`."""
     names = tuple(name.strip() for name in value.split(",") if name.strip())
-    unknown = sorted(set(names) - set(NEGATIVE_TYPES))
+    unknown = sorted(set(names) - set(TRIPLET_NEGATIVE_TYPES))
     if unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown negative types {unknown}; known: {', '.join(NEGATIVE_TYPES)}"
+            f"unknown negative types {unknown}; known: {', '.join(TRIPLET_NEGATIVE_TYPES)}"
         )
     return names
 
@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=negative_types,
         default=(),
         metavar="TYPE,...",
-        help=f"leave out triplets with these negative types (of: {', '.join(NEGATIVE_TYPES)})",
+        help=f"leave out triplets with these negative types (of: {', '.join(TRIPLET_NEGATIVE_TYPES)})",
     )
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)

@@ -30,7 +30,14 @@ from tqdm.auto import tqdm
 from train.synth.dedup import DuplicateFilter
 from train.synth.generators import GeneratorUnavailable, MalformedResponse, get_generator
 from train.synth.prompts import load_prompt
-from train.synth.schema import DECEPTIVE_TYPES, STAGES, JobDescription, StageOutcome, split_of
+from train.synth.schema import (
+    DECEPTIVE_TYPES,
+    SIBLING_STACK,
+    STAGES,
+    JobDescription,
+    StageOutcome,
+    split_of,
+)
 from train.synth.stages import dedup_key, stage_inputs, validate_answer
 
 logger = logging.getLogger(__name__)
@@ -457,7 +464,7 @@ def sibling_triplets(triplets: list[dict]) -> list[dict]:
                         **query,
                         "id": f"{query['id']}/sibling/{number}",
                         "negative": siblings[other][0]["positive"],
-                        "negative_type": "sibling_stack",
+                        "negative_type": SIBLING_STACK,
                         "provenance": {**query.get("provenance", {}), "negative_from": other},
                     }
                 )

@@ -32,6 +32,8 @@ DECEPTIVE_TYPES = (
     "adjacent_role",
 )
 NEGATIVE_TYPES = ("screening", *DECEPTIVE_TYPES)
+SIBLING_STACK = "sibling_stack"  # the fitting CV of the same occupation's JD for another technology stack
+TRIPLET_NEGATIVE_TYPES = (*NEGATIVE_TYPES, SIBLING_STACK)  # every negative_type of jdcv.jsonl
 VALIDATION_PERCENT = 10
 
 
