@@ -199,7 +199,7 @@ def cycle_batches(examples: Sequence[Any], count: int, batch_size: int, seed: in
 
     Example:
         >>> cycle_batches(["a", "b", "c"], count=2, batch_size=2, seed=0)
-        [['c', 'a'], ['b', 'a']]
+        [['a', 'c'], ['b', 'c']]
     """
     if not examples:
         raise ValueError("cannot draw batches from an empty set of examples")
