@@ -54,11 +54,9 @@ def test_two_processes_stay_identical_and_a_resumed_run_ends_with_the_same_weigh
 
 
 def test_round_two_gathers_and_caches_across_two_processes(synth_dir, tiny_backbone_dir, tmp_path):
-    """The guard is on too: its frozen candidate embeddings are gathered like the trained ones."""
     out = tmp_path / "r2"
     options = ["--data", str(synth_dir), "--base", str(tiny_backbone_dir("encoder")), *TINY_R2]
-    accelerate_launch(2, "train.r2", *options, "--cache-chunk", "3", "--guard", "--out", str(out))
+    accelerate_launch(2, "train.r2", *options, "--cache-chunk", "3", "--out", str(out))
     training = summary(out)["training"]
     assert training["replicas_identical"]
     assert training["pairs"] == 2 * 4 * 2
-    assert summary(out)["recipe"]["guard"] is True

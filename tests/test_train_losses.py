@@ -14,7 +14,6 @@ from train.loop import MicroBatch
 from train.losses import (
     RankingWeights,
     distillation_loss,
-    guided_false_negatives,
     margin_loss,
     multiple_negatives_ranking_loss,
     pair_loss,
@@ -105,60 +104,6 @@ def test_symmetric_r2_loss_adds_each_cv_picking_its_own_jd():
     )
     assert float(cv_to_jd) > 0.1
     torch.testing.assert_close(both_ways, one_way + cv_to_jd)
-
-
-def test_guard_excludes_other_rows_candidates_the_guide_scores_above_the_own_positive():
-    torch.manual_seed(0)
-    queries, positives, negatives = torch.randn(3, 8), torch.randn(5, 8), torch.randn(5, 8)
-    candidates = torch.cat([positives, negatives])
-    excluded = guided_false_negatives(queries, candidates, num_positives=5, query_offset=2)
-    scores = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T
-    for row in range(3):
-        own = {2 + row, 5 + 2 + row}  # its positive and its hard negative
-        for column in range(10):
-            expected = column not in own and bool(scores[row, column] > scores[row, 2 + row])
-            assert bool(excluded[row, column]) == expected
-    assert excluded.any() and not excluded.all()
-
-
-def test_excluded_candidates_leave_the_softmax():
-    torch.manual_seed(0)
-    queries, positives, negatives = torch.randn(2, 8), torch.randn(2, 8), torch.randn(2, 8)
-    excluded = torch.tensor([[False, True, False, False], [False, False, True, True]])
-    got = multiple_negatives_ranking_loss(queries, positives, negatives, 0.05, excluded=excluded)
-    candidates = F.normalize(torch.cat([positives, negatives]), dim=-1)
-    logits = F.normalize(queries, dim=-1) @ candidates.T / 0.05
-    kept = [[0, 2, 3], [0, 1]]  # columns left in each row's softmax; row 1's positive is column 1
-    expected = (
-        -torch.log_softmax(logits[0, kept[0]], 0)[0] - torch.log_softmax(logits[1, kept[1]], 0)[1]
-    ) / 2
-    torch.testing.assert_close(got, expected)
-
-
-def test_guarded_r2_loss_masks_both_directions_by_the_frozen_embeddings():
-    torch.manual_seed(0)
-    embeddings = {name: torch.randn(6, 8) for name in ("query", "positive", "negative")}
-    frozen = {name: torch.randn(6, 8) for name in embeddings}
-    accelerator = Accelerator(cpu=True)
-    recipe = R2Recipe(symmetric=True, guard=True)
-    got = R2Objective(None, recipe, base=torch.nn.Identity()).loss(embeddings, accelerator, frozen)
-    candidates = torch.cat([frozen["positive"], frozen["negative"]])
-    jd_to_cv = multiple_negatives_ranking_loss(
-        embeddings["query"],
-        embeddings["positive"],
-        embeddings["negative"],
-        excluded=guided_false_negatives(frozen["query"], candidates, 6),
-    )
-    cv_to_jd = multiple_negatives_ranking_loss(
-        embeddings["positive"],
-        embeddings["query"],
-        excluded=guided_false_negatives(frozen["positive"], frozen["query"], 6),
-    )
-    torch.testing.assert_close(got, jd_to_cv + cv_to_jd)
-    unguarded = R2Objective(None, R2Recipe(symmetric=True)).loss(embeddings, accelerator)
-    assert float(got) < float(unguarded)  # random guides exclude something; fewer negatives, lower loss
-    with pytest.raises(ValueError, match="frozen base"):
-        R2Objective(None, R2Recipe(guard=True))
 
 
 def objective_gradients(model, batch: MicroBatch, cache_chunk: int, base=None) -> dict[str, torch.Tensor]:

@@ -16,7 +16,6 @@ from tests.train_support import TINY_R1, TINY_R2, make_synth_run, run_python
 from train import boundary, r1, r2
 from train.boundary import build_pairs, split_pairs, titles_match
 from train.checkpoint import ADAPTER_FILES, SUMMARY_FILE
-from train.loop import topic_batches
 
 TEXTS = ["senior data engineer, spark and airflow", "nurse on the ward with patients"]
 CHECKPOINT_FILES = {
@@ -200,41 +199,6 @@ def test_r2_leaves_out_triplets_of_skipped_negative_types_and_rejects_unknown_on
         r2.build_parser().parse_args(
             ["--data", "d", "--base", "b", "--out", "o", "--skip-negative-types", "typo"]
         )
-
-
-def test_topic_batches_hold_distinct_jds_mostly_of_one_topic():
-    # 3 topics × 8 JDs × 2 triplets each; batches of 4.
-    examples = [(topic, jd, copy) for topic in range(3) for jd in range(8) for copy in range(2)]
-    topics, keys = [e[0] for e in examples], [f"{e[0]}-{e[1]}" for e in examples]
-    batches = topic_batches(examples, topics, keys, count=30, batch_size=4, seed=0)
-    assert len(batches) == 30 and all(len(batch) == 4 for batch in batches)
-    assert all(len({e[:2] for e in batch}) == 4 for batch in batches)  # no JD twice in a batch
-    one_topic = sum(len({e[0] for e in batch}) == 1 for batch in batches)
-    assert one_topic >= 24  # at random, 3 topics give a one-topic batch of 4 about 4 % of the time
-    assert batches == topic_batches(examples, topics, keys, count=30, batch_size=4, seed=0)
-    assert batches != topic_batches(examples, topics, keys, count=30, batch_size=4, seed=1)
-    with pytest.raises(ValueError, match="distinct keys"):
-        topic_batches(examples, topics, ["same"] * len(examples), count=1, batch_size=4, seed=0)
-
-
-def test_spherical_kmeans_separates_directions():
-    torch.manual_seed(0)
-    centres = torch.eye(4, 16) * 5
-    points = torch.cat([centre + torch.randn(10, 16) * 0.3 for centre in centres])
-    labels = r2.spherical_kmeans(points, 4, seed=0)
-    truth = torch.arange(4).repeat_interleave(10)
-    pairs_agree = (labels[:, None] == labels[None, :]) == (truth[:, None] == truth[None, :])
-    assert bool(pairs_agree.all())
-
-
-def test_r2_with_topic_batches_and_the_guard(synth_dir, r1_dir, tmp_path):
-    out = tmp_path / "r2-topics"
-    argv = ["--data", str(synth_dir), "--base", str(r1_dir), "--out", str(out), "--lr", "1e-2"]
-    assert r2.main([*argv, "--topic-batches", "--guard", *TINY_R2]) == 0
-    recipe = json.loads((out / SUMMARY_FILE).read_text())["recipe"]
-    assert recipe["topic_batches"] is True and recipe["guard"] is True
-    before, after = load(r1_dir).encode(TEXTS, kind="cv"), load(out).encode(TEXTS, kind="cv")
-    assert not torch.allclose(torch.as_tensor(before), torch.as_tensor(after), atol=1e-4)
 
 
 def test_r2_from_r1_with_the_cached_loss(r2_dir, r1_dir):

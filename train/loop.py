@@ -212,53 +212,6 @@ def cycle_batches(examples: Sequence[Any], count: int, batch_size: int, seed: in
     return [[examples[i] for i in order[b * batch_size : (b + 1) * batch_size]] for b in range(count)]
 
 
-def topic_batches(
-    examples: Sequence[Any],
-    topics: Sequence[int],
-    keys: Sequence[str],
-    count: int,
-    batch_size: int,
-    seed: int,
-) -> list[list[Any]]:
-    """``count`` batches that each draw from one topic where they can (TAS-style batching), no key twice.
-
-    Each seeded pass shuffles the examples, orders them by topic (topics in shuffled order) and fills
-    batches in that order, deferring an example whose key (its JD) the batch already holds to the next
-    batch; a pass ends when the next batch cannot be filled. In-batch negatives then come from the same
-    kind of job, which teaches more than random ones do.
-
-    Example:
-        >>> topic_batches(["a1", "a2", "b1", "b2"], [0, 0, 1, 1], ["a", "a", "b", "b"], 2, 2, seed=0)
-        [['b1', 'a1'], ['b2', 'a2']]
-    """
-    if not examples:
-        raise ValueError("cannot draw batches from an empty set of examples")
-    if len(set(keys)) < batch_size:
-        raise ValueError(f"topic batches of {batch_size} need as many distinct keys, got {len(set(keys))}")
-    rng = random.Random(seed)
-    batches: list[list[Any]] = []
-    while len(batches) < count:
-        order = list(range(len(examples)))
-        rng.shuffle(order)
-        topic_rank = {
-            topic: rank for rank, topic in enumerate(rng.sample(sorted(set(topics)), len(set(topics))))
-        }
-        order.sort(key=lambda index: topic_rank[topics[index]])
-        while len(batches) < count:
-            batch, deferred, held = [], [], set()
-            for index in order:
-                if len(batch) < batch_size and keys[index] not in held:
-                    batch.append(index)
-                    held.add(keys[index])
-                else:
-                    deferred.append(index)
-            if len(batch) < batch_size:
-                break
-            batches.append([examples[index] for index in batch])
-            order = deferred
-    return batches
-
-
 def latest_state(output_dir: str | Path) -> tuple[Path, int] | None:
     """The newest ``state/step-N`` folder under ``output_dir`` and its step, or ``None``."""
     folders = [

@@ -156,7 +156,6 @@ def multiple_negatives_ranking_loss(
     negatives: torch.Tensor | None = None,
     temperature: float = 0.05,
     query_offset: int = 0,
-    excluded: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """InfoNCE over cosine similarities: each query against every positive and hard negative.
 
@@ -170,53 +169,11 @@ def multiple_negatives_ranking_loss(
         temperature: ``τ``; logits are ``cos / τ``.
         query_offset: Where this batch's positives start among ``positives`` (a process's rank offset
             when candidates are gathered across processes).
-        excluded: ``(n, m + k)`` boolean, True for candidates left out of a query's softmax (likely
-            false negatives, see :func:`guided_false_negatives`), or ``None``.
 
     Returns:
         The mean cross-entropy.
     """
     candidates = positives if negatives is None else torch.cat([positives, negatives])
     logits = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature
-    if excluded is not None:
-        logits = logits.masked_fill(excluded, float("-inf"))
     labels = torch.arange(queries.shape[0], device=queries.device) + query_offset
     return F.cross_entropy(logits, labels)
-
-
-@torch.no_grad()
-def guided_false_negatives(
-    guide_queries: torch.Tensor, guide_candidates: torch.Tensor, num_positives: int, query_offset: int = 0
-) -> torch.Tensor:
-    """GISTEmbed's guard: the other rows' candidates that a guide model scores above the query's own positive.
-
-    Synthetic data has many JDs of one occupation (seniority levels, postings of one role), so an
-    in-batch "negative" is often a fitting CV of the same job; when the guide (the frozen starting
-    model) already prefers it to the query's own positive, it is more likely a false negative than a
-    lesson, and :func:`multiple_negatives_ranking_loss` leaves it out. The query's own positive and own
-    hard negative always stay.
-
-    Args:
-        guide_queries: ``(n, d)`` guide embeddings of the queries.
-        guide_candidates: ``(m + k, d)`` guide embeddings of the candidates: ``m = num_positives``
-            positives (query ``i``'s at ``query_offset + i``), then its hard negatives in the same order.
-        num_positives: ``m``.
-        query_offset: As in :func:`multiple_negatives_ranking_loss`.
-
-    Returns:
-        ``(n, m + k)`` boolean, True where a candidate is excluded.
-
-    Example:
-        >>> q = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        >>> positives = torch.tensor([[0.6, 0.0, 0.8], [0.8, 0.6, 0.0]])  # query 0 prefers row 1's
-        >>> guided_false_negatives(q, positives, num_positives=2).tolist()
-        [[False, True], [False, False]]
-    """
-    scores = F.normalize(guide_queries, dim=-1) @ F.normalize(guide_candidates, dim=-1).T
-    rows = torch.arange(scores.shape[0], device=scores.device)
-    own = rows + query_offset
-    excluded = scores > scores[rows, own].unsqueeze(1)
-    excluded[rows, own] = False
-    if scores.shape[1] > num_positives:
-        excluded[rows, num_positives + own] = False
-    return excluded

@@ -50,15 +50,9 @@ from train.loop import (
     make_accelerator,
     run_training,
     setup_logging,
-    topic_batches,
 )
 from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update, to_task_adapter
-from train.losses import (
-    RankingWeights,
-    guided_false_negatives,
-    multiple_negatives_ranking_loss,
-    profile_loss,
-)
+from train.losses import RankingWeights, multiple_negatives_ranking_loss, profile_loss
 from train.synth.pipeline import opening
 from train.synth.schema import TRIPLET_NEGATIVE_TYPES
 
@@ -96,10 +90,6 @@ class R2Recipe:
             recall-first encoder should rank every candidate of the right occupation high; near misses
             of the same occupation (inflated titles, internships sold as years) are false negatives
             for it and belong to the BoundaryHead and the recruiter's filters.
-        guard: Leave out of each softmax the other rows' candidates that the frozen starting model
-            scores above the row's own positive (:func:`train.losses.guided_false_negatives`).
-        topic_batches: Fill each batch with triplets whose JDs the frozen starting model puts in one
-            cluster, one triplet per JD (:func:`train.loop.topic_batches`), instead of at random.
     """
 
     steps: int | None = None
@@ -114,8 +104,6 @@ class R2Recipe:
     task_adapter: str | None = None
     symmetric: bool = False
     skip_negative_types: tuple[str, ...] = ()
-    guard: bool = False
-    topic_batches: bool = False
 
 
 def load_r2_data(data_dir: str | Path, skip_negative_types: Sequence[str] = ()) -> list[dict]:
@@ -184,8 +172,8 @@ class R2Objective:
     the JD anchor towards ``base`` (the frozen starting model) when ``recipe.anchor_weight`` is set."""
 
     def __init__(self, encoder: BatchEncoder, recipe: R2Recipe, base: torch.nn.Module | None = None):
-        if (recipe.anchor_weight or recipe.guard) and base is None:
-            raise ValueError("the JD anchor and the false-negative guard need the frozen base model")
+        if recipe.anchor_weight and base is None:
+            raise ValueError("the JD anchor needs the frozen base model")
         self.encoder, self.recipe, self.base = encoder, recipe, base
 
     def __call__(
@@ -197,30 +185,26 @@ class R2Objective:
         }
         if self.recipe.anchor_weight and self.recipe.anchor_openings:
             fields["opening"] = ("jd", [opening(text) for text in fields["query"][1]])
-        frozen = self.frozen_embeddings(fields, accelerator.device)
+        anchors = self.anchors(fields, accelerator.device) if self.recipe.anchor_weight else None
         if self.recipe.cache_chunk:
-            loss = self.cached_backward(model, fields, accelerator, frozen)
+            loss = self.cached_backward(model, fields, accelerator, anchors)
         else:
             # Openings are short: padded with the whole JDs and CVs, they would cost as much as those.
             long = {name: field for name, field in fields.items() if name != "opening"}
             embeddings = self.encoder(model, long, accelerator.device)
             if "opening" in fields:
                 embeddings |= self.encoder(model, {"opening": fields["opening"]}, accelerator.device)
-            loss = self.loss(embeddings, accelerator, frozen)
+            loss = self.loss(embeddings, accelerator, anchors)
             accelerator.backward(loss)
         return {"loss": float(loss.detach())}
 
     @torch.no_grad()
-    def frozen_embeddings(self, fields: Fields, device: torch.device) -> dict[str, torch.Tensor]:
-        """The frozen base's embeddings of what the anchor (JDs, openings) and the guard (the whole
-        triplet) need, in ``cache_chunk`` pieces when the loss is cached, so that no pass holds more
-        than one chunk."""
-        names = (("query", "opening") if self.recipe.anchor_weight else ()) + (
-            tuple(TRIPLET_FIELDS) if self.recipe.guard else ()
-        )
-        needed = {name: field for name, field in fields.items() if name in names}
+    def anchors(self, fields: Fields, device: torch.device) -> dict[str, torch.Tensor]:
+        """The frozen base's embeddings of the batch's JDs (and openings), in ``cache_chunk`` pieces when
+        the loss is cached, so that no pass holds more than one chunk."""
+        anchored = {name: fields[name] for name in ("query", "opening") if name in fields}
         pieces = defaultdict(list)
-        for name, chunk in field_chunks(needed, self.recipe.cache_chunk):
+        for name, chunk in field_chunks(anchored, self.recipe.cache_chunk):
             pieces[name].append(self.encoder(self.base, chunk, device)[name])
         return {name: torch.cat(embeddings) for name, embeddings in pieces.items()}
 
@@ -228,47 +212,28 @@ class R2Objective:
         self,
         embeddings: dict[str, torch.Tensor],
         accelerator: Accelerator,
-        frozen: dict[str, torch.Tensor] | None = None,
+        anchors: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The ranking loss plus ``anchor_weight`` × the profile loss of each anchored field (``frozen``:
-        field -> the frozen base's embeddings, which the guard also reads)."""
-        frozen = frozen or {}
-
-        def candidates(name: str, source: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-            return gather_keep_grad(source[name], accelerator) if self.recipe.gather else (source[name], 0)
-
-        def guard(queries: str, *columns: str) -> torch.Tensor | None:
-            if not self.recipe.guard:
-                return None
-            gathered = [candidates(name, frozen)[0] for name in columns]
-            return guided_false_negatives(frozen[queries], torch.cat(gathered), len(gathered[0]), offset)
-
-        (positives, offset), (negatives, _) = (
-            candidates("positive", embeddings),
-            candidates("negative", embeddings),
-        )
+        """The ranking loss plus ``anchor_weight`` × the profile loss of each anchored field (``anchors``:
+        field -> the frozen base's embeddings)."""
+        positives, negatives, offset = embeddings["positive"], embeddings["negative"], 0
+        if self.recipe.gather:
+            positives, offset = gather_keep_grad(positives, accelerator)
+            negatives, _ = gather_keep_grad(negatives, accelerator)
         loss = multiple_negatives_ranking_loss(
-            embeddings["query"],
-            positives,
-            negatives,
-            self.recipe.temperature,
-            offset,
-            guard("query", "positive", "negative"),
+            embeddings["query"], positives, negatives, self.recipe.temperature, offset
         )
         if self.recipe.symmetric:
-            loss = loss + multiple_negatives_ranking_loss(
-                embeddings["positive"],
-                candidates("query", embeddings)[0],
-                None,
-                self.recipe.temperature,
-                offset,
-                guard("positive", "query"),
+            queries = (
+                gather_keep_grad(embeddings["query"], accelerator)[0]
+                if self.recipe.gather
+                else embeddings["query"]
             )
-        if self.recipe.anchor_weight:
-            for name in ("query", "opening"):
-                if name in embeddings and name in frozen:
-                    anchor = profile_loss(embeddings[name], frozen[name], ANCHOR)["loss"]
-                    loss = loss + self.recipe.anchor_weight * anchor
+            loss = loss + multiple_negatives_ranking_loss(
+                embeddings["positive"], queries, None, self.recipe.temperature, offset
+            )
+        for name, targets in (anchors or {}).items():
+            loss = loss + self.recipe.anchor_weight * profile_loss(embeddings[name], targets, ANCHOR)["loss"]
         return loss
 
     def cached_backward(
@@ -276,7 +241,7 @@ class R2Objective:
         model: torch.nn.Module,
         fields: Fields,
         accelerator: Accelerator,
-        frozen: dict[str, torch.Tensor] | None = None,
+        anchors: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """GradCache: embed without gradients, backpropagate the loss to the embeddings, then chunk by chunk
         into the model with the same dropout masks. Returns the (detached) loss."""
@@ -290,7 +255,7 @@ class R2Objective:
             name: torch.cat([leaf for (n, _), leaf in zip(chunks, leaves, strict=True) if n == name])
             for name in fields
         }
-        loss = self.loss(embeddings, accelerator, frozen)
+        loss = self.loss(embeddings, accelerator, anchors)
         loss.backward()  # gradients of the loss w.r.t. the cached embeddings only
         for index, ((name, chunk), state, leaf) in enumerate(zip(chunks, states, leaves, strict=True)):
             # Gradients are synchronised across processes once, with the last chunk.
@@ -315,27 +280,17 @@ def train_r2(
     # The frozen starting model: the JD anchor's targets, the interpolation's other end and the weights
     # that the tasks without the adapter keep.
     frozen = None
-    if (
-        recipe.anchor_weight
-        or recipe.guard
-        or recipe.topic_batches
-        or recipe.update_weight != 1
-        or recipe.task_adapter
-    ):
+    if recipe.anchor_weight or recipe.update_weight != 1 or recipe.task_adapter:
         frozen = copy.deepcopy(model).requires_grad_(False).eval().to(accelerator.device)
     model = add_lora(model, lora)
     world, accumulation = accelerator.num_processes, settings.gradient_accumulation_steps
     batch = recipe.batch_size * world
     steps = recipe.steps or math.ceil(len(triplets) / (batch * accumulation))
-    encoder = BatchEncoder.for_model(model, recipe.max_length)
-    if recipe.topic_batches:
-        topics = jd_topics([triplet["query"] for triplet in triplets], frozen, encoder, batch, settings.seed)
-        keys = [triplet["query"] for triplet in triplets]
-        chunks = topic_batches(triplets, topics, keys, steps * accumulation, batch, settings.seed)
-    else:
-        chunks = cycle_batches(triplets, steps * accumulation, batch, settings.seed)
-    schedule = [MicroBatch("jdcv", chunk) for chunk in chunks]
-    objective = R2Objective(encoder, recipe, frozen)
+    schedule = [
+        MicroBatch("jdcv", chunk)
+        for chunk in cycle_batches(triplets, steps * accumulation, batch, settings.seed)
+    ]
+    objective = R2Objective(BatchEncoder.for_model(model, recipe.max_length), recipe, frozen)
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
         return None
@@ -345,45 +300,6 @@ def train_r2(
     elif recipe.update_weight != 1:
         model = scale_update(model, frozen, recipe.update_weight)
     return model, round_summary(result, {"jdcv": len(triplets)}, recipe, lora, settings)
-
-
-@torch.no_grad()
-def jd_topics(
-    jds: Sequence[str], model: torch.nn.Module, encoder: BatchEncoder, batch_size: int, seed: int
-) -> list[int]:
-    """A topic per JD: spherical k-means over ``model``'s JD embeddings, about one batch of distinct JDs
-    per topic."""
-    distinct = sorted(set(jds))
-    vectors = torch.cat(
-        [
-            encoder(model, {"jd": ("jd", distinct[start : start + 64])}, model.device)["jd"].float().cpu()
-            for start in range(0, len(distinct), 64)
-        ]
-    )
-    topic = spherical_kmeans(vectors, max(1, round(len(distinct) / batch_size)), seed)
-    index = {text: number for number, text in enumerate(distinct)}
-    return [int(topic[index[text]]) for text in jds]
-
-
-def spherical_kmeans(vectors: torch.Tensor, clusters: int, seed: int, iterations: int = 25) -> torch.Tensor:
-    """Cluster ids of ``vectors`` by cosine k-means (centres: seeded random rows, then mean directions).
-
-    Example:
-        >>> points = torch.tensor([[1.0, 0.1], [0.9, 0.0], [0.0, 1.0], [0.1, 0.8]])
-        >>> labels = spherical_kmeans(points, 2, seed=0)
-        >>> bool(labels[0] == labels[1] != labels[2] == labels[3])
-        True
-    """
-    vectors = torch.nn.functional.normalize(vectors, dim=-1)
-    generator = torch.Generator().manual_seed(seed)
-    centres = vectors[torch.randperm(len(vectors), generator=generator)[:clusters]].clone()
-    for _ in range(iterations):
-        labels = (vectors @ centres.T).argmax(dim=1)
-        for cluster in range(len(centres)):
-            members = vectors[labels == cluster]
-            if len(members):
-                centres[cluster] = torch.nn.functional.normalize(members.mean(dim=0), dim=-1)
-    return (vectors @ centres.T).argmax(dim=1)
 
 
 def negative_types(value: str) -> tuple[str, ...]:
@@ -446,16 +362,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TYPE,...",
         help=f"leave out triplets with these negative types (of: {', '.join(TRIPLET_NEGATIVE_TYPES)})",
     )
-    parser.add_argument(
-        "--guard",
-        action="store_true",
-        help="leave out in-batch candidates the frozen base scores above the row's own positive",
-    )
-    parser.add_argument(
-        "--topic-batches",
-        action="store_true",
-        help="batches of JDs from one cluster of the frozen base's JD embeddings (harder in-batch negatives)",
-    )
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
     add_hub_arguments(parser)
@@ -482,8 +388,6 @@ def main(argv: list[str] | None = None) -> int:
         args.task_adapter,
         args.symmetric,
         args.skip_negative_types,
-        args.guard,
-        args.topic_batches,
     )
     trained = train_r2(
         args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
