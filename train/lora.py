@@ -9,7 +9,7 @@ that task's inputs.
 Example:
     >>> settings = LoraSettings(rank=8, alpha=16)
     >>> model = add_lora(build_cre_model("minilm"), settings)  # doctest: +SKIP
-    >>> ...  # train
+    >>> # ... train it ...  (see train.r1 and train.r2)
     >>> model = merge_lora(model)  # doctest: +SKIP
 """
 
