@@ -20,7 +20,6 @@ from train.losses import (
     positive_loss,
     profile_loss,
     ranking_loss,
-    similarity_distillation_loss,
 )
 from train.r2 import R2Objective, R2Recipe, _RandomState
 
@@ -79,24 +78,6 @@ def test_profile_loss_pulls_openings_to_their_profiles_and_copies_the_profiles_r
     assert float(swapped["structure"]) == pytest.approx(expected_kl, rel=1e-5)
     assert float(swapped["pos"]) == pytest.approx(float(positive_loss(profiles[[2, 1, 0]], profiles)))
     assert float(swapped["loss"]) == pytest.approx(float(swapped["pos"]) + expected_kl, rel=1e-5)
-
-
-def test_similarity_distillation_loss_is_the_kl_from_the_teachers_in_batch_ranking():
-    torch.manual_seed(0)
-    queries, candidates = torch.randn(3, 8), torch.randn(5, 8)
-    teacher_queries, teacher_candidates = torch.randn(3, 16), torch.randn(5, 16)  # another width
-    teacher = F.softmax(
-        F.normalize(teacher_queries, dim=-1) @ F.normalize(teacher_candidates, dim=-1).T / 0.1, dim=-1
-    )
-    student = F.log_softmax(F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T / 0.1, dim=-1)
-    expected = float((teacher * (teacher.log() - student)).sum() / 3)
-    got = similarity_distillation_loss(queries, candidates, teacher_queries, teacher_candidates, 0.1)
-    assert expected > 0.01 and float(got) == pytest.approx(expected, rel=1e-5)
-    # A student whose cosines are the teacher's has nothing left to learn.
-    same = similarity_distillation_loss(
-        teacher_queries, teacher_candidates, teacher_queries, teacher_candidates
-    )
-    assert float(same) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_multiple_negatives_ranking_loss_is_cross_entropy_over_all_candidates():

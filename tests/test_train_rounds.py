@@ -181,41 +181,6 @@ def test_r2_jd_anchor_adds_the_profile_loss_towards_the_base_jds(synth_dir, r1_d
     assert recipe["anchor_weight"] == 1 and recipe["anchor_openings"] is True
 
 
-def test_r2_teacher_adds_the_distillation_of_its_in_batch_ranking(synth_dir, r1_dir, tmp_path, monkeypatch):
-    from accelerate import Accelerator
-
-    from train.losses import multiple_negatives_ranking_loss, similarity_distillation_loss
-
-    torch.manual_seed(0)
-    fields = ("query", "positive", "negative")
-    embeddings = {name: torch.randn(4, 8) for name in fields}
-    teacher = {name: torch.randn(4, 12) for name in fields}
-    objective = r2.R2Objective(None, r2.R2Recipe(teacher="t", teacher_weight=0.5))
-    candidates = torch.cat([embeddings["positive"], embeddings["negative"]])
-    distill = similarity_distillation_loss(
-        embeddings["query"],
-        candidates,
-        teacher["query"],
-        torch.cat([teacher["positive"], teacher["negative"]]),
-    )
-    plain = multiple_negatives_ranking_loss(*(embeddings[name] for name in fields))
-    assert distill > 0
-    torch.testing.assert_close(
-        objective.loss(embeddings, Accelerator(cpu=True), teacher=teacher), plain + 0.5 * distill
-    )
-    # End to end, R1 as the teacher: every training text is embedded once, through the embedding cache.
-    monkeypatch.setenv("CRE_EMBEDDING_CACHE", str(tmp_path / "cache"))
-    out = tmp_path / "r2-taught"
-    argv = ["--data", str(synth_dir), "--base", str(r1_dir), "--out", str(out), "--teacher", str(r1_dir)]
-    assert r2.main([*argv, *TINY_R2]) == 0
-    assert json.loads((out / SUMMARY_FILE).read_text())["recipe"]["teacher"] == str(r1_dir)
-    triplets = r2.load_r2_data(synth_dir)
-    targets = r2.TeacherEmbeddings(str(r1_dir), triplets, 48)
-    batch = targets(triplets[:2], torch.device("cpu"))
-    expected = load(r1_dir).encode([t["positive"] for t in triplets[:2]], kind="cv", max_length=48)
-    torch.testing.assert_close(batch["positive"], torch.as_tensor(expected), atol=1e-5, rtol=1e-4)
-
-
 def test_r2_leaves_out_triplets_of_skipped_negative_types_and_rejects_unknown_ones(synth_dir):
     everything = r2.load_r2_data(synth_dir)
     types = {row["negative_type"] for row in everything}

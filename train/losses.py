@@ -107,51 +107,16 @@ def profile_loss(
         >>> round(float(profile_loss(p, p, RankingWeights())["pos"]), 6)
         0.0
     """
+    opening, profile = F.normalize(opening, dim=-1), F.normalize(profile, dim=-1)
+    temperature = weights.structure_temperature
+    teacher = F.log_softmax(profile @ profile.T / temperature, dim=-1)
+    student = F.log_softmax(opening @ profile.T / temperature, dim=-1)
     parts = {
         "pos": positive_loss(opening, profile),
-        "structure": similarity_distillation_loss(
-            opening, profile, profile, profile, weights.structure_temperature
-        ),
+        "structure": F.kl_div(student, teacher, log_target=True, reduction="batchmean"),
     }
     parts["loss"] = weights.pair * parts["pos"] + weights.structure * parts["structure"]
     return parts
-
-
-def similarity_distillation_loss(
-    queries: torch.Tensor,
-    candidates: torch.Tensor,
-    teacher_queries: torch.Tensor,
-    teacher_candidates: torch.Tensor,
-    temperature: float = 0.05,
-) -> torch.Tensor:
-    """``KL(softmax(T/τ) ‖ softmax(S/τ))`` per query row: rank the candidates as the teacher ranks them.
-
-    ``S_ij = cos(q_i, c_j)`` from the trained model, ``T_ij`` the same cosines from a teacher's
-    embeddings of the same texts (any width: only the similarities are compared).
-
-    Args:
-        queries: ``(n, d)`` trained-model query embeddings.
-        candidates: ``(m, d)`` trained-model candidate embeddings.
-        teacher_queries: ``(n, d_t)`` teacher embeddings of the same queries.
-        teacher_candidates: ``(m, d_t)`` teacher embeddings of the same candidates.
-        temperature: ``τ`` of both softmaxes.
-
-    Returns:
-        The KL divergence averaged over queries.
-
-    Example:
-        >>> x = torch.eye(3)
-        >>> round(float(similarity_distillation_loss(x, x, 2 * x, 2 * x)), 6)  # same cosines
-        0.0
-    """
-    student = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T
-    teacher = F.normalize(teacher_queries, dim=-1) @ F.normalize(teacher_candidates, dim=-1).T
-    return F.kl_div(
-        F.log_softmax(student / temperature, dim=-1),
-        F.log_softmax(teacher / temperature, dim=-1),
-        log_target=True,
-        reduction="batchmean",
-    )
 
 
 def ranking_loss(

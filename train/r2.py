@@ -11,10 +11,6 @@ pool larger than one forward pass allows:
 * ``--gather`` (on by default with several processes): every process scores its JDs against the
   CVs of all processes (gathered embeddings; the process's own stay differentiable).
 
-With ``--teacher mpnet`` each JD must also rank the batch's CVs as a stronger frozen encoder ranks
-them (:func:`train.losses.similarity_distillation_loss`); the teacher embeds every training text
-once before the first step, through the resumable embedding cache of :mod:`eval.cache`.
-
 A fresh LoRA adapter trains on the merged Round 1 backbone and is merged into the Round 2 checkpoint,
 or, with ``--task-adapter jd-cv``, kept as the ``jd-cv`` task's own weights: JD→CV matching then
 encodes with the update and JD–JD search with Round 1's weights (:func:`train.lora.to_task_adapter`).
@@ -43,8 +39,6 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from cre.configuration_cre import TASKS
-from eval.cache import default_embedding_cache_dir
-from eval.models import load_encoder
 from train.checkpoint import add_hub_arguments, finish_round, load_model, round_summary
 from train.data import read_records, report_data_errors, require_records
 from train.encoding import BatchEncoder, Fields
@@ -58,12 +52,7 @@ from train.loop import (
     setup_logging,
 )
 from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update, to_task_adapter
-from train.losses import (
-    RankingWeights,
-    multiple_negatives_ranking_loss,
-    profile_loss,
-    similarity_distillation_loss,
-)
+from train.losses import RankingWeights, multiple_negatives_ranking_loss, profile_loss
 from train.synth.pipeline import opening
 from train.synth.schema import TRIPLET_NEGATIVE_TYPES
 
@@ -101,9 +90,6 @@ class R2Recipe:
             recall-first encoder should rank every candidate of the right occupation high; near misses
             of the same occupation (inflated titles, internships sold as years) are false negatives
             for it and belong to the BoundaryHead and the recruiter's filters.
-        teacher: A frozen encoder (alias, folder or Hub id, see :func:`eval.models.load_encoder`) whose
-            ranking of each JD's in-batch CVs the model also learns (``None``: no teacher).
-        teacher_weight: Weight of that distillation term.
     """
 
     steps: int | None = None
@@ -118,8 +104,6 @@ class R2Recipe:
     task_adapter: str | None = None
     symmetric: bool = False
     skip_negative_types: tuple[str, ...] = ()
-    teacher: str | None = None
-    teacher_weight: float = 1.0
 
 
 def load_r2_data(data_dir: str | Path, skip_negative_types: Sequence[str] = ()) -> list[dict]:
@@ -136,32 +120,6 @@ def load_r2_data(data_dir: str | Path, skip_negative_types: Sequence[str] = ()) 
             ", ".join(skip_negative_types),
         )
     return require_records(kept, f"R2 triplets ({path}, split train)")
-
-
-class TeacherEmbeddings:
-    """A frozen teacher's embeddings of every training text, looked up per batch.
-
-    Args:
-        spec: The teacher, as :func:`eval.models.load_encoder` takes it.
-        triplets: The training triplets; JDs are embedded as ``jd`` inputs, CVs as ``cv``.
-        max_length: The teacher's token budget.
-    """
-
-    def __init__(self, spec: str, triplets: Sequence[dict], max_length: int):
-        encoder = load_encoder(spec, max_length=max_length, cache_dir=default_embedding_cache_dir())
-        self.rows: dict[str, dict[str, torch.Tensor]] = {}
-        for kind in ("jd", "cv"):
-            texts = sorted({t[name] for t in triplets for name, k in TRIPLET_FIELDS.items() if k == kind})
-            logger.info("R2: teacher %s embeds %d %s texts", spec, len(texts), kind)
-            vectors = torch.from_numpy(encoder.encode(texts, kind, show_progress=True))
-            self.rows[kind] = dict(zip(texts, vectors, strict=True))
-
-    def __call__(self, examples: Sequence[dict], device: torch.device) -> dict[str, torch.Tensor]:
-        """``{field: (n, d_t)}`` for the examples' query, positive and negative."""
-        return {
-            name: torch.stack([self.rows[kind][example[name]] for example in examples]).to(device)
-            for name, kind in TRIPLET_FIELDS.items()
-        }
 
 
 class _RandomState:
@@ -211,19 +169,12 @@ def field_chunks(fields: Fields, size: int) -> list[tuple[str, Fields]]:
 
 class R2Objective:
     """Multiple-negatives ranking loss over (JD, CV+, CV−) triplets, optionally cached and gathered, plus
-    the JD anchor towards ``base`` (the frozen starting model) when ``recipe.anchor_weight`` is set and
-    the in-batch ranking of ``teacher`` when one is given."""
+    the JD anchor towards ``base`` (the frozen starting model) when ``recipe.anchor_weight`` is set."""
 
-    def __init__(
-        self,
-        encoder: BatchEncoder,
-        recipe: R2Recipe,
-        base: torch.nn.Module | None = None,
-        teacher: TeacherEmbeddings | None = None,
-    ):
+    def __init__(self, encoder: BatchEncoder, recipe: R2Recipe, base: torch.nn.Module | None = None):
         if recipe.anchor_weight and base is None:
             raise ValueError("the JD anchor needs the frozen base model")
-        self.encoder, self.recipe, self.base, self.teacher = encoder, recipe, base, teacher
+        self.encoder, self.recipe, self.base = encoder, recipe, base
 
     def __call__(
         self, model: torch.nn.Module, batch: MicroBatch, accelerator: Accelerator
@@ -235,16 +186,15 @@ class R2Objective:
         if self.recipe.anchor_weight and self.recipe.anchor_openings:
             fields["opening"] = ("jd", [opening(text) for text in fields["query"][1]])
         anchors = self.anchors(fields, accelerator.device) if self.recipe.anchor_weight else None
-        teacher = self.teacher(batch.examples, accelerator.device) if self.teacher else None
         if self.recipe.cache_chunk:
-            loss = self.cached_backward(model, fields, accelerator, anchors, teacher)
+            loss = self.cached_backward(model, fields, accelerator, anchors)
         else:
             # Openings are short: padded with the whole JDs and CVs, they would cost as much as those.
             long = {name: field for name, field in fields.items() if name != "opening"}
             embeddings = self.encoder(model, long, accelerator.device)
             if "opening" in fields:
                 embeddings |= self.encoder(model, {"opening": fields["opening"]}, accelerator.device)
-            loss = self.loss(embeddings, accelerator, anchors, teacher)
+            loss = self.loss(embeddings, accelerator, anchors)
             accelerator.backward(loss)
         return {"loss": float(loss.detach())}
 
@@ -263,11 +213,9 @@ class R2Objective:
         embeddings: dict[str, torch.Tensor],
         accelerator: Accelerator,
         anchors: dict[str, torch.Tensor] | None = None,
-        teacher: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """The ranking loss plus ``anchor_weight`` × the profile loss of each anchored field (``anchors``:
-        field -> the frozen base's embeddings) plus ``teacher_weight`` × the distillation of the
-        teacher's in-batch ranking (``teacher``: field -> the teacher's embeddings)."""
+        field -> the frozen base's embeddings)."""
         positives, negatives, offset = embeddings["positive"], embeddings["negative"], 0
         if self.recipe.gather:
             positives, offset = gather_keep_grad(positives, accelerator)
@@ -275,17 +223,6 @@ class R2Objective:
         loss = multiple_negatives_ranking_loss(
             embeddings["query"], positives, negatives, self.recipe.temperature, offset
         )
-        if teacher is not None:
-            teacher_candidates = [teacher["positive"], teacher["negative"]]
-            if self.recipe.gather:
-                teacher_candidates = [gather_keep_grad(t, accelerator)[0] for t in teacher_candidates]
-            loss = loss + self.recipe.teacher_weight * similarity_distillation_loss(
-                embeddings["query"],
-                torch.cat([positives, negatives]),
-                teacher["query"],
-                torch.cat(teacher_candidates),
-                self.recipe.temperature,
-            )
         if self.recipe.symmetric:
             queries = (
                 gather_keep_grad(embeddings["query"], accelerator)[0]
@@ -305,7 +242,6 @@ class R2Objective:
         fields: Fields,
         accelerator: Accelerator,
         anchors: dict[str, torch.Tensor] | None = None,
-        teacher: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """GradCache: embed without gradients, backpropagate the loss to the embeddings, then chunk by chunk
         into the model with the same dropout masks. Returns the (detached) loss."""
@@ -319,7 +255,7 @@ class R2Objective:
             name: torch.cat([leaf for (n, _), leaf in zip(chunks, leaves, strict=True) if n == name])
             for name in fields
         }
-        loss = self.loss(embeddings, accelerator, anchors, teacher)
+        loss = self.loss(embeddings, accelerator, anchors)
         loss.backward()  # gradients of the loss w.r.t. the cached embeddings only
         for index, ((name, chunk), state, leaf) in enumerate(zip(chunks, states, leaves, strict=True)):
             # Gradients are synchronised across processes once, with the last chunk.
@@ -354,11 +290,7 @@ def train_r2(
         MicroBatch("jdcv", chunk)
         for chunk in cycle_batches(triplets, steps * accumulation, batch, settings.seed)
     ]
-    teacher = None
-    if recipe.teacher:
-        with accelerator.main_process_first():  # the others then read the main process's cached vectors
-            teacher = TeacherEmbeddings(recipe.teacher, triplets, recipe.max_length)
-    objective = R2Objective(BatchEncoder.for_model(model, recipe.max_length), recipe, frozen, teacher)
+    objective = R2Objective(BatchEncoder.for_model(model, recipe.max_length), recipe, frozen)
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
         return None
@@ -430,13 +362,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TYPE,...",
         help=f"leave out triplets with these negative types (of: {', '.join(TRIPLET_NEGATIVE_TYPES)})",
     )
-    parser.add_argument(
-        "--teacher",
-        help="frozen encoder whose in-batch ranking of the CVs is distilled (alias such as mpnet, folder or Hub id)",
-    )
-    parser.add_argument(
-        "--teacher-weight", type=float, default=1.0, help="weight of the teacher distillation (default 1)"
-    )
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
     add_hub_arguments(parser)
@@ -463,8 +388,6 @@ def main(argv: list[str] | None = None) -> int:
         args.task_adapter,
         args.symmetric,
         args.skip_negative_types,
-        args.teacher,
-        args.teacher_weight,
     )
     trained = train_r2(
         args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
