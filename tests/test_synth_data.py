@@ -127,42 +127,6 @@ def test_onet_loader_uses_only_the_allowed_split():
         load_onet_jds(split="test")
 
 
-def test_onet_jds_name_the_tools_that_tell_the_job_apart(tmp_path):
-    """Hot and in-demand tools first; within a tier, those the fewest `train` occupations list."""
-    onet = tmp_path / "onet"
-    onet.mkdir()
-    occupations = {"15-1299.08": "train", "43-9061.00": "train", "29-1141.00": "dev", "13-2011.00": "dev"}
-    tools = [  # (occupation, tool, hot, in demand)
-        ("15-1299.08", "Microsoft Excel", "Y", "Y"),
-        ("15-1299.08", "Notepad", "N", "N"),
-        ("15-1299.08", "Ansible", "Y", "N"),
-        ("15-1299.08", "Git", "Y", "Y"),
-        ("15-1299.08", "Terraform", "Y", "Y"),
-        ("43-9061.00", "Microsoft Excel", "Y", "Y"),
-        ("43-9061.00", "Git", "Y", "Y"),
-        # Dev occupations do not count: with them, Terraform (3 listings) would follow Git (2).
-        ("29-1141.00", "Terraform", "Y", "Y"),
-        ("13-2011.00", "Terraform", "Y", "Y"),
-    ]
-    tables = {
-        "splits.tsv": [("onet_soc_code", "split"), *occupations.items()],
-        "occupation_data.tsv": [("O*NET-SOC Code", "Title", "Description")]
-        + [(code, f"Occupation {code}", "Does things.") for code in occupations],
-        "task_statements.tsv": [("O*NET-SOC Code", "Task", "Task Type")]
-        + [(code, "Keep things running.", "Core") for code in occupations],
-        "technology_skills.tsv": [("O*NET-SOC Code", "Example", "Hot Technology", "In Demand"), *tools],
-    }
-    for name, rows in tables.items():
-        (onet / name).write_text("\n".join("\t".join(row) for row in rows) + "\n", encoding="utf-8")
-
-    jds = {jd.id: jd.text for jd in load_onet_jds(tmp_path, stack_variants=False)}
-
-    assert set(jds) == {"onet:15-1299.08", "onet:43-9061.00"}
-    assert jds["onet:15-1299.08"].endswith(
-        "Technology skills: Terraform, Git, Microsoft Excel, Ansible, Notepad."
-    )
-
-
 @needs_data
 def test_esco_loader_keeps_descriptions_but_not_isco_groups():
     jds = load_esco_jds()

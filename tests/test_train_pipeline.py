@@ -59,9 +59,9 @@ def write_onet(folder):
             ["29-1141.00", "Registered Nurses", "2", "Record patients' medical information.", "Core"],
         ],
         "technology_skills.tsv": [
-            ["O*NET-SOC Code", "Title", "Example", "Hot Technology", "In Demand"],
-            ["15-1252.00", "Software Developers", "Python", "Y", "Y"],
-            ["29-1141.00", "Registered Nurses", "Epic Systems", "Y", "N"],
+            ["O*NET-SOC Code", "Title", "Example", "Hot Technology"],
+            ["15-1252.00", "Software Developers", "Python", "Y"],
+            ["29-1141.00", "Registered Nurses", "Epic Systems", "Y"],
         ],
         "alternate_titles.tsv": [
             ["O*NET-SOC Code", "Title", "Alternate Title", "Short Title", "Source(s)"],

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 from train.synth.schema import JobDescription
@@ -157,9 +157,6 @@ def load_onet_jds(
 ) -> list[JobDescription]:
     """O*NET occupations of one split as JDs: title, description, core tasks and technology skills.
 
-    The skills are the occupation's hot and in-demand technologies first, and within each tier those
-    the fewest of the split's occupations list: the tools that tell the job apart, not the office suite.
-
     With ``stack_variants``, an occupation whose alternate titles name two or more technology stacks
     (:data:`~train.synth.vocab.STACKS`: ".NET Developer", "Python Developer", ...) also yields one JD per
     stack, id ``onet:<code>~<stack>``: that title, the occupation's description, a window of its core
@@ -183,26 +180,17 @@ def load_onet_jds(
     for row in _read_tsv(onet / "task_statements.tsv"):
         if row["O*NET-SOC Code"] in codes and row["Task Type"] == "Core":
             tasks[row["O*NET-SOC Code"]].append(row["Task"])
-    listed = {
-        (row["O*NET-SOC Code"], row["Example"]): row
-        for row in _read_tsv(onet / "technology_skills.tsv")
-        if row["O*NET-SOC Code"] in codes
-    }
-    # How many of the split's occupations list a tool: Excel, Office or Adobe Acrobat (hundreds) say
-    # nothing about the job, Terraform or Selenium (a handful) say what it is.
-    occupations_listing = Counter(example for _, example in listed)
-    for (code, example), row in listed.items():
-        # Hot and in-demand technologies first (the ones postings name), the most specific first.
-        technologies[code].append(
-            (row["Hot Technology"] != "Y", row["In Demand"] != "Y", occupations_listing[example], example)
-        )
+    for row in _read_tsv(onet / "technology_skills.tsv"):
+        if row["O*NET-SOC Code"] in codes:
+            # Hot technologies first: they are the ones JDs name.
+            technologies[row["O*NET-SOC Code"]].append((row["Hot Technology"] != "Y", row["Example"]))
     stacks = _stacks_in_titles(onet / "alternate_titles.tsv", codes) if stack_variants else {}
     jds, variants = [], []
     for row in _read_tsv(onet / "occupation_data.tsv"):
         code = row["O*NET-SOC Code"]
         if code not in codes:
             continue
-        names = [example for *_, example in sorted(technologies[code])]
+        names = list(dict.fromkeys(name for _, name in sorted(technologies[code])))
         jds.append(_onet_jd(f"onet:{code}", row["Title"], row["Description"], tasks[code], names))
         named = stacks.get(code, {})
         for number, (stack, title) in enumerate(named.items() if len(named) > 1 else ()):
