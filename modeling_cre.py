@@ -204,6 +204,16 @@ class TaskAdapter(nn.Module):
             self.up[key] = nn.Parameter(torch.zeros(linear.out_features, rank))
         self.cnn = cnn
 
+    def factors(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Adapted module name -> float32 copies of ``(down (r, in), up (out, r))``."""
+        return {
+            name: (
+                self.down[_parameter_key(name)].float().clone(),
+                self.up[_parameter_key(name)].float().clone(),
+            )
+            for name in self.module_names
+        }
+
     @contextmanager
     def applied(self, backbone: nn.Module) -> Iterator[None]:
         """Add the update to the backbone's outputs inside the block (forward hooks, removed after)."""

@@ -10,7 +10,15 @@ from peft import PeftModel
 from transformers import AutoModel
 
 from train.checkpoint import ADAPTER_FILES, save_checkpoint
-from train.lora import LoraSettings, add_lora, merge_lora, scale_update, to_task_adapter
+from train.lora import (
+    LoraSettings,
+    add_lora,
+    graft_task_adapter,
+    low_rank_difference,
+    merge_lora,
+    scale_update,
+    to_task_adapter,
+)
 
 TEXTS = ["senior python developer with spark", "nurse on the ward", "sales manager, budget and team"]
 
@@ -126,3 +134,55 @@ def test_task_adapter_errors_name_the_problem(tiny_cre):
         add_lora(model, LoraSettings(rank=4))
     with pytest.raises(ValueError, match="needs a LoRA round"):
         to_task_adapter(add_lora(copy.deepcopy(base), LoraSettings(rank=0)), base, "jd-cv")
+
+
+def test_low_rank_difference_recovers_a_merged_update(tiny_cre):
+    base = tiny_cre("encoder")
+    merged = merge_lora(trained_round(base))
+    factors = low_rank_difference(merged.backbone, base.backbone)
+    assert factors  # every adapted linear layer moved
+    for name, (down, up) in factors.items():
+        assert down.shape[0] <= 4  # the adapter's rank, not the layer's
+        expected = merged.backbone.get_submodule(name).weight - base.backbone.get_submodule(name).weight
+        torch.testing.assert_close(up @ down, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+def test_grafted_adapter_encodes_like_its_round_and_the_host_keeps_its_task(tiny_cre, kind):
+    base = tiny_cre(kind)
+    # The host is Round 1: the base with a CNN projection and a merged low-rank update.
+    host = merge_lora(trained_round(tiny_cre(kind, cnn={"enabled": True})))
+    host_vectors = host.encode(TEXTS, kind="cv")
+    adapted = to_task_adapter(trained_round(base), base, "jd-cv")
+
+    grafted = graft_task_adapter(adapted, copy.deepcopy(host), base, "jd-cv")
+
+    spec = grafted.config.task_adapters["jd-cv"]
+    assert spec["rank"] == 8 and spec["cnn"]  # 4 for the update, 4 to undo the host's; identity CNN
+    for text_kind in ("jd", "cv"):
+        torch.testing.assert_close(
+            grafted.encode(TEXTS, kind=text_kind, task="jd-cv"),
+            adapted.encode(TEXTS, kind=text_kind, task="jd-cv"),
+            rtol=1e-4,
+            atol=1e-5,
+        )
+    torch.testing.assert_close(grafted.encode(TEXTS, kind="cv", task="jd-jd"), host_vectors)
+
+
+def test_graft_errors_name_the_problem(tiny_cre):
+    base = tiny_cre("encoder")
+    adapted = to_task_adapter(trained_round(base), base, "jd-cv")
+    host = merge_lora(trained_round(tiny_cre("encoder", cnn={"enabled": True})))
+    with pytest.raises(ValueError, match="no 'jd-jd' adapter"):
+        graft_task_adapter(adapted, host, base, "jd-jd")
+    fully_tuned = copy.deepcopy(host)
+    with torch.no_grad():
+        fully_tuned.backbone.embeddings.word_embeddings.weight.add_(0.1)
+    with pytest.raises(ValueError, match="word_embeddings.weight differs from the base"):
+        graft_task_adapter(adapted, fully_tuned, base, "jd-cv")
+    with pytest.raises(ValueError, match="not the base underneath"):
+        graft_task_adapter(adapted, copy.deepcopy(host), host, "jd-cv")
+    with_cnn = tiny_cre("encoder", cnn={"enabled": True})
+    adapted_with_cnn = to_task_adapter(trained_round(with_cnn), with_cnn, "jd-cv")
+    with pytest.raises(ValueError, match="host model has none"):
+        graft_task_adapter(adapted_with_cnn, merge_lora(trained_round(base)), base, "jd-cv")

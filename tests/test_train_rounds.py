@@ -268,6 +268,31 @@ def test_r2_task_adapter_matches_the_merged_round_for_jd_cv_and_r1_for_jd_jd(
         r2.main([*argv, "--task-adapter", "jd-cv", "--lora-rank", "0", *TINY_R2])
 
 
+def test_r2_grafted_onto_r1_encodes_jd_cv_like_the_round_from_the_backbone(
+    synth_dir, r1_dir, tiny_backbone_dir, tmp_path
+):
+    backbone = str(tiny_backbone_dir("encoder"))
+    options = ["--data", str(synth_dir), "--base", backbone, "--lr", "1e-2", "--task-adapter", "jd-cv"]
+    assert r2.main([*options, "--out", str(tmp_path / "alone"), *TINY_R2]) == 0
+    grafted_dir = tmp_path / "grafted"
+    assert r2.main([*options, "--out", str(grafted_dir), "--graft-onto", str(r1_dir), *TINY_R2]) == 0
+
+    grafted, alone, round1 = load(grafted_dir), load(tmp_path / "alone"), load(r1_dir)
+    assert grafted.cnn is not None and set(grafted.config.task_adapters) == {"jd-cv"}
+    for kind in ("jd", "cv"):
+        torch.testing.assert_close(
+            grafted.encode(TEXTS, kind=kind, task="jd-cv"),
+            alone.encode(TEXTS, kind=kind, task="jd-cv"),
+            rtol=1e-4,
+            atol=1e-5,
+        )
+        torch.testing.assert_close(
+            grafted.encode(TEXTS, kind=kind, task="jd-jd"), round1.encode(TEXTS, kind=kind)
+        )
+    with pytest.raises(SystemExit):
+        r2.main([*options[:4], "--out", str(tmp_path / "bad"), "--graft-onto", str(r1_dir), *TINY_R2])
+
+
 def test_boundary_head_checkpoint_reranks_with_its_head(synth_dir, r2_dir, tmp_path):
     out = tmp_path / "full"
     argv = ["--data", str(synth_dir), "--base", str(r2_dir), "--out", str(out), "--max-length", "48"]

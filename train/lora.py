@@ -178,6 +178,104 @@ def to_task_adapter(model: CREModel, base: CREModel, task: str, weight: float = 
     return model
 
 
+@torch.no_grad()
+def graft_task_adapter(model: CREModel, host: CREModel, base: CREModel, task: str) -> CREModel:
+    """Move ``task``'s adapter from ``model`` onto ``host``, another round trained from the same ``base``.
+
+    ``model`` is ``base`` plus ``task``'s adapter (a round started from ``base``, then
+    :func:`to_task_adapter`); ``host`` is ``base`` with a merged low-rank update ``D`` (a merged LoRA
+    round such as Round 1). On ``host`` the task's factors become the adapter's next to ``−D`` (from an
+    SVD of ``host − base``), so ``task`` encodes exactly as on ``model`` while every other task keeps
+    ``host``'s weights. The task also gets ``model``'s CNN projection, or an identity one (zero
+    fusion) when ``model`` has none and ``host`` has one.
+
+    Args:
+        model: ``base`` plus ``task``'s adapter.
+        host: The checkpoint that receives the adapter; modified in place and returned.
+        base: The frozen model both rounds started from.
+        task: One of ``configuration_cre.TASKS``.
+
+    Raises:
+        ValueError: ``model`` has no ``task`` adapter or is not ``base`` underneath; ``host`` differs
+            from ``base`` outside linear weights or by more than a low-rank update; ``model`` has a CNN
+            projection and ``host`` none.
+    """
+    if task not in model.task_adapters:
+        raise ValueError(f"the model has no {task!r} adapter to graft")
+    if changed := _differing_parameters(model.backbone, base.backbone):
+        raise ValueError(f"the adapter's model is not the base underneath: {changed[0]} differs")
+    own = model.task_adapters[task].factors()
+    undo = low_rank_difference(host.backbone, base.backbone)
+    own_rank = next(iter(own.values()))[0].shape[0]
+    undo_rank = max((down.shape[0] for down, _ in undo.values()), default=0)
+    factors = {}
+    for name in sorted(set(own) | set(undo)):
+        linear = base.backbone.get_submodule(name)
+        own_down, own_up = own.get(name, _zero_factors(linear, own_rank))
+        undo_down, undo_up = _padded(undo.get(name, _zero_factors(linear, 0)), undo_rank)
+        factors[name] = (torch.cat([own_down, undo_down]), torch.cat([own_up, -undo_up], dim=1))
+    task_cnn = model.task_adapters[task].cnn
+    task_cnn = model.cnn if task_cnn is None else task_cnn
+    if task_cnn is not None and host.cnn is None:
+        raise ValueError("the adapter comes with a CNN projection but the host model has none")
+    if task_cnn is None and host.cnn is not None:
+        task_cnn = copy.deepcopy(host.cnn)
+        task_cnn.fusion.weight.zero_()  # the projection adds fusion(...) to the pooled vector: identity
+        task_cnn.fusion.bias.zero_()
+    host.add_task_adapter(task, factors, task_cnn)
+    return host
+
+
+@torch.no_grad()
+def low_rank_difference(
+    module: torch.nn.Module, base: torch.nn.Module, tolerance: float = 1e-4
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``module − base`` as low-rank factors per linear layer: name -> ``(down (r, in), up (out, r))``.
+
+    Singular values below ``tolerance`` × the largest are float32 rounding of the merge and dropped.
+
+    Raises:
+        ValueError: A parameter other than a linear weight differs, or a difference is not low-rank
+            (more than half the layer's smaller dimension, as after full fine-tuning).
+    """
+    factors = {}
+    for name in _differing_parameters(module, base):
+        layer_name, _, kind = name.rpartition(".")
+        layer = module.get_submodule(layer_name) if layer_name else None
+        if kind != "weight" or not isinstance(layer, torch.nn.Linear):
+            raise ValueError(f"{name} differs from the base: only linear weights may (a merged LoRA round)")
+        delta = layer.weight.float() - base.get_submodule(layer_name).weight.float()
+        u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+        rank = int((s > tolerance * s[0]).sum())
+        if rank > min(delta.shape) // 2:
+            raise ValueError(f"{name} differs from the base by a rank-{rank} update: not a merged LoRA round")
+        factors[layer_name] = (vh[:rank].clone(), u[:, :rank] * s[:rank])
+    return factors
+
+
+def _differing_parameters(module: torch.nn.Module, base: torch.nn.Module) -> list[str]:
+    base_state = base.state_dict()
+    return [
+        name
+        for name, tensor in module.state_dict().items()
+        if not torch.equal(tensor.float(), base_state[name].to(tensor.device).float())
+    ]
+
+
+def _zero_factors(linear: torch.nn.Linear, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.zeros(rank, linear.in_features), torch.zeros(linear.out_features, rank)
+
+
+def _padded(factors: tuple[torch.Tensor, torch.Tensor], rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factors of a lower rank padded with zero rows/columns to ``rank`` (the product is unchanged)."""
+    down, up = factors
+    missing = rank - down.shape[0]
+    return (
+        torch.cat([down, down.new_zeros(missing, down.shape[1])]),
+        torch.cat([up, up.new_zeros(up.shape[0], missing)], dim=1),
+    )
+
+
 def trainable_parameter_count(model: torch.nn.Module) -> tuple[int, int]:
     """``(trainable, total)`` parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -13,7 +13,8 @@ Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
    ``--jds onet`` also on the O*NET ``train``-split occupations and their technology-stack
    specialisations; ``--jds onet+esco`` adds ESCO's occupations as profile-stage anchors only;
 2. ``r1``: Round 1 (:mod:`train.r1`) from the backbone, CNN projection on → ``r1/``;
-3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``;
+3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``; recipes with ``r2_from_backbone`` train
+   the jd-cv adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``);
 4. ``boundary``: the BoundaryHead on the frozen ``r2/`` encoder (:mod:`train.boundary`) → ``final/``;
 5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen recall-first on the tune half of the validation
    split (:func:`train.validation.search_lambda`), written into ``final/config.json``;
@@ -82,12 +83,14 @@ RECIPES = {
     # task's adapter: merged, it lifted résumé recall but undid R1's JD–JD gain on O*NET, so JD–JD
     # search keeps R1's weights. The JDs and their openings stay anchored to R1. R2 is recall-first: a
     # symmetric loss, and no same-occupation near misses (inflated titles, internships sold as years) as
-    # hard negatives; those are the BoundaryHead's job.
+    # hard negatives; those are the BoundaryHead's job. The jd-cv adapter learns from the original
+    # weights (R1's JD–JD update cost it résumé recall at the top of the list) and is grafted onto R1.
     "minilm-onet": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "
         "--profile-batch-size 32 --profile-teacher-rt 1 --max-length 128 --weight-distill 0.5 --lr 3e-4",
         "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --task-adapter jd-cv --anchor-weight 1 "
         "--anchor-openings --symmetric --skip-negative-types title_inflation,contractor_intern_confusion",
+        "r2_from_backbone": True,
         "max_length": 160,
     },
     "smollm2-135m": {
@@ -180,7 +183,8 @@ class Pipeline:
         return {"args": self.round_args(name), "processes": self.args.num_processes}
 
     def round_args(self, name: str) -> list[str]:
-        base = self.args.backbone if name == "r1" else str(self.out / "r1")
+        from_backbone = name == "r1" or self.recipe.get("r2_from_backbone", False)
+        base = self.args.backbone if from_backbone else str(self.out / "r1")
         options = [
             "--data", str(self.out / "synth"),
             "--base", base,
@@ -190,6 +194,8 @@ class Pipeline:
         ]  # fmt: skip
         if name == "r1" and not self.args.no_cnn:
             options.append("--cnn")
+        if name == "r2" and from_backbone:
+            options += ["--graft-onto", str(self.out / "r1")]
         return options + shlex.split(self.recipe[name]) + shlex.split(getattr(self.args, f"{name}_args"))
 
     def train_round(self, name: str) -> dict:

@@ -14,6 +14,10 @@ pool larger than one forward pass allows:
 A fresh LoRA adapter trains on the merged Round 1 backbone and is merged into the Round 2 checkpoint,
 or, with ``--task-adapter jd-cv``, kept as the ``jd-cv`` task's own weights: JD→CV matching then
 encodes with the update and JD–JD search with Round 1's weights (:func:`train.lora.to_task_adapter`).
+With ``--base`` the original backbone and ``--graft-onto`` the Round 1 checkpoint, the adapter learns
+JD→CV matching from the original weights and is then moved onto Round 1
+(:func:`train.lora.graft_task_adapter`): one checkpoint, JD–JD search with Round 1's weights, JD→CV
+matching with weights that never went through Round 1.
 
 Command line::
 
@@ -51,7 +55,14 @@ from train.loop import (
     run_training,
     setup_logging,
 )
-from train.lora import LoraSettings, add_lora, add_lora_arguments, scale_update, to_task_adapter
+from train.lora import (
+    LoraSettings,
+    add_lora,
+    add_lora_arguments,
+    graft_task_adapter,
+    scale_update,
+    to_task_adapter,
+)
 from train.losses import RankingWeights, multiple_negatives_ranking_loss, profile_loss
 from train.synth.pipeline import opening
 from train.synth.schema import TRIPLET_NEGATIVE_TYPES
@@ -90,6 +101,8 @@ class R2Recipe:
             recall-first encoder should rank every candidate of the right occupation high; near misses
             of the same occupation (inflated titles, internships sold as years) are false negatives
             for it and belong to the BoundaryHead and the recruiter's filters.
+        graft_onto: A checkpoint trained from the same base (Round 1) that receives the task adapter
+            (:func:`train.lora.graft_task_adapter`) and becomes the saved model (``None``: the base).
     """
 
     steps: int | None = None
@@ -104,6 +117,7 @@ class R2Recipe:
     task_adapter: str | None = None
     symmetric: bool = False
     skip_negative_types: tuple[str, ...] = ()
+    graft_onto: str | None = None
 
 
 def load_r2_data(data_dir: str | Path, skip_negative_types: Sequence[str] = ()) -> list[dict]:
@@ -273,6 +287,8 @@ def train_r2(
     when the run stopped early."""
     if recipe.task_adapter and lora.rank == 0:
         raise ValueError("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
+    if recipe.graft_onto and not recipe.task_adapter:
+        raise ValueError("--graft-onto moves a task adapter: it needs --task-adapter")
     triplets = load_r2_data(data_dir, recipe.skip_negative_types)
     accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
     set_seed(settings.seed)
@@ -297,6 +313,9 @@ def train_r2(
     model = accelerator.unwrap_model(model)
     if recipe.task_adapter:
         model = to_task_adapter(model, frozen, recipe.task_adapter, recipe.update_weight)
+        if recipe.graft_onto:
+            host = load_model(recipe.graft_onto).to(accelerator.device)
+            model = graft_task_adapter(model, host, frozen, recipe.task_adapter)
     elif recipe.update_weight != 1:
         model = scale_update(model, frozen, recipe.update_weight)
     return model, round_summary(result, {"jdcv": len(triplets)}, recipe, lora, settings)
@@ -353,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the update as this task's adapter (jd-cv: JD→CV matching) instead of merging it",
     )
     parser.add_argument(
+        "--graft-onto",
+        metavar="CHECKPOINT",
+        help="save the task adapter on this checkpoint trained from the same --base (Round 1) instead",
+    )
+    parser.add_argument(
         "--symmetric", action="store_true", help="add the CV→JD direction to the ranking loss"
     )
     parser.add_argument(
@@ -375,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.task_adapter and args.lora_rank == 0:
         parser.error("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
+    if args.graft_onto and not args.task_adapter:
+        parser.error("--graft-onto moves a task adapter: it needs --task-adapter")
     recipe = R2Recipe(
         args.steps,
         args.batch_size,
@@ -388,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         args.task_adapter,
         args.symmetric,
         args.skip_negative_types,
+        args.graft_onto,
     )
     trained = train_r2(
         args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
