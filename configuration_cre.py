@@ -3,8 +3,8 @@
 One :class:`CREConfig` describes a whole checkpoint: the backbone's own configuration nested as
 ``text_config`` (an encoder such as BERT/XLM-R/MPNet, or a decoder such as Llama/Qwen2), how token
 states become one vector (pooling, length, normalisation, output dimension), the instruction put in
-front of each kind of input, and the three CRE components (CNN projection, RT, BoundaryHead), each a
-small dict of options that is off by default.
+front of each kind of input, the three CRE components (CNN projection, RT, BoundaryHead) and
+candidate feedback when reranking a pool, each a small dict of options that is off by default.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ ENCODER_INSTRUCTIONS = dict.fromkeys(INPUT_KINDS, "")
 CNN_DEFAULTS = {"enabled": False, "kernel_sizes": [1, 3, 5], "channels": 128}
 RT_DEFAULTS = {"iterations": 0, "placement": "prefix"}  # prefix: see README, RT results
 BOUNDARY_DEFAULTS = {"enabled": False, "hidden_size": 256, "dropout": 0.1, "weight": 0.3, "trained": False}
+FEEDBACK_DEFAULTS = {"top_k": 0, "weight": 1.0}
 
 
 class CREConfig(PreTrainedConfig):
@@ -55,6 +56,9 @@ class CREConfig(PreTrainedConfig):
         rt: Refine Thought options: ``iterations`` (0 = off) and ``placement`` (``"prefix"`` | ``"suffix"``).
         boundary: BoundaryHead options: ``enabled``, ``hidden_size``, ``dropout``, ``weight`` (λ in
             ``cos − λ·s_boundary``) and ``trained`` (set by the training script).
+        feedback: Candidate feedback when reranking a pool (pseudo-relevance feedback, Rocchio): each
+            candidate's score gains ``weight`` × its mean cosine to the ``top_k`` candidates closest to
+            the JD, as if the JD's vector moved towards theirs (``top_k`` 0 = off).
         task_adapters: Task -> its adapter's shape (``rank``, adapted backbone ``modules``, and ``cnn``:
             whether the task has its own CNN projection). A task's adapter is a low-rank update of the
             backbone that applies only to that task's inputs (``jd-cv``: both sides of JD→CV
@@ -82,6 +86,7 @@ class CREConfig(PreTrainedConfig):
     cnn: dict[str, Any] | None = None
     rt: dict[str, Any] | None = None
     boundary: dict[str, Any] | None = None
+    feedback: dict[str, Any] | None = None
     task_adapters: dict[str, dict[str, Any]] | None = None
     default_task: str = "jd-cv"
 
@@ -101,6 +106,8 @@ class CREConfig(PreTrainedConfig):
         self.cnn = _with_defaults("cnn", self.cnn, CNN_DEFAULTS)
         self.rt = _with_defaults("rt", self.rt, RT_DEFAULTS)
         self.boundary = _with_defaults("boundary", self.boundary, BOUNDARY_DEFAULTS)
+        self.feedback = _with_defaults("feedback", self.feedback, FEEDBACK_DEFAULTS)
+        check_feedback(self.feedback["top_k"], self.feedback["weight"])
         if self.rt["placement"] not in RT_PLACEMENTS:
             raise ValueError(f"rt.placement must be one of {RT_PLACEMENTS}, got {self.rt['placement']!r}")
         if self.rt["iterations"] < 0:
@@ -120,6 +127,14 @@ def check_task(task: str) -> str:
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known tasks: {TASKS}")
     return task
+
+
+def check_feedback(top_k: int, weight: float) -> None:
+    """A ValueError naming the problem unless ``top_k`` is an integer >= 0 and ``weight`` a number >= 0."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"feedback top_k must be an integer >= 0 (0 = off), got {top_k!r}")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        raise ValueError(f"feedback weight must be a number >= 0, got {weight!r}")
 
 
 def _with_defaults(name: str, options: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:

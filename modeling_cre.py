@@ -12,6 +12,9 @@ with two optional test-time and reranking components:
 * **BoundaryHead**: an MLP over ``[q, c, |q−c|, q⊙c]`` that scores role-boundary near misses, used by
   :meth:`CREModel.rerank` as ``s = cos − λ·s_boundary``.
 
+:meth:`CREModel.rerank` can also add candidate feedback (:func:`candidate_feedback`): each candidate
+gains ``w ×`` its mean cosine to the pool's ``k`` candidates closest to the JD.
+
 This file and ``configuration_cre.py`` are the checkpoint's custom code: they import only torch and
 transformers, so ``AutoModel.from_pretrained(path, trust_remote_code=True)`` and
 ``SentenceTransformer(path, trust_remote_code=True)`` load a CRE checkpoint anywhere.
@@ -34,7 +37,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_cre import CREConfig, check_task
+from .configuration_cre import CREConfig, check_feedback, check_task
 
 try:  # progress bars are a convenience, not a requirement of the checkpoint code
     from tqdm.auto import tqdm
@@ -119,6 +122,31 @@ def memory_vector(
     weights = scores.masked_fill(~mask.bool(), float("-inf")).softmax(dim=-1)
     memory = torch.einsum("bl,bld->bd", weights, states)
     return F.normalize(memory, dim=-1) * scale.unsqueeze(-1)
+
+
+def candidate_feedback(candidates: torch.Tensor, cosine: torch.Tensor, top_k: int) -> torch.Tensor:
+    """Pseudo-relevance feedback over one pool: each candidate's mean cosine to the ``top_k``
+    candidates closest to the query.
+
+    Adding ``w ×`` this to the cosine ranks the pool as Rocchio's query ``q + w·mean(top k)`` would:
+    candidates that resemble the best matches rise, which helps those that describe the role in
+    other words than the JD. Zero when the pool has no more than ``top_k`` candidates (the "best"
+    would be all of them).
+
+    Args:
+        candidates: ``(n, d)`` unit-length candidate embeddings.
+        cosine: ``(n,)`` cosine of the query to each candidate.
+        top_k: Candidates the feedback comes from (0 = none).
+
+    Example:
+        >>> c = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+        >>> candidate_feedback(c, torch.tensor([0.9, 0.5, 0.1]), top_k=1)
+        tensor([1.0000, 0.8000, 0.0000])
+    """
+    if top_k <= 0 or len(cosine) <= top_k:
+        return torch.zeros_like(cosine)
+    best = torch.topk(cosine, top_k).indices
+    return (candidates @ candidates[best].T).mean(dim=1)
 
 
 class CNNProjection(nn.Module):
@@ -720,8 +748,10 @@ class CREModel(CREPreTrainedModel):
         top_k: int | None = None,
         boundary_weight: float | None = None,
         batch_size: int = 32,
+        feedback_top_k: int | None = None,
+        feedback_weight: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Order candidate CVs for one JD by ``s_final = cos − λ·s_boundary``.
+        """Order candidate CVs for one JD by ``s_final = cos + w·feedback − λ·s_boundary``.
 
         Args:
             jd: The JD text, or its precomputed embedding ``(d,)`` (``encode(..., task="jd-cv")``).
@@ -730,14 +760,17 @@ class CREModel(CREPreTrainedModel):
             boundary_weight: λ (default ``config.boundary["weight"]``). Without a trained
                 BoundaryHead the ranking is by cosine alone and a warning says so.
             batch_size: Encoding batch size when texts are given.
+            feedback_top_k: ``k`` of the candidate feedback (:func:`candidate_feedback`; default
+                ``config.feedback["top_k"]``, 0 = off).
+            feedback_weight: ``w`` of the candidate feedback (default ``config.feedback["weight"]``).
 
         Returns:
             Dicts sorted by ``score`` (best first) with ``corpus_id`` (index into ``cvs``), ``score``,
-            ``cosine`` and ``boundary`` (``None`` without a trained head).
+            ``cosine``, ``boundary`` (``None`` without a trained head) and ``feedback`` (``None`` when off).
 
         Raises:
-            ValueError: ``jd`` is neither a string nor a ``(d,)`` embedding, or ``cvs`` embeddings do
-                not have ``d`` columns.
+            ValueError: ``jd`` is neither a string nor a ``(d,)`` embedding, ``cvs`` embeddings do
+                not have ``d`` columns, or the feedback options are out of range.
 
         Example:
             >>> model.rerank("Staff ML engineer owning the ranking platform", cvs, top_k=3)  # doctest: +SKIP
@@ -746,14 +779,20 @@ class CREModel(CREPreTrainedModel):
         query = self._query_embedding(jd)
         if len(cvs) == 0:
             return []
-        candidates = self._candidate_embeddings(cvs, batch_size)
-        cosine = F.normalize(candidates, dim=-1) @ F.normalize(query, dim=-1)
-        boundary = None
+        feedback_top_k = self.config.feedback["top_k"] if feedback_top_k is None else feedback_top_k
+        feedback_weight = self.config.feedback["weight"] if feedback_weight is None else feedback_weight
+        check_feedback(feedback_top_k, feedback_weight)
+        candidates = F.normalize(self._candidate_embeddings(cvs, batch_size), dim=-1)
+        cosine = candidates @ F.normalize(query, dim=-1)
+        boundary = feedback = None
         final = cosine
+        if feedback_top_k > 0:
+            feedback = candidate_feedback(candidates, cosine, feedback_top_k)
+            final = final + feedback_weight * feedback
         if self.has_boundary_head:
             weight = self.config.boundary["weight"] if boundary_weight is None else boundary_weight
             boundary = self.boundary_scores(query, candidates)
-            final = cosine - weight * boundary
+            final = final - weight * boundary
         else:
             warnings.warn(
                 "This checkpoint has no trained BoundaryHead: candidates are ranked by cosine alone.",
@@ -766,6 +805,7 @@ class CREModel(CREPreTrainedModel):
                 "score": float(final[i]),
                 "cosine": float(cosine[i]),
                 "boundary": None if boundary is None else float(boundary[i]),
+                "feedback": None if feedback is None else float(feedback[i]),
             }
             for i in order
         ]

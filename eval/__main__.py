@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from cre.configuration_cre import check_feedback
 from eval.benchmarks import BENCHMARKS, LOCAL_POOL_CUTOFFS, Benchmark, DataNotFoundError, load_benchmark
 from eval.boundary import DEFAULT_LAMBDA_GRID, boundary_diagnostic, lambda_grid_search, pool_pairs
 from eval.compare import build_report, paired_comparisons, run_models, write_report
@@ -69,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--reference", help="row the paired tests compare against (default: first model)")
     compare.add_argument("--boundary-weight", type=float, help="λ for boundary-aware rows (default: model's)")
+    compare.add_argument(
+        "--feedback",
+        nargs=2,
+        metavar=("K", "W"),
+        help="candidate feedback rows for every model on local pools: the K best candidates, weight W "
+        "(default: each CRE model's config; K 0 = off)",
+    )
     compare.add_argument("--bootstrap-samples", type=int, default=10_000)
     compare.add_argument("--per-query", action="store_true", help="store per-query scores in the JSON")
     compare.add_argument("--out", default="eval/results", help="output folder")
@@ -147,6 +155,16 @@ def _loader(args: argparse.Namespace):
     return lambda spec: load_encoder(spec, max_length=args.max_length, cache_dir=cache)
 
 
+def parse_feedback(values: list[str]) -> tuple[int, float]:
+    """``--feedback K W`` as ``(k, w)``, or SystemExit naming the bad value."""
+    try:
+        top_k, weight = int(values[0]), float(values[1])
+        check_feedback(top_k, weight)
+    except ValueError as err:
+        raise SystemExit(f"--feedback K W: {err}") from None
+    return top_k, weight
+
+
 def run_compare(args: argparse.Namespace) -> dict:
     benchmarks, skipped = load_benchmarks(args, args.benchmarks)
     extra = custom_benchmark(args, args.protocol)
@@ -154,8 +172,15 @@ def run_compare(args: argparse.Namespace) -> dict:
         benchmarks.append(extra)
     if not benchmarks:
         raise SystemExit("no benchmark could be built: " + "; ".join(skipped.values()))
+    feedback = parse_feedback(args.feedback) if args.feedback else None
     results, load_seconds, failures = run_models(
-        args.models, benchmarks, _loader(args), args.boundary_weight, args.batch_size, show_progress=True
+        args.models,
+        benchmarks,
+        _loader(args),
+        args.boundary_weight,
+        args.batch_size,
+        show_progress=True,
+        feedback=feedback,
     )
     reference = args.reference or args.models[0]
     settings = {
@@ -163,6 +188,7 @@ def run_compare(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "pool_size": args.pool_size,
         "boundary_weight": args.boundary_weight,
+        "feedback": list(feedback) if feedback else None,
         "reference": reference,
         "bootstrap_samples": args.bootstrap_samples,
         "torch_threads": torch.get_num_threads(),

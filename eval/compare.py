@@ -6,6 +6,7 @@ Results JSON (what the model card reads), ``schema_version`` 1::
       "schema_version": 1,
       "created": "2026-11-27T14:00:00+00:00",           # UTC, ISO 8601
       "settings": {"max_length": 256, "batch_size": 32, "pool_size": 100, "boundary_weight": null,
+                   "feedback": null,                     # [k, w] given for every model, or null
                    "reference": "minilm", "bootstrap_samples": 10000, "torch_threads": 2},
       "benchmarks": {
         "<benchmark>": {"protocol": "global" | "local", "queries": int, "corpus": int,
@@ -13,7 +14,7 @@ Results JSON (what the model card reads), ``schema_version`` 1::
                         "skipped": {"<reason>": int}}
       },
       "models": {
-        "<row name>": {                                  # a model, or a model variant (λ row)
+        "<row name>": {                                  # a model, or a variant (λ / feedback row)
           "<benchmark>": {"metrics": {"ndcg@10": float, ...}, "seconds": float, "texts_encoded": int,
                           "per_query": {"ndcg@10": {"<query id>": float}}}   # only with per_query=True
         }
@@ -55,10 +56,12 @@ def run_models(
     boundary_weight: float | None = None,
     batch_size: int = 32,
     show_progress: bool = False,
+    feedback: tuple[int, float] | None = None,
 ) -> tuple[list[RunResult], dict[str, float], dict[str, str]]:
     """Evaluate each model on each benchmark, loading one model at a time to bound memory.
 
-    A model that fails to load is recorded in the failures and the others still run.
+    A model that fails to load is recorded in the failures and the others still run. ``feedback``
+    ``(k, w)`` applies candidate feedback to every model's local pools (``None``: each model's own).
 
     Returns:
         ``(results, load_seconds per spec, failures per spec)``.
@@ -76,7 +79,7 @@ def run_models(
         load_seconds[spec] = time.perf_counter() - start
         for benchmark in benchmarks:
             logger.info("evaluating %s on %s", spec, benchmark.name)
-            rows = evaluate(encoder, benchmark, boundary_weight, batch_size, show_progress)
+            rows = evaluate(encoder, benchmark, boundary_weight, batch_size, show_progress, feedback)
             results.extend(rows)
             logger.info("%s on %s: %.1f s, %s", spec, benchmark.name, rows[0].seconds, rows[0].metrics)
         del encoder

@@ -4,7 +4,8 @@
   exact cosine search.
 * **Local pool** (:func:`score_pools` then :func:`rank_pools`): an upstream retriever (BM25 by
   default, or a pool file) proposes a candidate pool per query and the model reranks it by cosine,
-  or by ``cosine − λ·s_boundary`` when it has a BoundaryHead. Documents outside the pool are never
+  by ``cosine − λ·s_boundary`` when it has a BoundaryHead, and with ``+ w·feedback`` when candidate
+  feedback is on (``modeling_cre.candidate_feedback``). Documents outside the pool are never
   ranked, so recall is measured against *all* relevant documents: a candidate BM25 missed stays
   missed, as for a recruiter who only ever sees the pool.
 
@@ -25,8 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
+from cre.modeling_cre import candidate_feedback
 from eval.ir_data import IRDataset
 from eval.models import SupportsEncode
 from eval.retrieval import exact_top_k, rank_by_scores
@@ -40,17 +43,23 @@ class PoolScores:
         doc_ids: Candidates, in the upstream retriever's order.
         cosine: Cosine similarity of the query to each candidate.
         boundary: ``s_boundary`` per candidate, or ``None`` without a BoundaryHead.
+        feedback: Mean cosine of each candidate to the ``k`` closest to the query, or ``None`` when
+            candidate feedback is off.
     """
 
     doc_ids: list[str]
     cosine: np.ndarray
     boundary: np.ndarray | None = None
+    feedback: np.ndarray | None = None
 
-    def combined(self, boundary_weight: float) -> np.ndarray:
-        """``cosine − λ·s_boundary`` (plain cosine when there is no boundary score or λ = 0)."""
-        if self.boundary is None or boundary_weight == 0:
-            return self.cosine
-        return self.cosine - boundary_weight * self.boundary
+    def combined(self, boundary_weight: float, feedback_weight: float = 0.0) -> np.ndarray:
+        """``cosine + w·feedback − λ·s_boundary``; a term without scores (or with weight 0) is left out."""
+        score = self.cosine
+        if self.feedback is not None and feedback_weight:
+            score = score + feedback_weight * self.feedback
+        if self.boundary is not None and boundary_weight:
+            score = score - boundary_weight * self.boundary
+        return score
 
 
 def _embed(encoder: SupportsEncode, texts: list[str], kind: str, batch_size: int, show_progress: bool):
@@ -96,8 +105,12 @@ def score_pools(
     doc_kind: str = "cv",
     batch_size: int = 32,
     show_progress: bool = False,
+    feedback_top_k: int = 0,
 ) -> dict[str, PoolScores]:
     """Score every judged query's pool with the model (each distinct text is encoded once).
+
+    Args:
+        feedback_top_k: ``k`` of the candidate feedback scores (0: none).
 
     Raises:
         KeyError: A judged query has no pool.
@@ -118,17 +131,30 @@ def score_pools(
         query_ids, tqdm(query_vectors, desc="rerank", disable=not show_progress), strict=True
     ):
         pool_vectors = doc_vectors[[row_of[d] for d in pools[qid]]]
+        cosine = pool_vectors @ query_vector
+        feedback = None
+        if feedback_top_k:
+            feedback = candidate_feedback(
+                torch.from_numpy(pool_vectors), torch.from_numpy(cosine), feedback_top_k
+            ).numpy()
         scored[qid] = PoolScores(
             doc_ids=list(pools[qid]),
-            cosine=pool_vectors @ query_vector,
+            cosine=cosine,
             boundary=encoder.boundary_scores(query_vector, pool_vectors) if with_boundary else None,
+            feedback=feedback,
         )
     return scored
 
 
-def rank_pools(scored: Mapping[str, PoolScores], boundary_weight: float = 0.0) -> dict[str, list[str]]:
-    """Rerank each pool by ``cosine − λ·s_boundary``; cheap, so λ grids reuse one :func:`score_pools`."""
-    return {qid: rank_by_scores(pool.doc_ids, pool.combined(boundary_weight)) for qid, pool in scored.items()}
+def rank_pools(
+    scored: Mapping[str, PoolScores], boundary_weight: float = 0.0, feedback_weight: float = 0.0
+) -> dict[str, list[str]]:
+    """Rerank each pool by ``cosine + w·feedback − λ·s_boundary``; cheap, so λ grids reuse one
+    :func:`score_pools`."""
+    return {
+        qid: rank_by_scores(pool.doc_ids, pool.combined(boundary_weight, feedback_weight))
+        for qid, pool in scored.items()
+    }
 
 
 def upstream_rankings(pools: Mapping[str, list[str]], dataset: IRDataset) -> dict[str, list[str]]:

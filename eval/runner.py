@@ -57,6 +57,7 @@ def evaluate(
     boundary_weight: float | None = None,
     batch_size: int = 32,
     show_progress: bool = False,
+    feedback: tuple[int, float] | None = None,
 ) -> list[RunResult]:
     """Evaluate ``encoder`` with the benchmark's protocol.
 
@@ -67,10 +68,12 @@ def evaluate(
             uses the model's configured weight. Models without a BoundaryHead get the cosine row only.
         batch_size: Encoding batch size.
         show_progress: Show tqdm bars while encoding and reranking.
+        feedback: ``(k, w)`` of candidate feedback for local-pool benchmarks (``k`` 0: off). ``None``
+            uses the model's configured feedback (CRE models; off for others).
 
     Returns:
-        The cosine row, followed by the boundary-aware row when the model has a BoundaryHead and the
-        protocol is local.
+        The cosine row; for local pools also the row with candidate feedback when it is on, the
+        boundary-aware row when the model has a BoundaryHead, and the row with both.
     """
     name = getattr(encoder, "name", type(encoder).__name__)
     if hasattr(encoder, "for_task"):
@@ -91,18 +94,26 @@ def evaluate(
             )
         }
     elif benchmark.protocol == "local":
+        top_k, feedback_weight = feedback if feedback is not None else default_feedback(encoder)
         scored = score_pools(
             encoder,
             benchmark.dataset,
             benchmark.pools,
             batch_size=batch_size,
             show_progress=show_progress,
+            feedback_top_k=top_k,
             **kinds,
         )
-        variants = {name: rank_pools(scored)}
+        weights = {"": 0.0}  # row suffix -> λ
         if getattr(encoder, "has_boundary_head", False):
             weight = boundary_weight if boundary_weight is not None else default_boundary_weight(encoder)
-            variants[f"{name} [cos−{weight:g}·boundary]"] = rank_pools(scored, weight)
+            weights[f"−{weight:g}·boundary"] = weight
+        variants = {}
+        for suffix, weight in weights.items():
+            variants[f"{name} [cos{suffix}]" if suffix else name] = rank_pools(scored, weight)
+            if top_k:
+                row = f"{name} [cos{suffix}+{feedback_weight:g}·feedback@{top_k}]"
+                variants[row] = rank_pools(scored, weight, feedback_weight)
     else:
         raise ValueError(f"benchmark {benchmark.name!r}: unknown protocol {benchmark.protocol!r}")
     timing = {
@@ -115,6 +126,15 @@ def evaluate(
 def default_boundary_weight(encoder: SupportsEncode) -> float:
     """The λ stored in a CRE model's config (``boundary.weight``)."""
     return float(encoder.model.config.boundary["weight"])
+
+
+def default_feedback(encoder: SupportsEncode) -> tuple[int, float]:
+    """``(k, w)`` of a CRE model's configured candidate feedback; ``(0, 0.0)`` (off) for other models."""
+    model = getattr(encoder, "model", None)
+    options = getattr(getattr(model, "config", None), "feedback", None)
+    if not isinstance(options, dict):
+        return 0, 0.0
+    return int(options["top_k"]), float(options["weight"])
 
 
 def evaluate_upstream(benchmark: Benchmark, name: str = "bm25 (pool order)") -> RunResult:

@@ -1,4 +1,4 @@
-"""Unit tests of CRE's three components: CNN projection, RT (Refine Thought) and BoundaryHead."""
+"""Unit tests of CRE's three components (CNN projection, RT, BoundaryHead) and candidate feedback."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from cre.modeling_cre import BoundaryHead, memory_vector
+from cre.modeling_cre import BoundaryHead, candidate_feedback, memory_vector
 
 TEXTS = [
     "Senior data engineer : python , spark and airflow . owns the platform pipeline",
@@ -181,6 +181,43 @@ def test_rerank_edge_cases_and_bad_input(tiny_cre):
         model.rerank(None, TEXTS[1:])
     with pytest.raises(ValueError, match=r"texts\[1\] is int"):
         model.rerank(TEXTS[0], ["nurse", 3])
+
+
+# ---------------------------------------------------------------- candidate feedback
+
+
+def test_candidate_feedback_ranks_like_the_rocchio_query():
+    generator = torch.Generator().manual_seed(0)
+    candidates = torch.nn.functional.normalize(torch.randn(12, 8, generator=generator), dim=-1)
+    query = torch.nn.functional.normalize(torch.randn(8, generator=generator), dim=-1)
+    cosine = candidates @ query
+    feedback = candidate_feedback(candidates, cosine, top_k=3)
+    best = torch.argsort(cosine, descending=True)[:3]
+    expected = torch.stack([torch.stack([c @ candidates[j] for j in best]).mean() for c in candidates])
+    torch.testing.assert_close(feedback, expected)
+    # cos + w·feedback is the score of Rocchio's moved query q + w·mean(best k).
+    rocchio = candidates @ (query + 0.7 * candidates[best].mean(dim=0))
+    torch.testing.assert_close(cosine + 0.7 * feedback, rocchio)
+    assert torch.equal(candidate_feedback(candidates, cosine, top_k=0), torch.zeros(12))
+    assert torch.equal(candidate_feedback(candidates[:3], cosine[:3], top_k=3), torch.zeros(3))
+
+
+def test_rerank_adds_weighted_feedback_from_the_config_or_the_call(tiny_cre):
+    model = trained_head_model(tiny_cre, weight=0.5)
+    assert all(r["feedback"] is None for r in model.rerank(TEXTS[0], TEXTS[1:]))  # off by default
+    model.config.feedback = {"top_k": 1, "weight": 2.0}
+    results = model.rerank(TEXTS[0], TEXTS[1:])
+    candidates = torch.as_tensor(model.encode(TEXTS[1:], kind="cv"))
+    best = max(results, key=lambda r: r["cosine"])["corpus_id"]
+    for r in results:
+        assert r["feedback"] == pytest.approx(float(candidates[r["corpus_id"]] @ candidates[best]), abs=1e-5)
+        assert r["score"] == pytest.approx(r["cosine"] + 2.0 * r["feedback"] - 0.5 * r["boundary"], abs=1e-5)
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    assert all(r["feedback"] is None for r in model.rerank(TEXTS[0], TEXTS[1:], feedback_top_k=0))
+    with pytest.raises(ValueError, match="feedback top_k must be an integer >= 0"):
+        model.rerank(TEXTS[0], TEXTS[1:], feedback_top_k=-2)
+    with pytest.raises(ValueError, match="feedback weight must be a number >= 0"):
+        model.rerank(TEXTS[0], TEXTS[1:], feedback_weight=-1.0)
 
 
 def test_boundary_head_is_saved_with_its_trained_flag(tiny_cre, tmp_path):

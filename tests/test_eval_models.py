@@ -193,16 +193,29 @@ def test_cli_compare_writes_json_markdown_and_plots(tiny_st, tiny_cre, tmp_path,
         "32",
     ]
     argv += ["--cache-dir", str(tmp_path / "cache"), "--bootstrap-samples", "100", "--boundary-weight", "0.5"]
-    assert main(argv) == 0
+    assert main([*argv, "--feedback", "1", "0.5"]) == 0
     report = json.loads((out / "cmp.json").read_text())
     assert report["failures"]["onet"].startswith("skipped: development data folder")
     assert report["benchmarks"]["toy"]["skipped"] == {"no relevant documents": 1}
+    assert report["settings"]["feedback"] == [1, 0.5]
     rows = set(report["models"])
-    assert rows == {"bm25 (pool order)", str(tiny_st), str(tiny_cre), f"{tiny_cre} [cos−0.5·boundary]"}
+    assert rows == {
+        "bm25 (pool order)",
+        str(tiny_st),
+        f"{tiny_st} [cos+0.5·feedback@1]",
+        str(tiny_cre),
+        f"{tiny_cre} [cos+0.5·feedback@1]",
+        f"{tiny_cre} [cos−0.5·boundary]",
+        f"{tiny_cre} [cos−0.5·boundary+0.5·feedback@1]",
+    }
     assert set(report["models"][str(tiny_st)]["toy"]["metrics"]) >= {"recall@10", "precision@70", "ndcg@10"}
     assert report["settings"]["reference"] == str(tiny_st)
     assert {c["model"] for c in report["comparisons"]} == rows - {str(tiny_st)}
     assert (out / "cmp_recall_toy.png").exists() and "### toy (local pool" in (out / "cmp.md").read_text()
+    with pytest.raises(SystemExit, match="--feedback K W: feedback top_k must be an integer >= 0"):
+        main([*argv, "--feedback", "-1", "0.5"])
+    with pytest.raises(SystemExit, match="--feedback K W: invalid literal"):
+        main([*argv, "--feedback", "three", "0.5"])
 
 
 def test_cli_boundary_tools_and_errors(tiny_st, tiny_cre, tmp_path, capsys, monkeypatch):

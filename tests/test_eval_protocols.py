@@ -91,6 +91,17 @@ def test_pool_scores_combined_is_cosine_without_boundary():
     np.testing.assert_allclose(pool.combined(0.5), [0.4, 0.5])
 
 
+def test_feedback_lifts_a_candidate_that_resembles_the_best_one():
+    # The Java developer's CV never says "python" but reads like the top candidate (python + java).
+    corpus = {"top": "python java", "java-dev": "java", "nurse": "python nurse nurse"}
+    data = IRDataset.from_dicts({"q": "python"}, corpus, {"q": {"top": 1, "java-dev": 1}})
+    scored = score_pools(BagOfWordsEncoder(), data, {"q": list(corpus)}, feedback_top_k=1)
+    assert rank_pools(scored)["q"] == ["top", "nurse", "java-dev"]
+    assert rank_pools(scored, feedback_weight=2.0)["q"] == ["top", "java-dev", "nurse"]
+    np.testing.assert_allclose(scored["q"].feedback[0], 1.0, atol=1e-5)  # the top candidate itself
+    assert score_pools(BagOfWordsEncoder(), data, {"q": list(corpus)})["q"].feedback is None
+
+
 def make_benchmarks(dataset):
     global_bench = Benchmark("toy-global", dataset, "global", {"ndcg": [3], "recall": [1, 2]}, min_gain=1)
     pools = {"jd-py": ["cv2", "cv3", "cv1"], "jd-nurse": ["cv5", "cv3"]}  # the nurse CV is not pooled
@@ -109,6 +120,14 @@ def test_evaluate_produces_cosine_and_boundary_rows(dataset):
     assert cosine.per_query["recall@3"].tolist() == [0.0, 1.0]
     assert boundary.metrics["recall@1"] == 0.5
     assert evaluate_upstream(local_bench).metrics["recall@1"] == 0.0  # BM25 put cv2 first
+    rows = evaluate(BagOfWordsEncoder(boundary=True), local_bench, 1.0, feedback=(1, 0.5))
+    assert [row.model for row in rows] == [
+        "bow",
+        "bow [cos+0.5·feedback@1]",
+        "bow [cos−1·boundary]",
+        "bow [cos−1·boundary+0.5·feedback@1]",
+    ]
+    assert rows[0].metrics == cosine.metrics and rows[2].metrics == boundary.metrics
     with pytest.raises(ValueError, match="no candidate pools"):
         evaluate_upstream(global_bench)
 

@@ -77,6 +77,10 @@ def test_config_round_trips_through_json(tmp_path):
         ({"cnn": {"width": 3}}, "Unknown cnn option"),
         ({"rt": {"placement": "middle"}}, "rt.placement"),
         ({"rt": {"iterations": -1}}, "rt.iterations"),
+        ({"feedback": {"k": 3}}, "Unknown feedback option"),
+        ({"feedback": {"top_k": -1}}, "feedback top_k must be an integer >= 0"),
+        ({"feedback": {"top_k": 2.5}}, "feedback top_k must be an integer >= 0"),
+        ({"feedback": {"weight": -0.5}}, "feedback weight must be a number >= 0"),
     ],
 )
 def test_config_rejects_bad_options(options, message):

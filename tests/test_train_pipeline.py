@@ -26,6 +26,7 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     search = json.loads((out / "steps" / "lambda.json").read_text())["result"]
     assert final.has_boundary_head
     assert final.config.boundary["weight"] == search["best_lambda"]
+    assert final.config.feedback == {"top_k": 0, "weight": 1.0}  # the default recipe leaves it off
     assert {row["lambda"] for row in search["recall_guard"]["grid"]} >= {0.0, 0.3, 1.0}
     assert {row["lambda"] for row in search["grid"]} == set(search["recall_guard"]["qualified"])
     results = json.loads((out / "eval" / "results.json").read_text())
@@ -138,3 +139,16 @@ def test_occupation_seeds_join_the_embedded_ones_and_only_train_split_onet(jds, 
         assert other != row["source_id"] and other.startswith("onet:15-1252.00~")
         assert row["negative"] == fitting[other]
     assert len({row["split"] for row in triplets if "~" in row["source_id"]}) == 1  # siblings share a split
+
+
+def test_domain_preset_grafts_round_2_from_the_backbone_and_turns_feedback_on(tmp_path):
+    from train.pipeline import Pipeline, build_parser
+
+    pipeline = Pipeline(build_parser().parse_args(["--out", str(tmp_path), "--recipe", "minilm-onet"]))
+    r2_args = pipeline.round_args("r2")
+    assert r2_args[r2_args.index("--base") + 1] == "minilm"
+    assert r2_args[r2_args.index("--graft-onto") + 1] == str(tmp_path / "r1")
+    assert "--task-adapter" in r2_args
+    assert pipeline.feedback == {"top_k": 3, "weight": 1.0}
+    default = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
+    assert "--graft-onto" not in default.round_args("r2") and default.feedback["top_k"] == 0

@@ -17,7 +17,8 @@ Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
    the jd-cv adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``);
 4. ``boundary``: the BoundaryHead on the frozen ``r2/`` encoder (:mod:`train.boundary`) → ``final/``;
 5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen recall-first on the tune half of the validation
-   split (:func:`train.validation.search_lambda`), written into ``final/config.json``;
+   split (:func:`train.validation.search_lambda`), written into ``final/config.json`` with the
+   recipe's candidate feedback (``feedback_top_k``; off unless the recipe sets it);
 6. ``evaluate``: baseline, R1, R2 and full model on the test half (:mod:`train.validation`) →
    ``eval/results.{json,md}``; each checkpoint's model card gets its metrics.
 
@@ -91,6 +92,8 @@ RECIPES = {
         "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --task-adapter jd-cv --anchor-weight 1 "
         "--anchor-openings --symmetric --skip-negative-types title_inflation,contractor_intern_confusion",
         "r2_from_backbone": True,
+        # Rocchio's α = β = 1 over the three best candidates, fixed without a search: see README.
+        "feedback_top_k": 3,
         "max_length": 160,
     },
     "smollm2-135m": {
@@ -116,6 +119,11 @@ class Pipeline:
         self.timings: dict[str, float] = {}
         self.stale = False  # once a step reruns, every later step reruns too
 
+    @property
+    def feedback(self) -> dict:
+        """The final checkpoint's candidate feedback options (``config.feedback``)."""
+        return {"top_k": self.recipe.get("feedback_top_k", 0), "weight": 1.0}
+
     # ---------------------------------------------------------------- bookkeeping
 
     def run(self) -> dict:
@@ -128,7 +136,7 @@ class Pipeline:
             ("r1", self.round_settings("r1"), lambda: self.train_round("r1")),
             ("r2", self.round_settings("r2"), lambda: self.train_round("r2")),
             ("boundary", {"max_length": self.max_length, "seed": self.args.seed}, self.boundary),
-            ("lambda", {"grid": self.args.lambda_grid}, self.choose_lambda),
+            ("lambda", {"grid": self.args.lambda_grid, "feedback": self.feedback}, self.choose_lambda),
             ("evaluate", {"max_length": self.max_length}, self.evaluate),
         ]
         results = {}
@@ -233,6 +241,7 @@ class Pipeline:
         search = search_lambda(encoder, self.out / "synth", self.args.lambda_grid)
         config = CREConfig.from_pretrained(self.out / "final")
         config.boundary["weight"] = search["best_lambda"]
+        config.feedback = self.feedback
         config.save_pretrained(self.out / "final")
         print(
             f"    λ = {search['best_lambda']:g} ({search['metric']} {search['best_value']:.4f} on the tune half; "
