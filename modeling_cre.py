@@ -758,7 +758,7 @@ class CREModel(CREPreTrainedModel):
             cvs: CV texts, or their precomputed embeddings ``(n, d)`` (e.g. cached by a service).
             top_k: Keep the best ``top_k`` (default: all).
             boundary_weight: λ (default ``config.boundary["weight"]``). Without a trained
-                BoundaryHead the ranking is by cosine alone and a warning says so.
+                BoundaryHead the ranking has no boundary term and a warning says so.
             batch_size: Encoding batch size when texts are given.
             feedback_top_k: ``k`` of the candidate feedback (:func:`candidate_feedback`; default
                 ``config.feedback["top_k"]``, 0 = off).
@@ -795,7 +795,7 @@ class CREModel(CREPreTrainedModel):
             final = final - weight * boundary
         else:
             warnings.warn(
-                "This checkpoint has no trained BoundaryHead: candidates are ranked by cosine alone.",
+                "This checkpoint has no trained BoundaryHead: candidates are ranked without s_boundary.",
                 stacklevel=2,
             )
         order = torch.argsort(final, descending=True)[:top_k]
