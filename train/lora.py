@@ -263,7 +263,10 @@ def _differing_parameters(module: torch.nn.Module, base: torch.nn.Module) -> lis
 
 
 def _zero_factors(linear: torch.nn.Linear, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.zeros(rank, linear.in_features), torch.zeros(linear.out_features, rank)
+    zeros = linear.weight.new_zeros  # on the layer's device, like the other factors
+    return zeros(rank, linear.in_features, dtype=torch.float32), zeros(
+        linear.out_features, rank, dtype=torch.float32
+    )
 
 
 def _padded(factors: tuple[torch.Tensor, torch.Tensor], rank: int) -> tuple[torch.Tensor, torch.Tensor]:
