@@ -9,6 +9,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModel
 
+from tests.train_support import assert_jd_cv_vectors_equal
 from train.checkpoint import ADAPTER_FILES, save_checkpoint
 from train.lora import (
     LoraSettings,
@@ -159,13 +160,7 @@ def test_grafted_adapter_encodes_like_its_round_and_the_host_keeps_its_task(tiny
 
     spec = grafted.config.task_adapters["jd-cv"]
     assert spec["rank"] == 8 and spec["cnn"]  # 4 for the update, 4 to undo the host's; identity CNN
-    for text_kind in ("jd", "cv"):
-        torch.testing.assert_close(
-            grafted.encode(TEXTS, kind=text_kind, task="jd-cv"),
-            adapted.encode(TEXTS, kind=text_kind, task="jd-cv"),
-            rtol=1e-4,
-            atol=1e-5,
-        )
+    assert_jd_cv_vectors_equal(grafted, adapted, TEXTS)
     torch.testing.assert_close(grafted.encode(TEXTS, kind="cv", task="jd-jd"), host_vectors)
 
 

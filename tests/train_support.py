@@ -69,3 +69,16 @@ def accelerate_launch(processes: int, module: str, *args: str) -> subprocess.Com
         launcher += ["--multi_gpu", "--num_processes", str(processes)]
     launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     return run_python(*launcher, "-m", module, *args)
+
+
+def assert_jd_cv_vectors_equal(model, expected, texts: list[str]) -> None:
+    """``model`` encodes ``texts`` for JD→CV matching (both kinds) as ``expected`` does."""
+    import torch
+
+    for kind in ("jd", "cv"):
+        torch.testing.assert_close(
+            model.encode(texts, kind=kind, task="jd-cv"),
+            expected.encode(texts, kind=kind, task="jd-cv"),
+            rtol=1e-4,
+            atol=1e-5,
+        )
