@@ -29,7 +29,14 @@ from pathlib import Path
 import torch
 
 from cre.configuration_cre import check_feedback
-from eval.benchmarks import BENCHMARKS, LOCAL_POOL_CUTOFFS, Benchmark, DataNotFoundError, load_benchmark
+from eval.benchmarks import (
+    BENCHMARKS,
+    LOCAL_POOL_CUTOFFS,
+    RESUME_BENCHMARKS,
+    Benchmark,
+    DataNotFoundError,
+    load_benchmark,
+)
 from eval.boundary import DEFAULT_LAMBDA_GRID, boundary_diagnostic, lambda_grid_search, pool_pairs
 from eval.compare import build_report, paired_comparisons, run_models, write_report
 from eval.ir_data import DatasetFormatError, IRDataset, load_llama_index_json, load_trec, read_texts
@@ -113,14 +120,14 @@ def load_benchmarks(args: argparse.Namespace, names: list[str]) -> tuple[list[Be
     """Build the named benchmarks; an absent data folder or file is a logged, recorded skip."""
     benchmarks, skipped = [], {}
     for name in names:
-        options = {"pool_size": args.pool_size} if name == "resumes" else {}
+        options = {"pool_size": args.pool_size} if name in RESUME_BENCHMARKS else {}
         try:
             benchmark = load_benchmark(name, args.data_dir, **options)
         except DataNotFoundError as err:
             logger.warning("skipping benchmark %s: %s", name, err)
             skipped[name] = f"skipped: {err}"
             continue
-        if name == "resumes" and args.pool_file:
+        if name in RESUME_BENCHMARKS and args.pool_file:
             benchmark.pools = read_pool_file(
                 args.pool_file, benchmark.dataset.queries, benchmark.dataset.corpus
             )

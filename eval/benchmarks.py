@@ -9,6 +9,9 @@
 * ``resumes``: JD→CV. One O*NET-based JD per résumé category (:data:`RESUME_CATEGORY_TO_ONET`)
   against the deduplicated résumés; relevant = résumés of that category. Local pool (BM25 top
   ``pool_size``), Recall@K and Precision@K for K = 10..70.
+* ``resumes-brief``, ``resumes-duties``, ``resumes-titles``: the same résumés and labels with each
+  category's JD written another way (:data:`JD_STYLES`), new BM25 pools. A gain tuned on the postings
+  of ``resumes`` that does not survive these was tuned to the wording, not the job.
 
 JD–JD benchmarks encode both sides with kind ``jd``: the task is symmetric, and E5-style models use
 the same instruction on both sides of symmetric tasks. Occupation texts are
@@ -31,6 +34,7 @@ import hashlib
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from eval.ir_data import DatasetFormatError, IRDataset
@@ -72,6 +76,13 @@ RESUME_CATEGORY_TO_ONET = {
 }
 JD_TASKS = 8
 JD_TECHNOLOGIES = 15
+# How a category's JD is written. Each rewrite keeps the occupation and drops one thing a model could
+# lean on: "posting" (the benchmark's own) is the category, description, first core tasks and hot
+# technologies; "brief" only the category and description; "duties" the category with the tasks and
+# tools the posting leaves out (the other tasks, whatever their type, and tools that are not hot); "titles"
+# the posting's content under O*NET's title and the job titles incumbents report, not the category.
+JD_STYLES = ("posting", "brief", "duties", "titles")
+JD_REPORTED_TITLES = 3
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -234,44 +245,68 @@ def resume_id(text: str) -> str:
     return "cv-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def category_jds(categories: list[str], onet_dir: Path) -> dict[str, str]:
-    """One posting per résumé category: the category as title, then the mapped O*NET occupation's
-    description, first core tasks and hot technologies.
+def category_jds(categories: list[str], onet_dir: Path, style: str = "posting") -> dict[str, str]:
+    """One JD per résumé category, built from its mapped O*NET occupation and written in ``style``
+    (one of :data:`JD_STYLES`).
 
     Raises:
         KeyError: A category is not in :data:`RESUME_CATEGORY_TO_ONET`.
+        ValueError: ``style`` is not one of :data:`JD_STYLES`.
     """
+    if style not in JD_STYLES:
+        raise ValueError(f"unknown JD style {style!r}; choose from {JD_STYLES}")
     unmapped = sorted(set(categories) - set(RESUME_CATEGORY_TO_ONET))
     if unmapped:
         raise KeyError(f"résumé categories {unmapped} have no O*NET mapping in RESUME_CATEGORY_TO_ONET")
     occupations = onet_occupation_texts(onet_dir)
-    tasks: dict[str, list[str]] = defaultdict(list)
+    core_tasks: dict[str, list[str]] = defaultdict(list)
+    all_tasks: dict[str, list[str]] = defaultdict(list)  # core, supplemental and not yet rated
     for row in read_table(onet_dir / "task_statements.tsv", ["O*NET-SOC Code", "Task", "Task Type"]):
+        all_tasks[row["O*NET-SOC Code"]].append(row["Task"])
         if row["Task Type"] == "Core":
-            tasks[row["O*NET-SOC Code"]].append(row["Task"])
-    tools: dict[str, list[str]] = defaultdict(list)
+            core_tasks[row["O*NET-SOC Code"]].append(row["Task"])
+    tools: dict[bool, dict[str, list[str]]] = {True: defaultdict(list), False: defaultdict(list)}
     for row in read_table(
         onet_dir / "technology_skills.tsv", ["O*NET-SOC Code", "Example", "Hot Technology"]
     ):
-        if row["Hot Technology"] == "Y":
-            tools[row["O*NET-SOC Code"]].append(row["Example"])
-    postings = {}
-    for category in categories:
+        tools[row["Hot Technology"] == "Y"][row["O*NET-SOC Code"]].append(row["Example"])
+    reported_titles: dict[str, list[str]] = defaultdict(list)
+    if style == "titles":
+        columns = ["O*NET-SOC Code", "Reported Job Title", "Shown in My Next Move"]
+        for row in read_table(onet_dir / "reported_titles.tsv", columns):
+            if row["Shown in My Next Move"] == "Y":  # the titles O*NET shows job seekers
+                reported_titles[row["O*NET-SOC Code"]].append(row["Reported Job Title"])
+
+    def write(category: str) -> str:
         code = RESUME_CATEGORY_TO_ONET[category]
-        lines = [
-            category,
-            occupations[code],
-            "Responsibilities:",
-            *(f"- {t}" for t in tasks[code][:JD_TASKS]),
-        ]
-        if tools[code]:
-            lines.append("Technologies: " + ", ".join(tools[code][:JD_TECHNOLOGIES]))
-        postings[category] = "\n".join(lines)
-    return postings
+        title, description = occupations[code].split("\n", 1)
+        if style == "brief":
+            return f"{category}\n{description}"
+        if style == "duties":
+            lines = [category]
+            in_posting = set(core_tasks[code][:JD_TASKS])
+            duties = [task for task in all_tasks[code] if task not in in_posting][:JD_TASKS]
+            label, technologies = "Tools", tools[False][code]
+        else:
+            if style == "posting":
+                lines = [category, title, description]
+            else:
+                lines = [" / ".join([title, *reported_titles[code][:JD_REPORTED_TITLES]]), description]
+            duties = core_tasks[code][:JD_TASKS]
+            label, technologies = "Technologies", tools[True][code]
+        lines += ["Responsibilities:", *(f"- {task}" for task in duties)]
+        if technologies:
+            lines.append(f"{label}: " + ", ".join(technologies[:JD_TECHNOLOGIES]))
+        return "\n".join(lines)
+
+    return {category: write(category) for category in categories}
 
 
 def resume_benchmark(
-    data_dir: str | os.PathLike | None = None, pool_size: int = 100, pools: dict[str, list[str]] | None = None
+    data_dir: str | os.PathLike | None = None,
+    pool_size: int = 100,
+    pools: dict[str, list[str]] | None = None,
+    jd_style: str = "posting",
 ) -> Benchmark:
     """JD→CV over the deduplicated résumés, local BM25 pools (see the module docstring).
 
@@ -279,6 +314,8 @@ def resume_benchmark(
         data_dir: Development data folder.
         pool_size: BM25 candidates per JD when ``pools`` is not given.
         pools: Candidate pools to use instead of BM25 (query id = category name).
+        jd_style: How each category's JD is written (:data:`JD_STYLES`); the benchmark is named
+            ``resumes`` for ``"posting"``, else ``resumes-{jd_style}``.
     """
     folder = resolve_data_dir(data_dir)
     path = folder / "resumes" / "updated_resume_dataset.csv"
@@ -289,7 +326,7 @@ def resume_benchmark(
         doc_id = resume_id(row["Resume"])
         corpus[doc_id] = row["Resume"]
         categories_of[doc_id].add(row["Category"])
-    queries = category_jds(sorted(set().union(*categories_of.values())), folder / "onet")
+    queries = category_jds(sorted(set().union(*categories_of.values())), folder / "onet", jd_style)
     qrels: dict[str, dict[str, float]] = defaultdict(dict)
     for doc_id, categories in categories_of.items():
         for category in categories:
@@ -299,7 +336,7 @@ def resume_benchmark(
     if pools is None:
         pools = bm25_pools(dataset.queries, dataset.corpus, pool_size)
     return Benchmark(
-        name="resumes",
+        name="resumes" if jd_style == "posting" else f"resumes-{jd_style}",
         dataset=dataset,
         protocol="local",
         metrics={"recall": LOCAL_POOL_CUTOFFS, "precision": LOCAL_POOL_CUTOFFS},
@@ -312,6 +349,7 @@ def resume_benchmark(
             "pool": pool_source,
             "pool_recall": pool_recall(pools, dataset.qrels),
             "category_to_onet": RESUME_CATEGORY_TO_ONET,
+            "jd_style": jd_style,
         },
     )
 
@@ -326,7 +364,12 @@ def _counts(skipped: dict[str, list[str]]) -> dict[str, int]:
     return {reason: len(ids) for reason, ids in skipped.items()}
 
 
-BENCHMARKS = {"onet": onet_benchmark, "esco": esco_benchmark, "resumes": resume_benchmark}
+# The résumé benchmark under each JD style; all share its résumés, labels and options.
+RESUME_BENCHMARKS = {
+    "resumes" if style == "posting" else f"resumes-{style}": partial(resume_benchmark, jd_style=style)
+    for style in JD_STYLES
+}
+BENCHMARKS = {"onet": onet_benchmark, "esco": esco_benchmark, **RESUME_BENCHMARKS}
 
 
 def load_benchmark(name: str, data_dir: str | os.PathLike | None = None, **options) -> Benchmark:

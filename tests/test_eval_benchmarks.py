@@ -7,6 +7,7 @@ import csv
 import pytest
 
 from eval.benchmarks import (
+    RESUME_BENCHMARKS,
     DataNotFoundError,
     category_jds,
     esco_benchmark,
@@ -140,6 +141,33 @@ def test_resume_benchmark_deduplicates_hashes_ids_and_builds_bm25_pools(data_dir
     assert 0 < bench.notes["pool_recall"] <= 1
     assert pool_recall({"q": ["a", "b"]}, {"q": {"a": 1, "c": 1}}) == 0.5
     assert bench.protocol == "local" and bench.metrics["recall"] == [10, 20, 30, 40, 50, 60, 70]
+
+
+def test_jd_styles_rewrite_the_jds_and_keep_the_resumes_and_labels(data_dir):
+    write_tsv(
+        data_dir / "onet" / "reported_titles.tsv",
+        ["O*NET-SOC Code", "Title", "Reported Job Title", "Shown in My Next Move"],
+        [("15-1252.00", "", "Software Engineer", "Y"), ("15-1252.00", "", "Code Ninja", "N")],
+    )
+    posting = resume_benchmark(data_dir, pool_size=3)
+    styles = {
+        name: load_benchmark(name, data_dir, pool_size=3) for name in RESUME_BENCHMARKS if name != "resumes"
+    }
+    assert sorted(styles) == ["resumes-brief", "resumes-duties", "resumes-titles"]
+    for name, bench in styles.items():
+        assert bench.name == name and bench.notes["jd_style"] == name.removeprefix("resumes-")
+        assert bench.dataset.corpus == posting.dataset.corpus and bench.dataset.qrels == posting.dataset.qrels
+        assert {len(pool) for pool in bench.pools.values()} == {3}
+    java = {name: bench.dataset.queries["Java Developer"] for name, bench in styles.items()}
+    assert java["resumes-brief"] == "Java Developer\nDesign software."
+    assert java["resumes-duties"] == "Java Developer\nResponsibilities:\n- Attend meetings.\nTools: Fortran"
+    assert java["resumes-titles"] == (
+        "Software Developers / Software Engineer\nDesign software.\nResponsibilities:\n- Write code.\n"
+        "Technologies: Python"
+    )
+    assert styles["resumes-duties"].dataset.queries["HR"] == "HR\nResponsibilities:"  # nothing left out
+    with pytest.raises(ValueError, match="unknown JD style 'tweet'"):
+        category_jds(["HR"], data_dir / "onet", "tweet")
 
 
 def test_unmapped_resume_category_is_named(data_dir):
