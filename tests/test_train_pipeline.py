@@ -151,4 +151,4 @@ def test_domain_preset_grafts_round_2_from_the_backbone_and_turns_feedback_on(tm
     assert "--task-adapter" in r2_args
     assert pipeline.feedback == {"top_k": 3, "weight": 1.0}
     default = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
-    assert "--graft-onto" not in default.round_args("r2") and default.feedback["top_k"] == 0
+    assert "--graft-onto" not in default.round_args("r2") and default.feedback == {"top_k": 0, "weight": 1.0}

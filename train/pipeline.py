@@ -18,7 +18,7 @@ Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
 4. ``boundary``: the BoundaryHead on the frozen ``r2/`` encoder (:mod:`train.boundary`) → ``final/``;
 5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen recall-first on the tune half of the validation
    split (:func:`train.validation.search_lambda`), written into ``final/config.json`` with the
-   recipe's candidate feedback (``feedback_top_k``; off unless the recipe sets it);
+   recipe's candidate feedback (``feedback``, over the config's defaults: off unless the recipe sets it);
 6. ``evaluate``: baseline, R1, R2 and full model on the test half (:mod:`train.validation`) →
    ``eval/results.{json,md}``; each checkpoint's model card gets its metrics.
 
@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cre.configuration_cre import CREConfig
+from cre.configuration_cre import FEEDBACK_DEFAULTS, CREConfig
 from eval.boundary import DEFAULT_LAMBDA_GRID
 from eval.compare import build_report, markdown_table, paired_comparisons, run_models, write_report
 from eval.models import load_encoder
@@ -93,7 +93,7 @@ RECIPES = {
         "--anchor-openings --symmetric --skip-negative-types title_inflation,contractor_intern_confusion",
         "r2_from_backbone": True,
         # Rocchio's α = β = 1 over the three best candidates, set with a dev grid in view (README, run 9).
-        "feedback_top_k": 3,
+        "feedback": {"top_k": 3, "weight": 1.0},
         "max_length": 160,
     },
     "smollm2-135m": {
@@ -122,7 +122,7 @@ class Pipeline:
     @property
     def feedback(self) -> dict:
         """The final checkpoint's candidate feedback options (``config.feedback``)."""
-        return {"top_k": self.recipe.get("feedback_top_k", 0), "weight": 1.0}
+        return {**FEEDBACK_DEFAULTS, **self.recipe.get("feedback", {})}
 
     # ---------------------------------------------------------------- bookkeeping
 
