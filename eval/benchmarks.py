@@ -314,8 +314,8 @@ def resume_benchmark(
         data_dir: Development data folder.
         pool_size: BM25 candidates per JD when ``pools`` is not given.
         pools: Candidate pools to use instead of BM25 (query id = category name).
-        jd_style: How each category's JD is written (:data:`JD_STYLES`); the benchmark is named
-            ``resumes`` for ``"posting"``, else ``resumes-{jd_style}``.
+        jd_style: How each category's JD is written (:data:`JD_STYLES`; names the benchmark, see
+            :func:`resume_benchmark_name`).
     """
     folder = resolve_data_dir(data_dir)
     path = folder / "resumes" / "updated_resume_dataset.csv"
@@ -336,7 +336,7 @@ def resume_benchmark(
     if pools is None:
         pools = bm25_pools(dataset.queries, dataset.corpus, pool_size)
     return Benchmark(
-        name="resumes" if jd_style == "posting" else f"resumes-{jd_style}",
+        name=resume_benchmark_name(jd_style),
         dataset=dataset,
         protocol="local",
         metrics={"recall": LOCAL_POOL_CUTOFFS, "precision": LOCAL_POOL_CUTOFFS},
@@ -354,6 +354,11 @@ def resume_benchmark(
     )
 
 
+def resume_benchmark_name(jd_style: str) -> str:
+    """``resumes`` for the benchmark's own postings, ``resumes-{jd_style}`` for a rewrite."""
+    return "resumes" if jd_style == "posting" else f"resumes-{jd_style}"
+
+
 def pool_recall(pools: dict[str, list[str]], qrels: dict[str, dict[str, float]]) -> float:
     """Mean share of each query's relevant documents that its pool contains: the ceiling of any reranker."""
     shares = [len(set(pools.get(q, ())) & set(judged)) / len(judged) for q, judged in qrels.items()]
@@ -366,8 +371,7 @@ def _counts(skipped: dict[str, list[str]]) -> dict[str, int]:
 
 # The résumé benchmark under each JD style; all share its résumés, labels and options.
 RESUME_BENCHMARKS = {
-    "resumes" if style == "posting" else f"resumes-{style}": partial(resume_benchmark, jd_style=style)
-    for style in JD_STYLES
+    resume_benchmark_name(style): partial(resume_benchmark, jd_style=style) for style in JD_STYLES
 }
 BENCHMARKS = {"onet": onet_benchmark, "esco": esco_benchmark, **RESUME_BENCHMARKS}
 
