@@ -179,7 +179,7 @@ class Pipeline:
         if "onet" in sources:
             jds += load_onet_jds(self.args.data_dir, split="train")
         # ESCO's one-paragraph descriptions anchor the space (profile stage) but do not steer the rules
-        # stages or R2: as full seeds they pulled résumé recall down (README, domain adaptation).
+        # stages or R2: as full seeds they pulled résumé recall down (eval/results/domain_adaptation.md, run 2).
         anchors = load_esco_jds(self.args.data_dir) if "esco" in sources else []
         manifest = run_pipeline(
             jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed, profile_jds=anchors
