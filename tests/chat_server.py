@@ -7,10 +7,12 @@ Start it from a test with :class:`ChatServer` (a subprocess, so it can really di
   whose instances have ``complete(messages)``), e.g. ``train.synth.rules:RulesGenerator``;
 * else the scripted ``--responses`` (a JSON list, cycled), else an echo of the last user message.
 
-Failure modes: ``--die-after N`` kills the process (no response) on request N+1; ``--malformed-every K``
+Failure modes: ``die_after N`` kills the process (no response) on request N+1; ``malformed_every K``
 returns a truncated, invalid JSON body for prompts whose hash is divisible by K (so retries fail too);
-``--garbage-every K`` returns a valid completion whose content is not JSON for such prompts. Every request
-is logged, once answered, as a JSON line (``n``, prompt ``key``, ``mode``) to ``--log``.
+``foreign_every K`` answers such prompts in another API's shape (Ollama's ``/api/chat``: the answer in
+``message.content``, no ``choices``); ``garbage_every K`` returns a valid completion whose content is not
+JSON for such prompts; ``fail_first N`` answers the first N requests with HTTP 503. Every request is
+logged, once answered, as a JSON line (``n``, prompt ``key``, ``mode``) to the log file.
 
 Example:
     >>> with ChatServer(responses=["hello"]) as server:  # doctest: +SKIP
@@ -49,6 +51,8 @@ class ChatServer:
         die_after: Die (exit without answering) on the request after this many.
         malformed_every: Invalid JSON bodies for prompts whose hash is divisible by this.
         garbage_every: Non-JSON message contents for prompts whose hash is divisible by this.
+        foreign_every: Replies in another API's shape for prompts whose hash is divisible by this.
+        fail_first: HTTP 503 for this many first requests.
     """
 
     def __init__(
@@ -59,6 +63,8 @@ class ChatServer:
         die_after: int | None = None,
         malformed_every: int = 0,
         garbage_every: int = 0,
+        foreign_every: int = 0,
+        fail_first: int = 0,
     ):
         self.options = {
             "responder": responder,
@@ -66,6 +72,8 @@ class ChatServer:
             "die_after": die_after,
             "malformed_every": malformed_every,
             "garbage_every": garbage_every,
+            "foreign_every": foreign_every,
+            "fail_first": fail_first,
         }
         self.log_path = Path(tempfile.mkdtemp(prefix="chat-server-")) / "requests.jsonl"
         self.process: subprocess.Popen | None = None
@@ -181,8 +189,14 @@ def _handler(options: dict, log_path: str):
         def _answer(self, request: dict, messages: list[dict], key: str, number: int) -> None:
             bucket = int(key[:8], 16)
             mode = "ok"
+            if number <= options.get("fail_first", 0):
+                self._log(number, key, "503")
+                self._send(503, b'{"error": {"message": "overloaded"}}')
+                return
             if options.get("malformed_every") and bucket % options["malformed_every"] == 0:
                 mode = "malformed"
+            elif options.get("foreign_every") and bucket % options["foreign_every"] == 0:
+                mode = "foreign"
             elif options.get("garbage_every") and bucket % options["garbage_every"] == 0:
                 mode = "garbage"
             if mode == "malformed":
@@ -197,6 +211,12 @@ def _handler(options: dict, log_path: str):
                 content = responses[(number - 1) % len(responses)]
             else:
                 content = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+            if mode == "foreign":
+                self._log(number, key, mode)
+                message = {"role": "assistant", "content": content}
+                body = {"model": request.get("model", "test"), "message": message, "done": True}
+                self._send(200, json.dumps(body).encode("utf-8"))
+                return
             body = {
                 "id": f"chatcmpl-{number}",
                 "object": "chat.completion",

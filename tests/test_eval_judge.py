@@ -97,7 +97,7 @@ def test_broken_backend_replies_are_counted_and_a_dead_backend_stops(tmp_path):
         labels = Judge(generator).judge_pools(JDS, CVS, {"jd-py": ["cv-fit", "cv-java"]})
     assert labels.summary()["malformed_reasons"] == {"backend reply is not a chat completion": 2}
     with ChatServer(responses=["{}"], die_after=0) as server:
-        generator = get_generator("openai", base_url=server.url, cache_dir=False, retries=0, backoff=0)
+        generator = get_generator("openai", base_url=server.url, cache_dir=False, retries=0)
         with pytest.raises(GeneratorUnavailable):
             Judge(generator).judge_pools(JDS, CVS, {"jd-py": ["cv-fit"]})
 

@@ -119,6 +119,18 @@ def test_runs_are_deterministic_and_resume_without_redoing_work(jds, run, tmp_pa
         run_pipeline(jds, out_dir=tmp_path, seed=7, progress=False)
 
 
+def test_malformed_replies_journaled_by_older_versions_are_redone(jds, tmp_path):
+    run_pipeline(jds[:3], out_dir=tmp_path, generator=CountingRules(), progress=False)
+    journal = tmp_path / "work" / "journal.jsonl"
+    lines = [line for line in journal.read_text().splitlines() if json.loads(line)["source_id"] != jds[0].id]
+    legacy = {"stage": "extraction", "source_id": jds[0].id, "kept": [], "rejected": ["malformed_response"]}
+    journal.write_text("\n".join([json.dumps(legacy), *lines]) + "\n")
+    generator = CountingRules()
+    manifest = run_pipeline(jds[:3], out_dir=tmp_path, generator=generator, progress=False)
+    assert generator.calls > 0 and manifest["complete"] and manifest["stages"]["extraction"]["kept"] == 3
+    assert "malformed_response" not in manifest["stages"]["extraction"]["reasons"]
+
+
 def test_query_enhancement_is_optional_and_recorded(jds, tmp_path):
     manifest = run_pipeline(jds[:3], out_dir=tmp_path, enhance_queries=True, progress=False)
     assert manifest["query_enhancement"]["enabled"]

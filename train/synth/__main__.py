@@ -2,8 +2,12 @@
 
 ``--jds`` takes a JSONL/CSV file, or ``default`` (the embedded seeds), ``onet`` (O*NET train split),
 ``onet-dev`` or ``esco`` (from the development data folder, ``--data-dir`` or ``$CRE_DATA_DIR``). Exit
-status: 0 when the run is complete, 1 when the generator became unavailable (rerun to resume), 2 on
-bad input.
+status: 0 when the run is complete, 1 when it is not (the generator became unavailable or sent replies
+that are not chat completions: rerun to resume), 2 on bad input or options, 3 when the run finished but
+a stage kept no sample at all.
+
+The ``openai`` backend sends every JD (and the CVs it writes) to its endpoint: ``--base-url`` names
+it, and OpenAI's own API is used only with ``--allow-openai-api``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import os
 import sys
 
+from train.synth.generators import ALLOW_OPENAI_API_FLAG, GeneratorError
 from train.synth.loaders import DataNotFoundError, load_esco_jds, load_onet_jds, load_seed_jds
 from train.synth.pipeline import retention_table, run_pipeline
 
@@ -36,14 +41,24 @@ def _parser() -> argparse.ArgumentParser:
         "--model", help="openai: model name ($CRE_SYNTH_MODEL); local: folder or alias (smollm2-135m)"
     )
     parser.add_argument(
-        "--base-url", help="openai: API root, e.g. http://127.0.0.1:8000/v1 ($OPENAI_BASE_URL)"
+        "--base-url",
+        help="openai: API root, e.g. http://127.0.0.1:8000/v1 ($OPENAI_BASE_URL); the JD text and the "
+        "generated CVs are sent there, so they leave this machine unless it is a local server",
+    )
+    parser.add_argument(
+        ALLOW_OPENAI_API_FLAG,
+        action="store_true",
+        help="openai: without --base-url, send the JD text to OpenAI's API (api.openai.com, a third "
+        "party); refused unless this flag is given",
     )
     parser.add_argument(
         "--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key"
     )
     parser.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
     parser.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request")
-    parser.add_argument("--retries", type=int, default=4, help="openai: retries per request")
+    parser.add_argument(
+        "--retries", type=int, default=4, help="openai: retries per request (each logged as a warning)"
+    )
     parser.add_argument(
         "--cache-dir", help="answer cache of the LLM backends (default $CRE_CACHE/synth-answers)"
     )
@@ -74,6 +89,7 @@ def _generator_options(args: argparse.Namespace) -> dict:
             "timeout": args.timeout,
             "retries": args.retries,
             "cache_dir": args.cache_dir,
+            "allow_openai_api": args.allow_openai_api,
         }
     if args.backend == "local":
         return {"model": args.model or "smollm2-135m", "cache_dir": args.cache_dir}
@@ -91,25 +107,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.limit:
         jds = jds[: args.limit]
-    manifest = run_pipeline(
-        jds,
-        backend=args.backend,
-        out_dir=args.out,
-        seed=args.seed,
-        enhance_queries=args.enhance_queries,
-        progress=not args.no_progress,
-        input_issues=issues,
-        source=args.jds,
-        **_generator_options(args),
-    )
+    try:
+        manifest = run_pipeline(
+            jds,
+            backend=args.backend,
+            out_dir=args.out,
+            seed=args.seed,
+            enhance_queries=args.enhance_queries,
+            progress=not args.no_progress,
+            input_issues=issues,
+            source=args.jds,
+            **_generator_options(args),
+        )
+    except GeneratorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(retention_table(manifest))
     print(json.dumps({"out": args.out, "files": manifest["files"], "complete": manifest["complete"]}))
     if not manifest["complete"]:
         print(
-            f"incomplete: {manifest['failure']}; {manifest['pending_jds']} JDs pending. Rerun the same command to resume.",
+            f"incomplete: {manifest['failure']}; {manifest['pending_jds']} JDs pending. "
+            "Rerun the same command to resume.",
             file=sys.stderr,
         )
         return 1
+    if manifest["failure"]:
+        print(f"failed: {manifest['failure']}; the output files lack that stage's data.", file=sys.stderr)
+        return 3
     return 0
 
 

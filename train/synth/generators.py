@@ -1,15 +1,17 @@
 """Text generators behind one interface: ``complete(messages, *, max_tokens, temperature) -> str``.
 
 Backends:
-    ``openai``: any OpenAI-compatible chat-completions endpoint over HTTP (timeouts, retries with
-        exponential backoff, a concurrency limit and an on-disk answer cache).
+    ``openai``: any OpenAI-compatible chat-completions endpoint, through the official ``openai`` SDK
+        (timeouts, bounded retries with backoff, a concurrency limit and an on-disk answer cache).
+        The prompts leave the machine: an endpoint must be named, or OpenAI's API allowed explicitly.
     ``local``: a transformers causal LM from a local folder (``smollm2-135m`` resolves offline).
     ``rules``: the deterministic offline generator (:class:`train.synth.rules.RulesGenerator`).
 
 The LLM backends share :class:`CachedChatGenerator`: a request already answered is read from the cache
 and never sent again. Transport failures that outlast the retries raise :class:`GeneratorUnavailable`
-(the caller should stop and resume later); an answer that is not a valid chat completion raises
-:class:`MalformedResponse` (the caller rejects that one sample).
+(the caller should stop and resume later); a reply that is not a valid chat completion raises
+:class:`MalformedResponse` (the caller leaves that work pending and retries it on the next run). Error
+messages name the endpoint and the status, never the reply or the prompt (they may hold CV text).
 
 Example:
     >>> from train.synth.generators import get_generator
@@ -21,18 +23,18 @@ Example:
 
 from __future__ import annotations
 
-import http.client
-import json
+import logging
 import os
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from train.synth.cache import AnswerCache, retry
+from train.synth.cache import AnswerCache
 from train.synth.rules import RulesGenerator
 
+logger = logging.getLogger(__name__)
 DEFAULT_CACHE_DIR = Path(os.environ.get("CRE_CACHE") or Path.home() / ".cache" / "cre") / "synth-answers"
+OPENAI_API_URL = "https://api.openai.com/v1"
+ALLOW_OPENAI_API_FLAG = "--allow-openai-api"
 
 
 class GeneratorError(RuntimeError):
@@ -47,12 +49,34 @@ class MalformedResponse(GeneratorError):
     """The backend answered, but not with a valid chat completion."""
 
 
-class _Retryable(Exception):
-    """A failure worth another attempt (connection, timeout, 429/5xx, malformed body)."""
+class ThirdPartyNotAllowed(GeneratorError):
+    """No endpoint was named, and sending prompts to OpenAI's API was not allowed explicitly."""
 
-    def __init__(self, message: str, *, malformed: bool = False):
-        super().__init__(message)
-        self.malformed = malformed
+
+def resolve_base_url(base_url: str | None, allow_openai_api: bool = False) -> str:
+    """The endpoint prompts go to: ``base_url``, else ``$OPENAI_BASE_URL``, else OpenAI's API if allowed.
+
+    Args:
+        base_url: An explicit API root.
+        allow_openai_api: Whether falling back to :data:`OPENAI_API_URL` (a third party) is intended.
+
+    Raises:
+        ThirdPartyNotAllowed: Neither an endpoint nor the permission was given.
+
+    Example:
+        >>> resolve_base_url("http://127.0.0.1:8000/v1/")
+        'http://127.0.0.1:8000/v1'
+    """
+    chosen = base_url or os.environ.get("OPENAI_BASE_URL")
+    if not chosen:
+        if not allow_openai_api:
+            raise ThirdPartyNotAllowed(
+                "no endpoint given: the openai backend would send JD and CV text to OpenAI's API "
+                f"({OPENAI_API_URL}), a third party. Pass --base-url (or set $OPENAI_BASE_URL) for your "
+                f"own endpoint, or {ALLOW_OPENAI_API_FLAG} if sending the text to OpenAI is intended."
+            )
+        chosen = OPENAI_API_URL
+    return chosen.rstrip("/")
 
 
 class CachedChatGenerator:
@@ -101,17 +125,30 @@ class CachedChatGenerator:
 
 
 class OpenAIChatGenerator(CachedChatGenerator):
-    """An OpenAI-compatible ``/chat/completions`` endpoint.
+    """An OpenAI-compatible ``/chat/completions`` endpoint, through the official ``openai`` SDK.
+
+    Every prompt (JD text, and for the judge CV text) is sent to ``base_url``. Without an explicit
+    endpoint (argument or ``$OPENAI_BASE_URL``) that would be OpenAI's public API, a third party, so
+    the constructor refuses unless ``allow_openai_api`` says that is intended.
 
     Args:
         model: Model name sent with each request (default ``$CRE_SYNTH_MODEL`` or ``gpt-4o-mini``).
-        base_url: API root, e.g. ``http://127.0.0.1:8000/v1`` (default ``$OPENAI_BASE_URL`` or OpenAI's).
+        base_url: API root, e.g. ``http://127.0.0.1:8000/v1`` (default ``$OPENAI_BASE_URL``).
         api_key: Bearer token (default ``$OPENAI_API_KEY``; none is sent when empty).
         timeout: Seconds per HTTP request.
-        retries: Retries after a failed request (connection errors, timeouts, 429, 5xx, malformed bodies).
-        backoff: First retry wait in seconds; doubles each time.
+        retries: Retries after a failed request (connection errors, timeouts, 408, 409, 429, 5xx),
+            with the SDK's exponential backoff; each retry is logged at WARNING.
         concurrency: Requests in flight at once.
         cache_dir: See :class:`CachedChatGenerator`.
+        allow_openai_api: Send the prompts to :data:`OPENAI_API_URL` when no endpoint is given.
+
+    Raises:
+        ThirdPartyNotAllowed: No endpoint was given and ``allow_openai_api`` is false.
+
+    Example:
+        >>> OpenAIChatGenerator(base_url=None, cache_dir=False)  # doctest: +SKIP
+        Traceback (most recent call last):
+        ThirdPartyNotAllowed: no endpoint given: ...
     """
 
     name = "openai"
@@ -124,66 +161,82 @@ class OpenAIChatGenerator(CachedChatGenerator):
         *,
         timeout: float = 60.0,
         retries: int = 4,
-        backoff: float = 1.0,
         concurrency: int = 4,
         cache_dir: str | os.PathLike | None | bool = None,
+        allow_openai_api: bool = False,
     ):
+        import openai
+
+        self.base_url = resolve_base_url(base_url, allow_openai_api)
         super().__init__(cache_dir=cache_dir, concurrency=concurrency)
         self.model = model or os.environ.get("CRE_SYNTH_MODEL") or "gpt-4o-mini"
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip(
-            "/"
-        )
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.timeout, self.retries = timeout, retries
+        self._client = openai.OpenAI(
+            base_url=self.base_url,
+            # The SDK insists on a key; local servers need none, and an empty key sends none.
+            api_key=self.api_key or "unused",
+            timeout=timeout,
+            max_retries=retries,
+            http_client=openai.DefaultHttpx2Client(
+                event_hooks={"request": [self._log_retry], "response": [self._log_http_error]}
+            ),
+        )
 
     @property
     def identity(self) -> str:
         return f"openai:{self.model}"
 
+    def _log_retry(self, request) -> None:
+        # The SDK logs its retries at INFO, which the CLIs do not show; a run that slows down because
+        # the endpoint struggles should say so. The SDK numbers its attempts in this header.
+        attempt = int(request.headers.get("x-stainless-retry-count", "0") or 0)
+        if attempt:
+            logger.warning("%s: retry %d of %d", self.base_url, attempt, self.retries)
+
+    def _log_http_error(self, response) -> None:
+        if response.status_code >= 400:
+            logger.warning("%s: HTTP %d", self.base_url, response.status_code)
+
     def _generate(self, messages: list[dict], *, max_tokens: int, temperature: float) -> str:
-        body = json.dumps(
-            {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
-        ).encode()
+        import openai
+
         try:
-            return retry(
-                lambda: self._post(body), retries=self.retries, backoff=self.backoff, retry_on=(_Retryable,)
+            completion = self._client.chat.completions.create(
+                model=self.model, messages=messages, max_tokens=max_tokens, temperature=temperature
             )
-        except _Retryable as error:
-            if error.malformed:
-                raise MalformedResponse(str(error)) from error
-            raise GeneratorUnavailable(f"{self.base_url}: {error}") from error
-
-    def _post(self, body: bytes) -> str:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(
-            f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as error:
-            if error.code == 429 or error.code >= 500:
-                raise _Retryable(f"HTTP {error.code}") from error
-            if error.code in (401, 403, 404):
+        except openai.APIConnectionError as error:  # also timeouts
+            raise GeneratorUnavailable(
+                f"{self.base_url}: {type(error).__name__} after {self.retries} retries"
+            ) from None
+        except openai.APIStatusError as error:
+            # Only the status: the body of an error may quote the prompt, and prompts hold CV text.
+            status = error.status_code
+            if status in (401, 403, 404):
                 raise GeneratorUnavailable(
-                    f"{self.base_url}: HTTP {error.code} (check the URL, model and key)"
-                ) from error
-            raise MalformedResponse(f"HTTP {error.code}: request rejected") from error
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as error:
-            raise _Retryable(f"{type(error).__name__}: {error}") from error
-        return _content_of(raw)
+                    f"{self.base_url}: HTTP {status} (check the URL, model and key)"
+                ) from None
+            if status in (408, 409, 429) or status >= 500:
+                raise GeneratorUnavailable(
+                    f"{self.base_url}: HTTP {status} after {self.retries} retries"
+                ) from None
+            raise MalformedResponse(f"{self.base_url}: HTTP {status}, request rejected") from None
+        except ValueError:  # the SDK parses the body as JSON itself
+            raise MalformedResponse(f"{self.base_url}: the reply is not valid JSON") from None
+        return _content_of(completion, self.base_url)
 
 
-def _content_of(raw: bytes) -> str:
-    """The first choice's message content of a chat-completions response body."""
-    try:
-        content = json.loads(raw)["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as error:
-        raise _Retryable(f"malformed chat completion: {raw[:80]!r}", malformed=True) from error
+def _content_of(completion: object, base_url: str) -> str:
+    """The first choice's message content, or :class:`MalformedResponse` for another API's reply shape."""
+    # The SDK does not validate replies, so a server speaking another API yields an object whose
+    # fields are missing; look them up defensively. Never quote the reply: it may echo the prompt.
+    choices = getattr(completion, "choices", None)
+    message = getattr(choices[0], "message", None) if isinstance(choices, list) and choices else None
+    content = getattr(message, "content", None)
     if not isinstance(content, str):
-        raise _Retryable("malformed chat completion: content is not a string", malformed=True)
+        raise MalformedResponse(
+            f"{base_url}: the reply is not a chat completion (no choices[0].message.content)"
+        )
     return content
 
 

@@ -3,9 +3,12 @@
 Work is journaled per (JD, stage) in ``RUN_DIR/work/journal.jsonl`` as soon as a stage finishes, so a
 rerun with the same settings skips what is done (and LLM backends also answer repeated prompts from
 their cache). When the generator becomes unavailable the run stops early, writes what it has with
-``"complete": false`` in the manifest, and the next run resumes. Duplicate removal, the train/validation
-split and the output files are computed from the journal at the end, in input order, so results do not
-depend on concurrency.
+``"complete": false`` in the manifest, and the next run resumes. A reply that is not a chat completion
+is never journaled: its JD stays pending and the next run asks again; when most replies are malformed
+the run stops early, since the endpoint evidently speaks another API. ``manifest["failure"]`` says why
+a run is not usable: unavailable, malformed replies, or a stage that kept no sample at all.
+Duplicate removal, the train/validation split and the output files are computed from the journal at
+the end, in input order, so results do not depend on concurrency.
 
 Example:
     >>> from train.synth import load_seed_jds, run_pipeline
@@ -66,6 +69,11 @@ ENHANCE_INSTRUCTION = (
     "Given a job description and its key facts, retrieve matching job descriptions and candidates."
 )
 OUTPUT_FILES = ("anchors", "pairs", "profiles", "ranking", "role_negatives", "jdcv", "cv_queries")
+# Replies seen before "most replies are malformed" may stop a run: a few unlucky first replies
+# should not, a server speaking another API should not get thousands of requests.
+MALFORMED_STOP_AFTER = 10
+# Older versions journaled a malformed reply as a rejected sample; such outcomes are redone.
+LEGACY_MALFORMED = "malformed_response"
 
 
 class Journal:
@@ -87,7 +95,8 @@ class Journal:
                         number,
                     )
                     continue
-                self.outcomes[(outcome.source_id, outcome.stage)] = outcome
+                if LEGACY_MALFORMED not in outcome.rejected:
+                    self.outcomes[(outcome.source_id, outcome.stage)] = outcome
 
     def get(self, source_id: str, stage: str) -> StageOutcome | None:
         return self.outcomes.get((source_id, stage))
@@ -100,10 +109,34 @@ class Journal:
 
 
 class _Runner:
-    """Runs the stages of one JD with a generator, journaling each finished stage."""
+    """Runs the stages of one JD with a generator, journaling each finished stage.
+
+    A malformed reply propagates (its stage is not journaled, so the JD stays pending) and is counted
+    in ``replies``; ``failure`` holds the first reason the run stopped early.
+    """
 
     def __init__(self, generator, journal: Journal, stop: threading.Event):
         self.generator, self.journal, self.stop = generator, journal, stop
+        self.replies: Counter = Counter()
+        self.failure: str | None = None
+        self._lock = threading.Lock()
+
+    def fail(self, reason: str) -> None:
+        """Stop the run (the first reason is kept and logged)."""
+        with self._lock:
+            first = self.failure is None
+            if first:
+                self.failure = reason
+        if first:
+            logger.error("%s; stopping, rerun to resume", reason)
+        self.stop.set()
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.replies[kind] += 1
+            malformed, total = self.replies["malformed"], self.replies.total()
+        if kind == "malformed" and malformed >= MALFORMED_STOP_AFTER and 2 * malformed > total:
+            self.fail(malformed_message(self.generator.identity, malformed, total))
 
     def _ask(
         self, stage: str, jd: JobDescription, anchor: dict | None, **extra
@@ -115,7 +148,9 @@ class _Runner:
                 messages, max_tokens=MAX_TOKENS[stage], temperature=TEMPERATURE[stage]
             )
         except MalformedResponse:
-            return [], ["malformed_response"]
+            self._count("malformed")
+            raise
+        self._count("ok")
         return validate_answer(stage, answer, jd, inputs, anchor)
 
     def _stage(self, stage: str, jd: JobDescription, compute) -> StageOutcome:
@@ -234,7 +269,6 @@ def run_pipeline(
     journal = Journal(out / "work" / "journal.jsonl")
     stop = threading.Event()
     runner = _Runner(generator, journal, stop)
-    failure = None
     bar = tqdm(total=len(jds), desc=f"synth ({generator.identity})", unit="JD", disable=not progress)
     with ThreadPoolExecutor(max_workers=getattr(generator, "concurrency", 1)) as pool:
         futures = {
@@ -245,16 +279,20 @@ def run_pipeline(
             try:
                 future.result()
             except GeneratorUnavailable as error:
-                if failure is None:
-                    failure = str(error)
-                    logger.error("generator unavailable (%s); stopping, rerun to resume", error)
-                stop.set()
+                runner.fail(f"generator unavailable ({error})")
+            except MalformedResponse:
+                pass  # counted by the runner; the JD stays pending for the next run
             bar.update(1)
     bar.close()
     manifest = write_outputs(jds, journal, out, settings, enhance_queries, profile_jds)
-    manifest["complete"] = failure is None
-    manifest["failure"] = failure
-    manifest["pending_jds"] = sum(1 for jd in jds if not _finished(journal, jd))
+    pending = sum(1 for jd in jds if not _finished(journal, jd))
+    manifest["complete"] = runner.failure is None and pending == 0
+    manifest["failure"] = runner.failure or run_problem(
+        manifest["stages"], runner.replies, generator.identity
+    )
+    manifest["pending_jds"] = pending
+    if manifest["failure"]:
+        logger.error("%s", manifest["failure"])
     manifest["input"] = {
         "jds": len(jds) + len(duplicates),
         "source": source,
@@ -268,10 +306,55 @@ def run_pipeline(
 
 
 def _finished(journal: Journal, jd: JobDescription) -> bool:
+    """Whether every stage :meth:`_Runner.run` would run for ``jd`` is journaled."""
     extraction = journal.get(jd.id, "extraction")
     if extraction is None:
         return False
-    return not extraction.kept or all(journal.get(jd.id, stage) is not None for stage in PER_JD_STAGES)
+    if not extraction.kept:
+        return True
+    outcomes = {stage: journal.get(jd.id, stage) for stage in PER_JD_STAGES}
+    if any(outcome is None for outcome in outcomes.values()):
+        return False
+    has_cvs = any(outcome.kept for stage, outcome in outcomes.items() if stage.startswith("jdcv"))
+    return not has_cvs or journal.get(jd.id, "cv_queries") is not None
+
+
+def malformed_message(identity: str, malformed: int, total: int) -> str:
+    """Why malformed replies fail a run; "most" means the endpoint speaks another API.
+
+    Example:
+        >>> malformed_message("openai:m", 12, 12)
+        'most replies of openai:m (12 of 12) were not chat completions: check that the endpoint speaks the OpenAI chat-completions API'
+    """
+    if 2 * malformed > total:
+        return (
+            f"most replies of {identity} ({malformed} of {total}) were not chat completions: "
+            "check that the endpoint speaks the OpenAI chat-completions API"
+        )
+    return f"{malformed} of {total} replies of {identity} were not chat completions; their JDs are pending"
+
+
+def run_problem(stages: dict, replies: Counter, identity: str) -> str | None:
+    """Why a run that did not stop early is still not usable, or ``None``.
+
+    Args:
+        stages: ``manifest["stages"]``.
+        replies: Replies counted by kind (``ok``, ``malformed``).
+        identity: The generator's identity, for the message.
+
+    Example:
+        >>> from collections import Counter
+        >>> stages = {"extraction": {"generated": 3, "kept": 0, "reasons": {"unparseable_output": 3}}}
+        >>> run_problem(stages, Counter(ok=3), "openai:m")
+        'stage extraction kept 0 of 3 samples (unparseable_output 3)'
+    """
+    if replies["malformed"]:
+        return malformed_message(identity, replies["malformed"], replies.total())
+    for stage, counts in stages.items():
+        if counts["generated"] and not counts["kept"]:
+            reasons = ", ".join(f"{reason} {count}" for reason, count in counts["reasons"].items())
+            return f"stage {stage} kept 0 of {counts['generated']} samples ({reasons})"
+    return None
 
 
 def write_outputs(
