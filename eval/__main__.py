@@ -6,6 +6,10 @@ Commands:
     lambda     Grid-search λ of ``cosine − λ·s_boundary`` on a local-pool benchmark.
     boundary   BoundaryHead transfer diagnostic (AUC, Cohen's d of ``s_boundary`` vs mismatch labels).
     judge      LLM-as-judge labels for unlabeled pools; writes TREC qrels that ``compare --trec`` reads.
+               The JD and CV texts go to the judge's endpoint (``--base-url``; OpenAI's API only with
+               ``--allow-openai-api``).
+    cache      ``info``: what the embedding cache holds; ``clear [--model M ...] [--answers]``: delete
+               cached vectors (all, or one model's) and optionally the LLM answer cache.
 
 Examples::
 
@@ -16,6 +20,8 @@ Examples::
     python -m eval boundary --model outputs/cre-ckpt
     python -m eval judge --queries jds.tsv --corpus cvs.jsonl --generator openai \\
         --base-url http://127.0.0.1:8000/v1 --top-n 20 --out judged
+    python -m eval cache info
+    python -m eval cache clear --model outputs/cre-ckpt
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -38,15 +45,19 @@ from eval.benchmarks import (
     load_benchmark,
 )
 from eval.boundary import DEFAULT_LAMBDA_GRID, boundary_diagnostic, lambda_grid_search, pool_pairs
+from eval.cache import cache_entries, clear_cache, default_answer_cache_dir, default_embedding_cache_dir
 from eval.compare import build_report, paired_comparisons, run_models, write_report
 from eval.ir_data import DatasetFormatError, IRDataset, load_llama_index_json, load_trec, read_texts
 from eval.judge import Judge
 from eval.models import load_encoder
 from eval.protocols import score_pools
 from eval.retrieval import bm25_pools, read_pool_file
-from train.synth.generators import GeneratorError, get_generator
+from train.synth.generators import ALLOW_OPENAI_API_FLAG, GeneratorError, get_generator
 
 logger = logging.getLogger("eval")
+
+
+CACHE_DIR_HELP = "embedding cache root (default $CRE_EMBEDDING_CACHE, else $CRE_CACHE/embeddings)"
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +72,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pool-file", help="candidate pools (JSON {qid: [docid]} or TREC run) instead of BM25"
     )
-    parser.add_argument("--cache-dir", help="embedding cache root (default ~/.cache/cre/embeddings)")
+    parser.add_argument("--cache-dir", help=CACHE_DIR_HELP)
     parser.add_argument("--no-cache", action="store_true", help="do not read or write cached embeddings")
 
 
@@ -106,9 +117,32 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--top-n", type=int, default=20, help="judge the first N candidates of each pool")
     judge.add_argument("--generator", choices=["openai", "local"], default="openai")
     judge.add_argument("--judge-model", help="model name (openai) or folder/alias (local)")
-    judge.add_argument("--base-url", help="OpenAI-compatible API root (openai)")
-    judge.add_argument("--answer-cache", help="judge answer cache folder (default $CRE_CACHE/synth-answers)")
+    judge.add_argument(
+        "--base-url",
+        help="OpenAI-compatible API root (openai; default $OPENAI_BASE_URL): every judged JD and CV is "
+        "sent there, so CV text leaves this machine unless it is a local server",
+    )
+    judge.add_argument(
+        ALLOW_OPENAI_API_FLAG,
+        action="store_true",
+        help="openai: without --base-url, send the JD and CV texts to OpenAI's API (api.openai.com, "
+        "a third party); refused unless this flag is given",
+    )
+    judge.add_argument(
+        "--answer-cache",
+        help="judge answer cache folder (default $CRE_CACHE/synth-answers); answers may quote the CVs",
+    )
     judge.add_argument("--out", required=True, help="folder for judged.qrels and judged.json")
+    cache = commands.add_parser("cache", help="show or delete cached embeddings (and LLM answers)")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("--cache-dir", help=CACHE_DIR_HELP)
+    cache.add_argument(
+        "--model", nargs="+", help="only these models (as passed to compare, or cache folder names)"
+    )
+    cache.add_argument(
+        "--answers", action="store_true", help="clear: also delete the LLM answer cache (synthesis, judge)"
+    )
+    cache.add_argument("--answer-cache", help="LLM answer cache folder (default $CRE_CACHE/synth-answers)")
     commands.choices["lambda"].add_argument("--metric", default="recall@20")
     commands.choices["lambda"].add_argument(
         "--grid", type=float, nargs="+", default=list(DEFAULT_LAMBDA_GRID)
@@ -248,15 +282,16 @@ def run_boundary_tool(args: argparse.Namespace) -> dict:
 
 
 def run_judge(args: argparse.Namespace) -> dict:
+    options = {"model": args.judge_model, "cache_dir": args.answer_cache}
+    if args.generator == "openai":
+        options.update(base_url=args.base_url, allow_openai_api=args.allow_openai_api)
+    # Built first: a refused endpoint should stop the run before any data is read.
+    generator = get_generator(args.generator, **{k: v for k, v in options.items() if v is not None})
     queries, corpus = read_texts(args.queries, "query"), read_texts(args.corpus, "document")
     if args.pool_file:
         pools = read_pool_file(args.pool_file, queries, corpus)
     else:
         pools = bm25_pools(queries, corpus, args.pool_size)
-    options = {"model": args.judge_model, "cache_dir": args.answer_cache}
-    if args.generator == "openai":
-        options["base_url"] = args.base_url
-    generator = get_generator(args.generator, **{k: v for k, v in options.items() if v is not None})
     labels = Judge(generator).judge_pools(queries, corpus, pools, args.top_n, show_progress=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -268,6 +303,27 @@ def run_judge(args: argparse.Namespace) -> dict:
     return summary
 
 
+def run_cache(args: argparse.Namespace) -> list[dict]:
+    """``cache info`` / ``cache clear``: list or delete cached embeddings (and with ``--answers`` the LLM answers)."""
+    root = Path(args.cache_dir) if args.cache_dir else default_embedding_cache_dir()
+    try:
+        entries = clear_cache(root, args.model) if args.action == "clear" else cache_entries(root, args.model)
+    except ValueError as err:  # named models without cached vectors: likely a typo, say so
+        raise SystemExit(f"error: {err}") from None
+    verb = "deleted" if args.action == "clear" else "holds"
+    print(f"{root} {verb} {len(entries)} model folder(s), {sum(e.vectors for e in entries)} vectors")
+    for entry in entries:
+        print(f"  {entry.folder.name}: {entry.vectors} vectors, {entry.size_bytes / 1e6:.1f} MB")
+    answers = Path(args.answer_cache) if args.answer_cache else default_answer_cache_dir()
+    count = sum(1 for _ in answers.glob("*/*.json")) if answers.is_dir() else 0
+    if args.action == "clear" and args.answers:
+        shutil.rmtree(answers, ignore_errors=True)
+        print(f"{answers} deleted ({count} LLM answers)")
+    else:
+        print(f"{answers} holds {count} LLM answers (delete them with: cache clear --answers)")
+    return [{"folder": str(e.folder), "vectors": e.vectors, "bytes": e.size_bytes} for e in entries]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -276,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             run_compare(args)
         elif args.command == "judge":
             run_judge(args)
+        elif args.command == "cache":
+            run_cache(args)
         else:
             run_boundary_tool(args)
     except (DatasetFormatError, DataNotFoundError, FileNotFoundError, KeyError, GeneratorError) as err:

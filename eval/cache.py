@@ -6,7 +6,11 @@ fingerprint; :meth:`EmbeddingCache.fetch` encodes what is missing in shards of `
 and appends each (``shard-*.npy`` vectors plus ``shard-*.keys`` text hashes) as soon as it is done,
 so an interrupted run keeps what it finished and the next one resumes.
 
-The default root is ``$CRE_EMBEDDING_CACHE``, else ``~/.cache/cre/embeddings``.
+The default root is ``$CRE_EMBEDDING_CACHE`` if set, else ``$CRE_CACHE/embeddings`` (``$CRE_CACHE``
+defaults to ``~/.cache/cre``, the root of every CRE cache). The vectors are derived from the texts
+(CVs included) and can leak information about them, so :func:`cache_entries` and :func:`clear_cache`
+list and delete them, per model or all at once (``python -m eval cache info|clear``); the same goes for
+the LLM answer cache of the synthesis and the judge (:func:`default_answer_cache_dir`).
 
 Example:
     >>> import numpy as np, tempfile
@@ -20,16 +24,100 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 
+def cre_cache_root() -> Path:
+    """``$CRE_CACHE`` or ``~/.cache/cre``: where CRE keeps backbones, embeddings and LLM answers."""
+    return Path(os.environ.get("CRE_CACHE") or Path.home() / ".cache" / "cre")
+
+
 def default_embedding_cache_dir() -> Path:
-    """``$CRE_EMBEDDING_CACHE`` or ``~/.cache/cre/embeddings``."""
-    return Path(os.environ.get("CRE_EMBEDDING_CACHE") or Path.home() / ".cache" / "cre" / "embeddings")
+    """``$CRE_EMBEDDING_CACHE`` if set (an override kept for older setups), else ``$CRE_CACHE/embeddings``.
+
+    Example:
+        >>> default_embedding_cache_dir()  # with CRE_CACHE=/data/cre  # doctest: +SKIP
+        PosixPath('/data/cre/embeddings')
+    """
+    return Path(os.environ.get("CRE_EMBEDDING_CACHE") or cre_cache_root() / "embeddings")
+
+
+def default_answer_cache_dir() -> Path:
+    """``$CRE_CACHE/synth-answers``: the LLM answers of the synthesis and the judge (they may quote CVs)."""
+    return cre_cache_root() / "synth-answers"
+
+
+def readable_name(spec: str) -> str:
+    """The file-name-safe part of a model spec that starts its cache folder's name.
+
+    Example:
+        >>> readable_name("outputs/cre ckpt")
+        'cre_ckpt'
+    """
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(spec).name or spec)[:40]
+
+
+@dataclass
+class CacheEntry:
+    """One model's cached embeddings.
+
+    Attributes:
+        folder: The folder (named by the model's fingerprint).
+        vectors: Cached vectors.
+        size_bytes: Bytes on disk.
+    """
+
+    folder: Path
+    vectors: int
+    size_bytes: int
+
+
+def _belongs_to(folder_name: str, spec: str) -> bool:
+    """Whether a cache folder holds vectors of ``spec``: any version of it (weights and length are
+    hashed into the name) and its task views, or exactly that folder."""
+    pattern = rf"{re.escape(readable_name(spec))}-[0-9a-f]{{16}}(-.+)?"
+    return folder_name == spec or re.fullmatch(pattern, folder_name) is not None
+
+
+def cache_entries(root: str | os.PathLike, models: list[str] | None = None) -> list[CacheEntry]:
+    """The model folders under an embedding cache root, all or those of ``models`` (specs or folder names).
+
+    Example:
+        >>> import numpy as np, tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> _ = EmbeddingCache(root, "minilm-0123456789abcdef").fetch(["a"], "jd", lambda t: np.ones((1, 2)))
+        >>> [(entry.folder.name, entry.vectors) for entry in cache_entries(root, ["minilm"])]
+        [('minilm-0123456789abcdef', 1)]
+    """
+    entries = []
+    for folder in sorted(Path(root).glob("*/")):
+        if models and not any(_belongs_to(folder.name, spec) for spec in models):
+            continue
+        files = [path for path in folder.rglob("*") if path.is_file()]
+        vectors = sum(len(path.read_text().split()) for path in files if path.suffix == ".keys")
+        entries.append(CacheEntry(folder, vectors, sum(path.stat().st_size for path in files)))
+    return entries
+
+
+def clear_cache(root: str | os.PathLike, models: list[str] | None = None) -> list[CacheEntry]:
+    """Delete the cached embeddings of ``models`` (all models when ``None``) and return what was deleted.
+
+    Raises:
+        ValueError: ``models`` were named but none of them has cached vectors under ``root``.
+    """
+    entries = cache_entries(root, models)
+    if models and not entries:
+        raise ValueError(f"no cached embeddings of {', '.join(models)} under {root}")
+    for entry in entries:
+        shutil.rmtree(entry.folder)
+    return entries
 
 
 def text_key(text: str, kind: str) -> str:

@@ -126,7 +126,9 @@ def parse_judgement(answer: str) -> Judgement:
     for name in RUBRIC_WEIGHTS:
         value = data.get(name)
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-            raise MalformedJudgement("bad score", f"{name!r} must be a number in 0..100, got {value!r}")
+            # A number is shown, anything else only by type: a judge may put résumé text there.
+            shown = value if isinstance(value, int | float) else type(value).__name__
+            raise MalformedJudgement("bad score", f"{name!r} must be a number in 0..100, got {shown}")
         scores[name] = float(value)
     lists = {}
     for name in ("must_unmet", "preferred_missing"):

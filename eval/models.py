@@ -33,7 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from eval.cache import EmbeddingCache, default_embedding_cache_dir
+from eval.cache import EmbeddingCache, default_embedding_cache_dir, readable_name
 
 INPUT_KINDS = ("jd", "cv", "query", "document")
 DECODER_ALIASES = {"smollm2-135m": {"pooling": "last_token"}}
@@ -185,8 +185,7 @@ def fingerprint(spec: str, location: str, max_length: int, extra: str = "") -> s
                 stat = weights.stat()
                 parts.append((str(weights.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
     digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
-    readable = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(spec).name or spec)[:40]
-    return f"{readable}-{digest}"
+    return f"{readable_name(spec)}-{digest}"
 
 
 def load_encoder(

@@ -117,3 +117,13 @@ def test_cli_judge_writes_qrels_that_compare_can_read(chat_server, tmp_path):
 
     dataset = load_trec(queries, corpus, out / "judged.qrels")
     assert dataset.qrels == {"jd-py": {"cv-fit": 1.0, "cv-no-aws": 1.0}}
+
+
+def test_cli_judge_refuses_to_send_cvs_to_openai_without_explicit_permission(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    missing = str(tmp_path / "never-read.tsv")  # refused before any data is read
+    argv = ["judge", "--queries", missing, "--corpus", missing, "--out", str(tmp_path / "judged")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "api.openai.com" in error and "--base-url" in error and "--allow-openai-api" in error
+    assert not (tmp_path / "judged").exists()

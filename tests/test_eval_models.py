@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eval.__main__ import main
-from eval.cache import EmbeddingCache
+from eval.cache import EmbeddingCache, default_embedding_cache_dir
 from eval.models import CREEncoder, SentenceTransformerEncoder, fingerprint, is_cre_checkpoint, load_encoder
 
 WORDS = "python java developer senior junior nurse chef registered cook engineer".split()
@@ -123,6 +123,43 @@ def test_cache_ignores_half_written_shards(tmp_path):
     # The kind is part of the key: the same text as a CV is a different input for CRE.
     fresh.fetch(["a"], "cv", lambda texts: calls.append(texts) or np.zeros((1, 2), np.float32))
     assert calls[-1] == ["a"]
+
+
+def test_cache_lives_under_cre_cache_and_the_cli_lists_and_clears_it(tiny_st, tmp_path, monkeypatch, capsys):
+    from train.synth.cache import AnswerCache
+
+    monkeypatch.delenv("CRE_EMBEDDING_CACHE", raising=False)
+    monkeypatch.setenv("CRE_CACHE", str(tmp_path / "cre"))
+    root, answers = tmp_path / "cre" / "embeddings", tmp_path / "cre" / "synth-answers"
+    assert default_embedding_cache_dir() == root
+    long, short = load_encoder(str(tiny_st), max_length=16), load_encoder(str(tiny_st), max_length=8)
+    long.encode(["python developer", "registered nurse"], kind="cv")
+    short.encode(["chef"], kind="jd")
+    EmbeddingCache(root, "other-0123456789abcdef").fetch(
+        ["cook"], "jd", lambda t: np.ones((1, 2), np.float32)
+    )
+    AnswerCache(answers).put(AnswerCache.key({"judge": 1}), "verdict")
+    assert {folder.name for folder in root.iterdir()} == {
+        long.fingerprint,
+        short.fingerprint,
+        "other-0123456789abcdef",
+    }
+
+    assert main(["cache", "info"]) == 0
+    out = capsys.readouterr().out
+    assert f"{root} holds 3 model folder(s), 4 vectors" in out and f"{answers} holds 1 LLM answers" in out
+    with pytest.raises(SystemExit, match="no cached embeddings of mpnet under"):
+        main(["cache", "clear", "--model", "mpnet"])
+    assert main(["cache", "clear", "--model", str(tiny_st)]) == 0  # every version of that model
+    assert "deleted 2 model folder(s), 3 vectors" in capsys.readouterr().out
+    assert [folder.name for folder in root.iterdir()] == ["other-0123456789abcdef"] and len(
+        AnswerCache(answers)
+    ) == 1
+    assert load_encoder(str(tiny_st), max_length=16).encode(["chef"], kind="cv").shape == (1, 16)
+    assert main(["cache", "clear", "--answers"]) == 0
+    assert not any(root.iterdir()) and not answers.exists()
+    monkeypatch.setenv("CRE_EMBEDDING_CACHE", str(tmp_path / "override"))
+    assert default_embedding_cache_dir() == tmp_path / "override"
 
 
 def test_cre_checkpoint_uses_kinds_and_boundary_head(tiny_cre, tmp_path):

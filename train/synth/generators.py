@@ -26,13 +26,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from pathlib import Path
 
+from eval.cache import default_answer_cache_dir
 from train.synth.cache import AnswerCache
 from train.synth.rules import RulesGenerator
 
 logger = logging.getLogger(__name__)
-DEFAULT_CACHE_DIR = Path(os.environ.get("CRE_CACHE") or Path.home() / ".cache" / "cre") / "synth-answers"
 OPENAI_API_URL = "https://api.openai.com/v1"
 ALLOW_OPENAI_API_FLAG = "--allow-openai-api"
 
@@ -90,7 +89,7 @@ class CachedChatGenerator:
     name = "base"
 
     def __init__(self, *, cache_dir: str | os.PathLike | None | bool = None, concurrency: int = 1):
-        self.cache = None if cache_dir is False else AnswerCache(cache_dir or DEFAULT_CACHE_DIR)
+        self.cache = None if cache_dir is False else AnswerCache(cache_dir or default_answer_cache_dir())
         self.concurrency = max(1, int(concurrency))
         self._slots = threading.BoundedSemaphore(self.concurrency)
 
