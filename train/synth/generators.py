@@ -26,10 +26,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from eval.cache import default_answer_cache_dir
 from train.synth.cache import AnswerCache
 from train.synth.rules import RulesGenerator
+
+if TYPE_CHECKING:
+    import httpx2
 
 logger = logging.getLogger(__name__)
 OPENAI_API_URL = "https://api.openai.com/v1"
@@ -133,7 +137,7 @@ class OpenAIChatGenerator(CachedChatGenerator):
     Args:
         model: Model name sent with each request (default ``$CRE_SYNTH_MODEL`` or ``gpt-4o-mini``).
         base_url: API root, e.g. ``http://127.0.0.1:8000/v1`` (default ``$OPENAI_BASE_URL``).
-        api_key: Bearer token (default ``$OPENAI_API_KEY``; none is sent when empty).
+        api_key: Bearer token (default ``$OPENAI_API_KEY``; a placeholder when empty, for servers without keys).
         timeout: Seconds per HTTP request.
         retries: Retries after a failed request (connection errors, timeouts, 408, 409, 429, 5xx),
             with the SDK's exponential backoff; each retry is logged at WARNING.
@@ -164,7 +168,7 @@ class OpenAIChatGenerator(CachedChatGenerator):
         cache_dir: str | os.PathLike | None | bool = None,
         allow_openai_api: bool = False,
     ):
-        import openai
+        import openai  # here, not at the top: importing the SDK takes seconds, and most runs never need it
 
         self.base_url = resolve_base_url(base_url, allow_openai_api)
         super().__init__(cache_dir=cache_dir, concurrency=concurrency)
@@ -173,7 +177,7 @@ class OpenAIChatGenerator(CachedChatGenerator):
         self.timeout, self.retries = timeout, retries
         self._client = openai.OpenAI(
             base_url=self.base_url,
-            # The SDK insists on a key; local servers need none, and an empty key sends none.
+            # The SDK insists on a key; servers that need none ignore this placeholder.
             api_key=self.api_key or "unused",
             timeout=timeout,
             max_retries=retries,
@@ -186,14 +190,14 @@ class OpenAIChatGenerator(CachedChatGenerator):
     def identity(self) -> str:
         return f"openai:{self.model}"
 
-    def _log_retry(self, request) -> None:
+    def _log_retry(self, request: httpx2.Request) -> None:
         # The SDK logs its retries at INFO, which the CLIs do not show; a run that slows down because
         # the endpoint struggles should say so. The SDK numbers its attempts in this header.
         attempt = int(request.headers.get("x-stainless-retry-count", "0") or 0)
         if attempt:
             logger.warning("%s: retry %d of %d", self.base_url, attempt, self.retries)
 
-    def _log_http_error(self, response) -> None:
+    def _log_http_error(self, response: httpx2.Response) -> None:
         if response.status_code >= 400:
             logger.warning("%s: HTTP %d", self.base_url, response.status_code)
 
