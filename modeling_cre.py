@@ -612,10 +612,18 @@ class CREModel(CREPreTrainedModel):
 
     def token_budget(self, max_length: int | None = None) -> int:
         """``max_length`` (default ``config.max_length``) capped at the backbone's position table, so a
-        long budget truncates instead of indexing past the table."""
-        budget = (
-            self.config.max_length if max_length is None else check_int(max_length, "max_length", minimum=1)
-        )
+        long budget truncates instead of indexing past the table.
+
+        Raises:
+            ValueError: ``max_length`` leaves no room for the tokenizer's special tokens (a tokenizer
+                cannot truncate below them, so the text would stay whole and overrun the table).
+        """
+        if max_length is None:
+            budget = self.config.max_length
+        else:
+            special = self.tokenizer.num_special_tokens_to_add() if self.tokenizer is not None else 0
+            hint = f" (room for the tokenizer's {special} special tokens)" if special > 1 else ""
+            budget = check_int(max_length, "max_length", minimum=max(special, 1), hint=hint)
         limit = getattr(self.config.text_config, "max_position_embeddings", None)
         return min(budget, limit) if limit else budget
 
@@ -930,7 +938,7 @@ def _validate_texts(texts: Any, name: str = "texts", stacklevel: int = 2) -> lis
     Args:
         texts: An ordered iterable of strings (see :meth:`CREModel.encode` for what is accepted).
         name: The argument's name, for messages.
-        stacklevel: Of the replacement warning, so that it points at the caller's line.
+        stacklevel: Of the replacement warning (2: the line that called this helper).
 
     Example:
         >>> with warnings.catch_warnings(record=True) as caught:
@@ -968,7 +976,7 @@ def _validate_texts(texts: Any, name: str = "texts", stacklevel: int = 2) -> lis
             f"{replaced} character(s) in {affected} of {len(texts)} {name} could not be encoded as UTF-8 "
             "(lone surrogates, e.g. from decoding non-UTF-8 bytes with errors='surrogateescape') "
             "and were replaced with U+FFFD",
-            stacklevel=stacklevel + 1,
+            stacklevel=stacklevel,
         )
     return texts
 
@@ -976,6 +984,8 @@ def _validate_texts(texts: Any, name: str = "texts", stacklevel: int = 2) -> lis
 def _float_tensor(value: Any, requirement: str) -> torch.Tensor:
     """``value`` as a float32 tensor (on its own device), or an InputTypeError: ``requirement``, got type."""
     try:
+        if isinstance(value, (str, bytes, bytearray, memoryview)):  # torch reads a bytearray as numbers
+            raise TypeError
         tensor = torch.as_tensor(value)
         if tensor.is_complex():  # casting would silently drop the imaginary part
             raise TypeError
