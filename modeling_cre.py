@@ -927,7 +927,7 @@ class CREModel(CREPreTrainedModel):
 
 
 # What decoding non-UTF-8 bytes with errors="surrogateescape" leaves in a str: no tokenizer encodes it.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Unordered collections: the output rows could not be matched to their texts.
 _UNORDERED = (Set, Mapping, MappingView)
 
@@ -967,7 +967,7 @@ def _validate_texts(texts: Any, name: str = "texts", stacklevel: int = 2) -> lis
             raise InputTypeError(f"{name}[{index}] is {type(text).__name__}, not a string")
         text = str(text)  # a plain str for the tokenizer (numpy.str_ and other subclasses)
         if not text.isascii():
-            text, count = _LONE_SURROGATE.subn("\ufffd", text)
+            text, count = LONE_SURROGATE.subn("\ufffd", text)
             replaced, affected = replaced + count, affected + bool(count)
         texts[index] = text
     if replaced:
