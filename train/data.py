@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cre.modeling_cre import LONE_SURROGATE
+from train.backbones import BackboneNotInstalledError, ModelNotFoundError
 
 SPLITS = ("train", "validation")
 # Problems listed in one error before "... and N more": enough to fix a file in one go, short enough to read.
@@ -178,13 +179,14 @@ def require_records(records: list[dict], what: str, minimum: int = 1) -> list[di
 
 
 def report_data_errors(main: Callable[..., int]) -> Callable[..., int]:
-    """Wrap a command's ``main``: malformed data ends it with the message and exit status 2, not a traceback."""
+    """Wrap a command's ``main``: malformed data or a base model that is not there ends it with the
+    message and exit status 2, not a traceback."""
 
     @functools.wraps(main)
     def run(*args, **kwargs) -> int:
         try:
             return main(*args, **kwargs)
-        except TrainingDataError as error:
+        except (TrainingDataError, ModelNotFoundError, BackboneNotInstalledError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
 
