@@ -119,47 +119,40 @@ def synth_dir(tmp_path_factory) -> Path:
     return make_synth_run(tmp_path_factory.mktemp("synth"))
 
 
+def without(field: str):
+    """Corrupt a JSONL line by dropping ``field`` from its record."""
+    return lambda line: json.dumps({k: v for k, v in json.loads(line).items() if k != field}).encode()
+
+
+def latin1_positive(line: bytes) -> bytes:
+    """Corrupt a JSONL line with a Latin-1 byte at the start of its ``positive`` text."""
+    return line.replace(b'"positive": "', b'"positive": "\xe9', 1)
+
+
 @pytest.mark.parametrize(
-    ("module", "file", "field", "options"),
-    [(r1, "ranking.jsonl", "negative_role", TINY_R1), (r2, "jdcv.jsonl", "negative", ["--steps", "1"])],
+    ("module", "file", "corrupt", "expected", "options"),
+    [
+        (r1, "ranking.jsonl", without("negative_role"), "missing field 'negative_role'", TINY_R1),
+        (r2, "jdcv.jsonl", without("negative"), "missing field 'negative'", ["--steps", "1"]),
+        (
+            r2,
+            "jdcv.jsonl",
+            latin1_positive,
+            "field 'positive' is not valid UTF-8: byte 0xe9",
+            ["--steps", "1"],
+        ),
+    ],
 )
 def test_a_round_stops_before_training_on_a_bad_record(
-    tmp_path, synth_dir, tiny_backbone_dir, capsys, module, file, field, options
+    tmp_path, synth_dir, tiny_backbone_dir, capsys, module, file, corrupt, expected, options
 ):
     data = shutil.copytree(synth_dir, tmp_path / "data")
-    lines = (data / file).read_text(encoding="utf-8").splitlines()
-    record = json.loads(lines[2])
-    del record[field]
-    lines[2] = json.dumps(record)
-    (data / file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines = (data / file).read_bytes().splitlines(keepends=True)
+    lines[2] = corrupt(lines[2].rstrip(b"\n")) + b"\n"
+    (data / file).write_bytes(b"".join(lines))
     out = tmp_path / "out"
     argv = ["--data", str(data), "--base", str(tiny_backbone_dir("encoder")), "--out", str(out), *options]
     assert module.main(argv) == 2
-    assert f"{data / file}:3: missing field '{field}'" in capsys.readouterr().err
-    assert not out.exists()  # nothing was trained or written
-
-
-def test_a_round_stops_before_training_on_a_byte_that_is_not_utf8(
-    tmp_path, synth_dir, tiny_backbone_dir, capsys
-):
-    data = shutil.copytree(synth_dir, tmp_path / "data")
-    lines = (data / "jdcv.jsonl").read_bytes().splitlines(keepends=True)
-    lines[2] = lines[2].replace(b'"positive": "', b'"positive": "\xe9', 1)
-    (data / "jdcv.jsonl").write_bytes(b"".join(lines))
-    out = tmp_path / "out"
-    argv = [
-        "--data",
-        str(data),
-        "--base",
-        str(tiny_backbone_dir("encoder")),
-        "--out",
-        str(out),
-        "--steps",
-        "1",
-    ]
-    assert r2.main(argv) == 2
     err = capsys.readouterr().err
-    offset = len(b"".join(lines[:2])) + lines[2].index(b"\xe9")
-    assert f"{data / 'jdcv.jsonl'}:3: field 'positive' is not valid UTF-8: byte 0xe9" in err
-    assert f"(file offset {offset})" in err and "Traceback" not in err
+    assert f"{data / file}:3: {expected}" in err and "Traceback" not in err
     assert not out.exists()  # nothing was trained or written
