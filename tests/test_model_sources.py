@@ -21,7 +21,8 @@ def test_models_that_can_exist_pass_through_unchanged(tiny_backbone_dir, tmp_pat
 
 def test_paths_that_name_nothing_are_refused_with_the_reason(tmp_path, monkeypatch):
     with pytest.raises(
-        ModelNotFoundError, match=f"no checkpoint or backbone at {MISSING}: not a folder, not a known alias"
+        ModelNotFoundError,
+        match=f"no checkpoint or backbone at {MISSING}: the path does not exist, and it is not a known alias",
     ):
         resolve_backbone(MISSING)
     with pytest.raises(ModelNotFoundError, match="is a folder without config.json"):
@@ -53,7 +54,7 @@ def test_a_command_with_a_missing_base_stops_first_with_one_line(tmp_path, capsy
     argv = [arg.format(data=tmp_path / "data", out=out) for arg in argv]  # the data folder is missing too
     assert command(argv) == 2
     err = capsys.readouterr().err
-    assert f"error: no checkpoint or backbone at {MISSING}: not a folder" in err
+    assert f"error: no checkpoint or backbone at {MISSING}: the path does not exist" in err
     assert "Traceback" not in err and "training data" not in err  # the base is checked first
     assert not out.exists()  # nothing was started
 

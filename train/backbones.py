@@ -72,7 +72,7 @@ def check_model_source(name_or_path: str | os.PathLike) -> str:
         >>> check_model_source("/nonexistent")
         Traceback (most recent call last):
         ...
-        train.backbones.ModelNotFoundError: no checkpoint or backbone at /nonexistent: not a folder, not a known alias (minilm, smollm2-135m, mpnet), not a Hub id
+        train.backbones.ModelNotFoundError: no checkpoint or backbone at /nonexistent: the path does not exist, and it is not a known alias (minilm, smollm2-135m, mpnet) or a Hub id
     """
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -96,8 +96,8 @@ def check_model_source(name_or_path: str | os.PathLike) -> str:
     if hub_id:
         return name
     raise ModelNotFoundError(
-        f"no checkpoint or backbone at {name}: not a folder, not a known alias ({', '.join(ALIASES)}), "
-        "not a Hub id"
+        f"no checkpoint or backbone at {name}: the path does not exist, and it is not a known alias "
+        f"({', '.join(ALIASES)}) or a Hub id"
     )
 
 
