@@ -9,6 +9,8 @@ candidate feedback when reranking a pool, each a small dict of options that is o
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 from transformers import AutoConfig
@@ -110,8 +112,7 @@ class CREConfig(PreTrainedConfig):
         check_feedback(self.feedback["top_k"], self.feedback["weight"])
         if self.rt["placement"] not in RT_PLACEMENTS:
             raise ValueError(f"rt.placement must be one of {RT_PLACEMENTS}, got {self.rt['placement']!r}")
-        if self.rt["iterations"] < 0:
-            raise ValueError(f"rt.iterations must be >= 0, got {self.rt['iterations']}")
+        check_int(self.rt["iterations"], "rt.iterations")
         self.task_adapters = dict(self.task_adapters or {})
         for task in [self.default_task, *self.task_adapters]:
             check_task(task)
@@ -129,12 +130,79 @@ def check_task(task: str) -> str:
     return task
 
 
+class InputTypeError(TypeError, ValueError):
+    """An argument of the wrong type, e.g. ``top_k="3"`` or a ``set`` of texts.
+
+    Also a ``ValueError``: earlier versions raised ``ValueError`` for every bad input, and code written
+    against them keeps catching it.
+    """
+
+
+def check_int(value: Any, name: str, minimum: int = 0, optional: bool = False, hint: str = "") -> int | None:
+    """``value`` as an ``int`` if it is an integer >= ``minimum``, else an error naming ``name``.
+
+    ``bool`` is not an integer here (``top_k=True`` is a mistake, not ``1``); numpy integers are.
+
+    Args:
+        value: What the caller passed.
+        name: The argument's name, for the message.
+        minimum: The smallest allowed value.
+        optional: ``None`` is allowed (and returned).
+        hint: Appended to the requirement, e.g. ``" (0 = off)"``.
+
+    Raises:
+        InputTypeError: ``value`` is not an integer (the message names its type, never its content).
+        ValueError: ``value`` is below ``minimum``.
+
+    Example:
+        >>> check_int(3, "batch_size", minimum=1)
+        3
+        >>> check_int(-1, "top_k", optional=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: top_k must be an integer >= 0 or None, got -1
+    """
+    if optional and value is None:
+        return None
+    requirement = f"{name} must be an integer >= {minimum}{hint}" + (" or None" if optional else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputTypeError(f"{requirement}, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{requirement}, got {value!r}")
+    return int(value)
+
+
+def check_number(value: Any, name: str, minimum: float = 0.0, optional: bool = False) -> float | None:
+    """``value`` as a ``float`` if it is a finite real number >= ``minimum``, else an error naming ``name``.
+
+    NaN and infinities are refused: a NaN weight makes every score NaN, which sorts arbitrarily.
+
+    Raises:
+        InputTypeError: ``value`` is not a real number (``bool`` and strings included).
+        ValueError: ``value`` is NaN, infinite or below ``minimum``.
+
+    Example:
+        >>> check_number(0.3, "boundary_weight")
+        0.3
+        >>> check_number(float("nan"), "feedback weight")
+        Traceback (most recent call last):
+        ...
+        ValueError: feedback weight must be a number >= 0, not NaN or infinite; got nan
+    """
+    if optional and value is None:
+        return None
+    requirement = f"{name} must be a number >= {minimum:g}" + (" or None" if optional else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputTypeError(f"{requirement}, got {type(value).__name__}")
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{requirement}, not NaN or infinite; got {value!r}")
+    return float(value)
+
+
 def check_feedback(top_k: int, weight: float) -> None:
-    """A ValueError naming the problem unless ``top_k`` is an integer >= 0 and ``weight`` a number >= 0."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        raise ValueError(f"feedback top_k must be an integer >= 0 (0 = off), got {top_k!r}")
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-        raise ValueError(f"feedback weight must be a number >= 0, got {weight!r}")
+    """An error naming the problem unless ``top_k`` is an integer >= 0 and ``weight`` a finite number >= 0."""
+    check_int(top_k, "feedback top_k", hint=" (0 = off)")
+    check_number(weight, "feedback weight")
 
 
 def _with_defaults(name: str, options: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MappingView, Sequence, Set
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_cre import CREConfig, check_feedback, check_task
+from .configuration_cre import CREConfig, InputTypeError, check_feedback, check_int, check_number, check_task
 
 try:  # progress bars are a convenience, not a requirement of the checkpoint code
     from tqdm.auto import tqdm
@@ -443,7 +444,11 @@ class CREModel(CREPreTrainedModel):
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        iterations = self.config.rt["iterations"] if rt_iterations is None else rt_iterations
+        iterations = (
+            self.config.rt["iterations"]
+            if rt_iterations is None
+            else check_int(rt_iterations, "rt_iterations")
+        )
         placement = rt_placement or self.config.rt["placement"]
         cached = use_cache and iterations > 0 and placement == "suffix" and self.config.is_decoder_backbone
 
@@ -607,8 +612,18 @@ class CREModel(CREPreTrainedModel):
 
     def token_budget(self, max_length: int | None = None) -> int:
         """``max_length`` (default ``config.max_length``) capped at the backbone's position table, so a
-        long budget truncates instead of indexing past the table."""
-        budget = max_length or self.config.max_length
+        long budget truncates instead of indexing past the table.
+
+        Raises:
+            ValueError: ``max_length`` leaves no room for the tokenizer's special tokens (a tokenizer
+                cannot truncate below them, so the text would stay whole and overrun the table).
+        """
+        if max_length is None:
+            budget = self.config.max_length
+        else:
+            special = self.tokenizer.num_special_tokens_to_add() if self.tokenizer is not None else 0
+            hint = f" (room for the tokenizer's {special} special tokens)" if special > 1 else ""
+            budget = check_int(max_length, "max_length", minimum=max(special, 1), hint=hint)
         limit = getattr(self.config.text_config, "max_position_embeddings", None)
         return min(budget, limit) if limit else budget
 
@@ -632,11 +647,16 @@ class CREModel(CREPreTrainedModel):
 
         Empty strings are accepted: the model reads only the instruction and special tokens, which
         gives a valid (uninformative) vector at the text's index, so outputs stay aligned with inputs.
+        Characters that cannot be encoded as UTF-8 (lone surrogates, which reading non-UTF-8 bytes with
+        ``errors="surrogateescape"`` leaves) are replaced with U+FFFD, and one warning counts them.
 
         Args:
-            texts: One string or a list of strings.
+            texts: One string, or an ordered collection of strings: a list, a tuple, any other
+                ``Sequence``, a generator or iterator (consumed once), a 1-D numpy array or a pandas
+                Series. Row ``i`` of the output is ``texts[i]`` (iteration order). Unordered
+                collections (``set``, ``dict`` and its views) are refused: their order is arbitrary.
             kind: ``jd``, ``cv``, ``query`` or ``document`` (any key of ``config.instructions``).
-            batch_size: Texts per forward pass.
+            batch_size: Texts per forward pass (an integer >= 1).
             normalize: Unit-length output (default ``config.normalize``).
             convert_to: ``"numpy"`` (float32 array) or ``"torch"`` (float32 CPU tensor).
             show_progress: Progress bar (default: when more than one batch).
@@ -651,8 +671,12 @@ class CREModel(CREPreTrainedModel):
             ``(n, output_dim)`` embeddings, or ``(output_dim,)`` for a single string.
 
         Raises:
-            ValueError: ``texts`` is empty or holds a non-string (the message names the index),
-                ``kind`` or ``task`` is unknown, or ``convert_to`` is not supported.
+            TypeError: ``texts`` is not a string or an ordered collection, holds a non-string (the
+                message names the index), or an option has the wrong type (``batch_size="8"``,
+                ``rt_iterations=True``). The exception is :class:`InputTypeError`, also a ValueError.
+            ValueError: ``texts`` is empty, ``kind`` or ``task`` is unknown, ``convert_to`` is not
+                supported, or a number is out of range (``batch_size`` < 1, ``max_length`` < 1,
+                ``rt_iterations`` < 0).
 
         Example:
             >>> vectors = model.encode(["Python developer", "Nurse"], kind="cv")  # doctest: +SKIP
@@ -661,7 +685,12 @@ class CREModel(CREPreTrainedModel):
             >>> similar_jobs = model.encode(["Data engineer", "Nurse"], kind="jd", task="jd-jd")  # doctest: +SKIP
         """
         single = isinstance(texts, str)
-        texts = _validate_texts([texts] if single else texts)
+        # stacklevel: past the helper and torch's inference_mode wrapper, to the caller.
+        texts = _validate_texts([texts] if single else texts, stacklevel=4)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        check_int(rt_iterations, "rt_iterations", optional=True)
+        if normalize is not None and not isinstance(normalize, bool):
+            raise InputTypeError(f"normalize must be True, False or None, got {type(normalize).__name__}")
         if convert_to not in ("numpy", "torch"):
             raise ValueError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
         tokenizer = self._require_tokenizer()
@@ -712,17 +741,36 @@ class CREModel(CREPreTrainedModel):
 
     @staticmethod
     def similarity(a: Any, b: Any) -> Any:
-        """Cosine similarity matrix between two sets of embeddings (numpy in, numpy out; torch likewise).
+        """Cosine similarity matrix between two sets of embeddings.
+
+        Args:
+            a: ``(n, d)`` embeddings, or one ``(d,)`` embedding (a row): a numpy array, a torch tensor
+                or nested lists of numbers.
+            b: ``(m, d)`` or ``(d,)``, likewise, with the same width ``d``.
+
+        Returns:
+            The ``(n, m)`` cosines (``(1, m)`` for a single ``a``), float32: a torch tensor on ``a``'s
+            device when ``a`` is a tensor, else a numpy array.
+
+        Raises:
+            TypeError: An argument is not numbers (:class:`InputTypeError`, also a ValueError).
+            ValueError: An argument has more than 2 dimensions or width 0, the widths differ, or a row
+                holds NaN or infinity (the message names the argument and the row).
 
         Example:
             >>> CREModel.similarity(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 2.0]]))
             tensor([[1., 0.]])
+            >>> CREModel.similarity([1.0, 0.0], [[1.0, 1.0]]).round(3)
+            array([[0.707]], dtype=float32)
         """
         as_numpy = not isinstance(a, torch.Tensor)
-        left = F.normalize(torch.as_tensor(a, dtype=torch.float32).reshape(-1, _last_dim(a)), dim=-1)
-        right = F.normalize(torch.as_tensor(b, dtype=torch.float32).reshape(-1, _last_dim(b)), dim=-1)
-        scores = left @ right.T
-        return scores.numpy() if as_numpy else scores
+        left, right = _embedding_rows(a, "a"), _embedding_rows(b, "b")
+        if left.shape[1] != right.shape[1]:
+            raise ValueError(
+                f"a and b must have the same width: a has {left.shape[1]} columns, b has {right.shape[1]}"
+            )
+        scores = _unit(left) @ _unit(right.to(left.device)).T
+        return scores.detach().cpu().numpy() if as_numpy else scores
 
     # ------------------------------------------------------------------ reranking
 
@@ -755,11 +803,13 @@ class CREModel(CREPreTrainedModel):
 
         Args:
             jd: The JD text, or its precomputed embedding ``(d,)`` (``encode(..., task="jd-cv")``).
-            cvs: CV texts, or their precomputed embeddings ``(n, d)`` (e.g. cached by a service).
-            top_k: Keep the best ``top_k`` (default: all).
-            boundary_weight: λ (default ``config.boundary["weight"]``). Without a trained
-                BoundaryHead the ranking has no boundary term and a warning says so.
-            batch_size: Encoding batch size when texts are given.
+            cvs: A list or tuple of CV texts, or their precomputed embeddings ``(n, d)`` (e.g. cached
+                by a service). Embeddings must be finite: a NaN row would get a NaN score, which sorts
+                arbitrarily.
+            top_k: Keep the best ``top_k``, an integer >= 0 (default ``None``: all).
+            boundary_weight: λ, a finite number >= 0 (default ``config.boundary["weight"]``). Without
+                a trained BoundaryHead the ranking has no boundary term and a warning says so.
+            batch_size: Encoding batch size when texts are given (an integer >= 1).
             feedback_top_k: ``k`` of the candidate feedback (:func:`candidate_feedback`; default
                 ``config.feedback["top_k"]``, 0 = off).
             feedback_weight: ``w`` of the candidate feedback (default ``config.feedback["weight"]``).
@@ -769,21 +819,30 @@ class CREModel(CREPreTrainedModel):
             ``cosine``, ``boundary`` (``None`` without a trained head) and ``feedback`` (``None`` when off).
 
         Raises:
-            ValueError: ``jd`` is neither a string nor a ``(d,)`` embedding, ``cvs`` embeddings do
-                not have ``d`` columns, or the feedback options are out of range.
+            TypeError: ``jd`` or ``cvs`` is neither text nor numbers, ``cvs`` is a single string, or
+                an option has the wrong type (``top_k=True``, ``boundary_weight="x"``). The exception
+                is :class:`InputTypeError`, also a ValueError.
+            ValueError: ``jd`` is not a ``(d,)`` embedding, ``cvs`` embeddings do not have shape
+                ``(n, d)``, an embedding holds NaN or infinity (the message names the row), or an
+                option is out of range (``top_k=-1``, ``feedback_weight=float("nan")``).
 
         Example:
             >>> model.rerank("Staff ML engineer owning the ranking platform", cvs, top_k=3)  # doctest: +SKIP
             [{'corpus_id': 4, 'score': 0.61, 'cosine': 0.72, 'boundary': 0.37}, ...]
         """
-        query = self._query_embedding(jd)
-        if len(cvs) == 0:
-            return []
+        # Every option is checked before any text is encoded.
+        top_k = check_int(top_k, "top_k", optional=True)
+        check_int(batch_size, "batch_size", minimum=1)
+        boundary_weight = check_number(boundary_weight, "boundary_weight", optional=True)
         feedback_top_k = self.config.feedback["top_k"] if feedback_top_k is None else feedback_top_k
         feedback_weight = self.config.feedback["weight"] if feedback_weight is None else feedback_weight
         check_feedback(feedback_top_k, feedback_weight)
-        candidates = F.normalize(self._candidate_embeddings(cvs, batch_size), dim=-1)
-        cosine = candidates @ F.normalize(query, dim=-1)
+        query = self._query_embedding(jd)
+        candidates = self._candidate_embeddings(cvs, batch_size)
+        if len(candidates) == 0:
+            return []
+        candidates = _unit(candidates)
+        cosine = candidates @ _unit(query)
         boundary = feedback = None
         final = cosine
         if feedback_top_k > 0:
@@ -816,30 +875,37 @@ class CREModel(CREPreTrainedModel):
         return self._as_embeddings(jd, "jd", (self.config.output_dim,))
 
     def _candidate_embeddings(self, cvs: Sequence[str] | Any, batch_size: int) -> torch.Tensor:
-        if isinstance(cvs, (list, tuple)) and any(isinstance(cv, str) for cv in cvs):
-            return self.encode(list(cvs), kind="cv", batch_size=batch_size, convert_to="torch", task="jd-cv")
-        return self._as_embeddings(cvs, "cvs", (-1, self.config.output_dim))
+        width = self.config.output_dim
+        if isinstance(cvs, str):
+            raise InputTypeError(
+                f"cvs must be a list of CV texts or an embedding array of shape (n, {width}), "
+                "got a single string: pass [cv]"
+            )
+        if isinstance(cvs, (list, tuple)):
+            if not cvs:
+                return torch.empty((0, width))
+            if any(isinstance(cv, str) for cv in cvs):
+                return self.encode(
+                    list(cvs), kind="cv", batch_size=batch_size, convert_to="torch", task="jd-cv"
+                )
+        return self._as_embeddings(cvs, "cvs", (-1, width))
 
     @staticmethod
     def _as_embeddings(value: Any, name: str, shape: tuple[int, ...]) -> torch.Tensor:
-        """A float32 CPU tensor of ``shape`` (-1 = any size), or a ValueError that says what is wrong."""
+        """A finite float32 CPU tensor of ``shape`` (-1 = any size), or an error that says what is wrong."""
         expected = (
             "("
             + ", ".join("n" if size < 0 else str(size) for size in shape)
             + ("," if len(shape) == 1 else "")
             + ")"
         )
-        try:
-            tensor = torch.as_tensor(value, dtype=torch.float32).cpu()
-        except (TypeError, ValueError, RuntimeError):
-            raise ValueError(
-                f"{name} must be text or an embedding array of shape {expected}, got {type(value).__name__}"
-            ) from None
+        tensor = _float_tensor(value, f"{name} must be text or an embedding array of shape {expected}")
         if tensor.ndim != len(shape) or any(
             size >= 0 and size != got for size, got in zip(shape, tensor.shape, strict=True)
         ):
             raise ValueError(f"{name} embeddings must have shape {expected}, got {tuple(tensor.shape)}")
-        return tensor
+        _check_finite(tensor, name)
+        return tensor.cpu()
 
     # ------------------------------------------------------------------ helpers
 
@@ -854,22 +920,112 @@ class CREModel(CREPreTrainedModel):
     def _instruction(self, kind: str) -> str:
         try:
             return self.config.instructions[kind]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable kind such as a list
             raise ValueError(
                 f"Unknown kind {kind!r}; known kinds: {sorted(self.config.instructions)}"
             ) from None
 
 
-def _validate_texts(texts: Sequence[Any]) -> list[str]:
-    if isinstance(texts, (bytes, dict)) or not isinstance(texts, Sequence) and not hasattr(texts, "__iter__"):
-        raise ValueError(f"texts must be a string or a list of strings, got {type(texts).__name__}")
+# What decoding non-UTF-8 bytes with errors="surrogateescape" leaves in a str: no tokenizer encodes it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Unordered collections: the output rows could not be matched to their texts.
+_UNORDERED = (Set, Mapping, MappingView)
+
+
+def _validate_texts(texts: Any, name: str = "texts", stacklevel: int = 2) -> list[str]:
+    r"""``texts`` as a list of plain ``str`` in iteration order, lone surrogates replaced, or a named error.
+
+    Args:
+        texts: An ordered iterable of strings (see :meth:`CREModel.encode` for what is accepted).
+        name: The argument's name, for messages.
+        stacklevel: Of the replacement warning (2: the line that called this helper).
+
+    Example:
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _validate_texts(("caf\udce9", "tea")) == ["caf\ufffd", "tea"]
+        True
+        >>> str(caught[0].message)[:60]
+        '1 character(s) in 1 of 2 texts could not be encoded as UTF-8'
+    """
+    if isinstance(texts, (bytes, bytearray, memoryview, *_UNORDERED)) or not isinstance(texts, Iterable):
+        why = (
+            ": its order is arbitrary, so outputs could not follow it"
+            if isinstance(texts, _UNORDERED)
+            else ""
+        )
+        raise InputTypeError(
+            f"{name} must be a string or a list of strings (or a tuple, generator or 1-D array of them), "
+            f"got {type(texts).__name__}{why}"
+        )
     texts = list(texts)
     if not texts:
-        raise ValueError("texts is empty: pass at least one string")
+        raise ValueError(f"{name} is empty: pass at least one string")
+    replaced = affected = 0
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            raise ValueError(f"texts[{index}] is {type(text).__name__}, not a string")
+            raise InputTypeError(f"{name}[{index}] is {type(text).__name__}, not a string")
+        text = str(text)  # a plain str for the tokenizer (numpy.str_ and other subclasses)
+        if not text.isascii():
+            text, count = LONE_SURROGATE.subn("\ufffd", text)
+            replaced, affected = replaced + count, affected + bool(count)
+        texts[index] = text
+    if replaced:
+        # Counts only: the texts may be CVs, which are personal data.
+        warnings.warn(
+            f"{replaced} character(s) in {affected} of {len(texts)} {name} could not be encoded as UTF-8 "
+            "(lone surrogates, e.g. from decoding non-UTF-8 bytes with errors='surrogateescape') "
+            "and were replaced with U+FFFD",
+            stacklevel=stacklevel,
+        )
     return texts
+
+
+def _float_tensor(value: Any, requirement: str) -> torch.Tensor:
+    """``value`` as a float32 tensor (on its own device), or an InputTypeError: ``requirement``, got type."""
+    try:
+        if isinstance(value, (str, bytes, bytearray, memoryview)):  # torch reads a bytearray as numbers
+            raise TypeError
+        tensor = torch.as_tensor(value)
+        if tensor.is_complex():  # casting would silently drop the imaginary part
+            raise TypeError
+        return tensor.to(torch.float32)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise InputTypeError(f"{requirement}, got {type(value).__name__}") from None
+
+
+def _embedding_rows(value: Any, name: str) -> torch.Tensor:
+    """``(n, d)`` finite float32 embeddings from ``(n, d)`` or one ``(d,)``, or an error naming ``name``."""
+    tensor = _float_tensor(value, f"{name} must be an embedding (d,) or a matrix of embeddings (n, d)")
+    if tensor.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must be an embedding (d,) or a matrix of embeddings (n, d), got shape {tuple(tensor.shape)}"
+        )
+    if tensor.shape[-1] == 0:
+        raise ValueError(f"{name} has width 0: embeddings need at least one dimension")
+    _check_finite(tensor, name)
+    return tensor.reshape(-1, tensor.shape[-1])
+
+
+def _check_finite(tensor: torch.Tensor, name: str) -> None:
+    """A ValueError naming the first row (and column) of ``tensor`` that holds NaN or infinity."""
+    bad = ~torch.isfinite(tensor)
+    if not bad.any():
+        return
+    position = [int(i) for i in bad.nonzero()[0]]
+    where = (
+        f"{name}[{position[0]}] holds NaN or infinity (column {position[1]})"
+        if tensor.ndim == 2
+        else (f"{name} holds NaN or infinity (index {position[0]})")
+    )
+    raise ValueError(f"{where}: embeddings must be finite (as float32)")
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """Unit-length rows; scaling by each row's largest entry first keeps huge or tiny (finite) values
+    from overflowing or underflowing the norm, which would zero the row."""
+    peak = x.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    return F.normalize(x / peak, dim=-1)
 
 
 @contextmanager
@@ -881,10 +1037,6 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
-
-
-def _last_dim(x: Any) -> int:
-    return int(x.shape[-1])
 
 
 CREConfig.register_for_auto_class()

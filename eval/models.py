@@ -205,7 +205,8 @@ def load_encoder(
         device: Torch device.
 
     Raises:
-        FileNotFoundError: ``spec`` looks like a path (contains a separator) but does not exist.
+        FileNotFoundError: ``spec`` is not an alias, a model folder or a Hub id
+            (:class:`train.backbones.ModelNotFoundError`, raised by ``resolve_backbone``).
     """
     from train.backbones import resolve_backbone
 
@@ -220,8 +221,6 @@ def load_encoder(
         extra = model.config.to_json_string() + hashlib.sha256(code).hexdigest()
         return CREEncoder(model, spec, fingerprint(spec, location, max_length, extra), cache_root, max_length)
     location = resolve_backbone(spec)
-    if os.sep in spec and not Path(location).exists():
-        raise FileNotFoundError(f"model folder {location!r} does not exist")
     if Path(location).is_dir() and is_cre_checkpoint(location):
         from transformers import AutoModel
 

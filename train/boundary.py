@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from cre.modeling_cre import BoundaryHead, CREModel
 from eval.boundary import roc_auc
+from train.backbones import check_model_source
 from train.checkpoint import add_hub_arguments, load_model, push_checkpoint, save_checkpoint
 from train.data import TrainingDataError, read_records, report_data_errors
 from train.loop import setup_logging
@@ -282,6 +283,7 @@ def _loss(head: BoundaryHead, data: tuple[torch.Tensor, torch.Tensor, torch.Tens
 
 def train_boundary_head(base: str | Path, data_dir: str | Path, recipe: HeadRecipe) -> tuple[CREModel, dict]:
     """Add a trained BoundaryHead to the checkpoint ``base``; returns the model and a summary."""
+    check_model_source(base)  # a wrong path fails before the data is read
     pairs, selection = build_pairs(data_dir, recipe.thresholds, recipe.seed)
     train, validation, held_out = split_pairs(pairs)
     set_seed(recipe.seed)

@@ -1,8 +1,9 @@
 """Load and validate the training JSONL files written by :mod:`train.synth` (or by hand).
 
-Every record is checked before any training starts: a line that is not JSON, a record that is not an
-object, a missing field, a field that is not a string or is blank stops the run with an error naming
-the file, the line and the field. Nothing is dropped silently: a record is either used or reported.
+Every record is checked before any training starts: a line that is not UTF-8 or not JSON, a record
+that is not an object, a missing field, a field that is not a string, is blank or holds a lone
+surrogate stops the run with an error naming the file, the line and the field (and, for a byte that
+is not UTF-8, its offset). Nothing is dropped silently: a record is either used or reported.
 
 Files and the fields each round reads:
 
@@ -32,6 +33,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from cre.modeling_cre import LONE_SURROGATE
+from train.backbones import BackboneNotInstalledError, ModelNotFoundError
 
 SPLITS = ("train", "validation")
 # Problems listed in one error before "... and N more": enough to fix a file in one go, short enough to read.
@@ -71,13 +75,19 @@ def read_records(
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     rules = {"split": SPLITS, **(choices or {})}
     records, problems = [], []
-    with path.open(encoding="utf-8") as stream:
-        for number, line in enumerate(stream, start=1):
+    offset = 0  # of the line's first byte in the file
+    with path.open("rb") as stream:  # bytes: a non-UTF-8 byte is reported with its line, not raised
+        for number, raw in enumerate(stream, start=1):
+            line, bad_bytes = _decode(raw, offset)
+            offset += len(raw)
             if not line.strip():
                 continue
             record, problem = _parse(line)
             if problem is None:
                 problem = _check(record, text_fields, rules)
+            if bad_bytes is not None:  # the root cause of any other problem on the line
+                field = _surrogate_field(record)
+                problem = f"{f'field {field!r}' if field else 'line'} is not valid UTF-8: {bad_bytes}"
             if problem is not None:
                 problems.append(f"{path}:{number}: {problem}")
                 continue
@@ -96,6 +106,25 @@ def read_records(
     if split is None:
         return records
     return [record for record in records if record.get("split", "train") == split]
+
+
+def _decode(raw: bytes, offset: int) -> tuple[str, str | None]:
+    """A line's text, and where it first breaks UTF-8 (``None`` if it does not).
+
+    Bad bytes become lone surrogates (``surrogateescape``), so the line still parses and the field
+    that holds them can be named.
+
+    Example:
+        >>> _decode(b'{"query": "caf\\xe9"}\\n', offset=100)[1]
+        'byte 0xe9 at column 15 (file offset 114)'
+    """
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as error:
+        where = (
+            f"byte 0x{raw[error.start]:02x} at column {error.start + 1} (file offset {offset + error.start})"
+        )
+        return raw.decode("utf-8", errors="surrogateescape"), where
 
 
 def _parse(line: str) -> tuple[dict | None, str | None]:
@@ -118,9 +147,20 @@ def _check(record: dict, text_fields: Sequence[str], rules: dict[str, Sequence[s
             return f"field {field!r} must be a string, got {type(value).__name__}"
         if not value.strip():
             return f"field {field!r} is empty"
+    field = _surrogate_field(record)
+    if field is not None:  # written as a JSON escape such as "\\udce9": no tokenizer can read it
+        return f"field {field!r} holds a lone surrogate escape (\\ud800-\\udfff), which is not text"
     for field, allowed in rules.items():
         if field in record and record[field] not in allowed:
             return f"field {field!r} is {record[field]!r}, expected one of {list(allowed)}"
+    return None
+
+
+def _surrogate_field(record: dict | None) -> str | None:
+    """The first field whose string value holds a lone surrogate (``None`` if none does)."""
+    for field, value in (record or {}).items():
+        if isinstance(value, str) and LONE_SURROGATE.search(value):
+            return field
     return None
 
 
@@ -139,13 +179,14 @@ def require_records(records: list[dict], what: str, minimum: int = 1) -> list[di
 
 
 def report_data_errors(main: Callable[..., int]) -> Callable[..., int]:
-    """Wrap a command's ``main``: malformed data ends it with the message and exit status 2, not a traceback."""
+    """Wrap a command's ``main``: malformed data or a base model that is not there ends it with the
+    message and exit status 2, not a traceback."""
 
     @functools.wraps(main)
     def run(*args, **kwargs) -> int:
         try:
             return main(*args, **kwargs)
-        except TrainingDataError as error:
+        except (TrainingDataError, ModelNotFoundError, BackboneNotInstalledError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
 

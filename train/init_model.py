@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokeniz
 from cre.configuration_cre import CREConfig
 from cre.modeling_cre import CREModel
 from train.backbones import resolve_backbone
+from train.data import report_data_errors
 from train.model_card import write_model_card
 
 # Token budget for decoders when the backbone folder does not say (SmolLM2 reads 8k, CVs rarely need it).
@@ -120,7 +122,8 @@ def _load_tokenizer(folder: str, config: CREConfig) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def main(argv: list[str] | None = None) -> None:
+@report_data_errors
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--backbone", default="minilm", help="alias (minilm, smollm2-135m, mpnet), folder or Hub id"
@@ -156,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     model.save_pretrained(args.out)
     write_model_card(args.out, round_name="init (untrained)", base_model=args.backbone)
     print(f"Wrote CRE checkpoint ({args.backbone}, {model.config.pooling} pooling) to {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

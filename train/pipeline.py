@@ -55,6 +55,7 @@ from cre.configuration_cre import FEEDBACK_DEFAULTS, CREConfig
 from eval.boundary import DEFAULT_LAMBDA_GRID
 from eval.compare import build_report, markdown_table, paired_comparisons, run_models, write_report
 from eval.models import load_encoder
+from train.backbones import check_model_source
 from train.boundary import HeadRecipe, train_boundary_head
 from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
 from train.data import report_data_errors
@@ -321,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
+    check_model_source(args.backbone)  # before the synthesis step, which takes minutes
     started = time.perf_counter()
     pipeline = Pipeline(args)
     try:

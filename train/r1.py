@@ -42,6 +42,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
 
+from train.backbones import check_model_source
 from train.checkpoint import add_hub_arguments, finish_round, load_model
 from train.data import read_records, report_data_errors, require_records
 from train.encoding import BatchEncoder
@@ -221,6 +222,7 @@ def train_r1(
 
     Data are read and validated before the model is loaded, so bad data fails fast.
     """
+    check_model_source(base)  # a wrong path fails before the data is read
     stages = load_r1_data(data_dir)
     accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
     set_seed(settings.seed)

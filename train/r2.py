@@ -43,6 +43,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from cre.configuration_cre import TASKS
+from train.backbones import check_model_source
 from train.checkpoint import add_hub_arguments, finish_round, load_model, round_summary
 from train.data import read_records, report_data_errors, require_records
 from train.encoding import BatchEncoder, Fields
@@ -289,6 +290,8 @@ def train_r2(
         raise ValueError("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
     if recipe.graft_onto and not recipe.task_adapter:
         raise ValueError("--graft-onto moves a task adapter: it needs --task-adapter")
+    for model_source in filter(None, [base, recipe.graft_onto]):
+        check_model_source(model_source)  # a wrong path fails before the data is read
     triplets = load_r2_data(data_dir, recipe.skip_negative_types)
     accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
     set_seed(settings.seed)
