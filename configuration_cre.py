@@ -35,7 +35,7 @@ DECODER_INSTRUCTIONS = {
 ENCODER_INSTRUCTIONS = dict.fromkeys(INPUT_KINDS, "")
 
 CNN_DEFAULTS = {"enabled": False, "kernel_sizes": [1, 3, 5], "channels": 128}
-RT_DEFAULTS = {"iterations": 0, "placement": "prefix"}  # prefix: see README, RT results
+RT_DEFAULTS = {"iterations": 0, "placement": "prefix"}  # prefix: see docs/benchmarks.md, RT
 BOUNDARY_DEFAULTS = {"enabled": False, "hidden_size": 256, "dropout": 0.1, "weight": 0.3, "trained": False}
 FEEDBACK_DEFAULTS = {"top_k": 0, "weight": 1.0}
 

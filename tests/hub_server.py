@@ -22,8 +22,9 @@ Xet storage is needed (the real Hub answers "lfs" for large or binary files). Er
 Tokens map to users; write routes need the repo owner's token, private repos read like missing ones
 to anyone else, and an unknown token gets 401 everywhere. ``fail(route, status, times)`` makes the
 next requests to a route fail, ``lose_answer(route)`` carries the next one out but drops its answer,
-``count(route)`` tells how often it was called, and requests to
-routes this double does not know are kept in ``unknown_requests``.
+``count(route)`` tells how often it was called, ``received_paths`` holds every file path a client
+announced (preupload) or sent (commit), and requests to routes this double does not know are kept in
+``unknown_requests``.
 
 Example:
     >>> from huggingface_hub import HfApi
@@ -141,6 +142,7 @@ class HubServer:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str]] = []  # (method, route) of every answered request
         self.unknown_requests: list[tuple[str, str]] = []  # (method, path) no route matched
+        self.received_paths: set[str] = set()  # every file path named in a preupload or commit body
         self._failures: dict[str, list[int | str]] = {}  # route -> HTTP statuses or LOSE_ANSWER
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _HubRequestHandler)
@@ -322,6 +324,7 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
 
     def _preupload(self, repo_id: str, rev: str, body: bytes, **_) -> None:
         files = self._repo(repo_id, write=True).resolve(rev).files
+        self.hub.received_paths.update(entry["path"] for entry in json.loads(body)["files"])
         self._send_json(
             {
                 "files": [
@@ -342,6 +345,7 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         header, *operations = (json.loads(line) for line in body.splitlines() if line.strip())
         for operation in operations:
             key, value = operation["key"], operation["value"]
+            self.hub.received_paths.add(value["path"])
             if key == "file":
                 files[value["path"]] = base64.b64decode(value["content"])
             elif key == "deletedFile":

@@ -17,7 +17,26 @@ from tests.hub_server import HubServer
 from train.hub import HubPublishError, push_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-UPLOADED = ["1_Pooling/config.json", "README.md", "config.json", "model.safetensors"]
+UPLOADED = [
+    "1_Pooling/config.json",
+    "README.md",
+    "config.json",
+    "model.safetensors",
+    "modeling_cre.py",
+    "modules.json",
+    "tokenizer.json",
+    "vocab.txt",
+]
+# What a training round leaves in its output folder and must never reach the Hub.
+LOCAL_ONLY = {
+    "logs/train_log.csv": b"step,loss\n1,0.5\n",
+    "logs/tensorboard/events.out.tfevents.1.host": b"\x00events",
+    "state/step-2/model.safetensors": b"\x01optimiser-era weights",
+    "state/step-2/optimizer.bin": b"\x02adam moments",
+    "state/step-2/random_states_0.pkl": b"\x03rng",
+    "state/step-2/scheduler.json": b"{}",
+    "training_summary.json": b'{"base_model": "/home/someone/runs/r1"}',
+}
 
 
 @pytest.fixture
@@ -35,6 +54,13 @@ def checkpoint(tmp_path: Path) -> Path:
     (folder / "config.json").write_text('{"model_type": "bert", "hidden_size": 16}\n')
     (folder / "README.md").write_text("---\nlicense: apache-2.0\ntags:\n- cre\n---\n# CRE test checkpoint\n")
     (folder / "model.safetensors").write_bytes(bytes(range(256)) * 512 + b"\0\xff" * 1000)
+    (folder / "modeling_cre.py").write_text('"""CRE model code."""\n')
+    (folder / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "x"}]\n')
+    (folder / "tokenizer.json").write_text('{"version": "1.0"}\n')
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\nnurse\n")
+    for name, content in LOCAL_ONLY.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
     (folder / ".git").mkdir()
     (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (folder / "__pycache__").mkdir()
@@ -80,6 +106,8 @@ def test_push_then_download_from_fresh_cache_gives_same_bytes(hub, checkpoint, t
     assert repo.commits[commit.oid].message == "First CRE weights"
     assert not repo.private
     assert hub.files("cre-tester/ckpt") == local_files(checkpoint)  # no .git, no __pycache__
+    # logs/, state/ and the run record were never even announced to the server
+    assert hub.received_paths == set(UPLOADED)
 
     snapshot = Path(snapshot_download("cre-tester/ckpt", endpoint=hub.url, cache_dir=tmp_path / "cache"))
     downloaded = {

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from tests.train_support import TINY_R1, TINY_R2, accelerate_launch, make_synth_run
+from tests.train_support import (
+    REPO_ROOT,
+    TINY_R1,
+    TINY_R2,
+    accelerate_launch,
+    make_synth_run,
+    subprocess_env,
+)
 from train.checkpoint import SUMMARY_FILE
 
 pytestmark = pytest.mark.slow
@@ -60,3 +67,19 @@ def test_round_two_gathers_and_caches_across_two_processes(synth_dir, tiny_backb
     training = summary(out)["training"]
     assert training["replicas_identical"]
     assert training["pairs"] == 2 * 4 * 2
+
+
+def test_rounds_run_by_path_from_any_directory(synth_dir, tiny_backbone_dir, tmp_path):
+    """`accelerate launch train/r2.py` as the docs write it: no PYTHONPATH, from the repo root and from
+    another directory (the script then has only its own folder, train/, on sys.path)."""
+    env = {key: value for key, value in subprocess_env().items() if key != "PYTHONPATH"}
+    for script in ("train/r1.py", "train/boundary.py"):
+        usage = accelerate_launch(1, script, "--help", env=env).stdout
+        assert "--base" in usage and "--out" in usage
+    elsewhere, out = tmp_path / "elsewhere", tmp_path / "r2"
+    elsewhere.mkdir()
+    script = str(REPO_ROOT / "train" / "r2.py")
+    options = ["--data", str(synth_dir), "--base", str(tiny_backbone_dir("encoder")), *TINY_R2]
+    accelerate_launch(1, script, *options, "--out", str(out), env=env, cwd=elsewhere)
+    assert summary(out)["round"] == "r2" and (out / "model.safetensors").exists()
+    assert not list(elsewhere.iterdir())  # nothing written into the working directory

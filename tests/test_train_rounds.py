@@ -313,7 +313,10 @@ def test_push_to_hub_uploads_the_checkpoint_with_its_round_and_metrics(
         assert r2.main([*argv, "--push-to-hub", f"{hub.user}/cre-r2", "--private"]) == 0
         files = hub.files(f"{hub.user}/cre-r2")
         assert files["model.safetensors"] == (out / "model.safetensors").read_bytes()
-        assert set(files) >= CHECKPOINT_FILES
+        assert set(files) >= CHECKPOINT_FILES - {SUMMARY_FILE}
+        assert (out / "logs").is_dir() and (out / "training_summary.json").exists()
+        assert not [name for name in files if name.startswith(("logs/", "state/"))]
+        assert SUMMARY_FILE not in files  # the run record names local paths
         repo = hub.repos[f"{hub.user}/cre-r2"]
         assert repo.private
         message = repo.commits[repo.branches["main"]].message

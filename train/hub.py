@@ -1,9 +1,18 @@
 """Publish a checkpoint folder to a Hugging Face Hub repo.
 
-:func:`push_folder` uploads every file of a folder (a CRE checkpoint, or any ``save_pretrained``
-output) as ONE commit, so the repo never shows a half-published model. It talks to the Hub through
-``huggingface_hub`` only (``create_repo`` + ``create_commit``), never through transformers'
-``push_to_hub``, which would regenerate the model card.
+:func:`push_folder` uploads what a model repo needs from a folder (a CRE checkpoint, or any
+``save_pretrained`` output) as ONE commit, so the repo never shows a half-published model: the
+config, the weights, the tokenizer files, the custom code, the sentence-transformers files
+(``modules.json``, ``1_Pooling/`` ...) and the model card (:data:`UPLOAD_PATTERNS`). What a training
+round leaves beside them stays home (:data:`LOCAL_PATTERNS`): ``logs/``, the accelerate training
+state in ``state/`` (optimizer and RNG states, several times the model's size) and
+``training_summary.json`` (local paths of the run). The patterns are
+applied by ``huggingface_hub.utils.filter_repo_objects``, the filter behind ``upload_folder``'s
+``allow_patterns``/``ignore_patterns``; the files then go up through ``create_repo`` +
+``create_commit``. ``upload_folder`` itself is not used because, with ``hf_xet`` installed, it
+switches to a pipelined upload that may split a folder into several commits and retries on its own,
+which would break the one-commit guarantee and the retry policy below. Never through transformers'
+``push_to_hub`` either, which would regenerate the model card.
 
 Transient failures (connection errors, HTTP 408/429/5xx) are retried with exponential backoff; a
 rejected token (401/403) or any other client error fails at once. Every failure surfaces as a
@@ -36,12 +45,26 @@ from pathlib import Path
 import httpx2
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_COMMIT_MESSAGE = "Upload CRE checkpoint"
-# The Hub refuses these folders in a repo; they hold local git data and download caches.
-SKIPPED_FOLDERS = frozenset({".git", ".cache", "__pycache__"})
+# What a model repo needs (``fnmatch`` patterns on paths relative to the folder; ``*`` crosses
+# folders, so ``*.json`` also takes ``1_Pooling/config.json``).
+UPLOAD_PATTERNS = (
+    "README.md",
+    "*.json",  # config, generation and tokenizer configs, sentence-transformers' modules and settings
+    "*.safetensors",  # weights
+    "*.py",  # the custom code of a trust_remote_code checkpoint
+    "vocab.txt",  # WordPiece vocabulary (BERT)
+    "merges.txt",  # BPE merges (GPT-2 style tokenizers)
+    "*.model",  # SentencePiece vocabularies
+)
+# What never leaves the machine even where it matches UPLOAD_PATTERNS: training logs, the accelerate
+# training state (its own model.safetensors and JSON files), the run record with its local paths, and
+# caches (``.git`` is always skipped by huggingface_hub).
+LOCAL_PATTERNS = ("logs/*", "state/*", "training_summary.json", ".cache/*", "*__pycache__/*")
 # Statuses that say "try again later" rather than "this request is wrong".
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -64,8 +87,8 @@ class HubPublishError(RuntimeError):
 
 
 def checkpoint_files(folder: str | os.PathLike) -> dict[str, Path]:
-    """Map each file :func:`push_folder` uploads to its path in the repo, skipping ``.git``, ``.cache``
-    and ``__pycache__``.
+    """Map each file :func:`push_folder` uploads to its path in the repo: the files matching
+    :data:`UPLOAD_PATTERNS` and none of :data:`LOCAL_PATTERNS` (nor ``.git``).
 
     Args:
         folder: A checkpoint folder.
@@ -84,13 +107,16 @@ def checkpoint_files(folder: str | os.PathLike) -> dict[str, Path]:
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"Checkpoint folder not found (or not a directory): {root}")
-    files = {
-        path.relative_to(root).as_posix(): path
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and not SKIPPED_FOLDERS.intersection(path.relative_to(root).parts[:-1])
-    }
+    local = {path.relative_to(root).as_posix(): path for path in sorted(root.rglob("*")) if path.is_file()}
+    # upload_folder's filter, with huggingface_hub's own ignore list (.git) added as upload_folder does
+    kept = filter_repo_objects(
+        local, allow_patterns=UPLOAD_PATTERNS, ignore_patterns=[*LOCAL_PATTERNS, *DEFAULT_IGNORE_PATTERNS]
+    )
+    files = {name: local[name] for name in kept}
     if not files:
-        raise ValueError(f"Checkpoint folder {root} holds no file to upload")
+        raise ValueError(
+            f"Checkpoint folder {root} holds no file to upload (looked for {', '.join(UPLOAD_PATTERNS)})"
+        )
     return files
 
 

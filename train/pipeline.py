@@ -93,7 +93,8 @@ RECIPES = {
         "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --task-adapter jd-cv --anchor-weight 1 "
         "--anchor-openings --symmetric --skip-negative-types title_inflation,contractor_intern_confusion",
         "r2_from_backbone": True,
-        # Rocchio's α = β = 1 over the three best candidates, set with a dev grid in view (README, run 9).
+        # Rocchio's α = β = 1 over the three best candidates; chosen on a dev grid with the résumés in
+        # view, so its gain there is partly selection (docs/research-log.md).
         "feedback": {"top_k": 3, "weight": 1.0},
         "max_length": 160,
     },
@@ -180,7 +181,7 @@ class Pipeline:
         if "onet" in sources:
             jds += load_onet_jds(self.args.data_dir, split="train")
         # ESCO's one-paragraph descriptions anchor the space (profile stage) but do not steer the rules
-        # stages or R2: as full seeds they pulled résumé recall down (eval/results/domain_adaptation.md, run 2).
+        # stages or R2: as full seeds they pulled résumé recall down (docs/research-log.md).
         anchors = load_esco_jds(self.args.data_dir) if "esco" in sources else []
         manifest = run_pipeline(
             jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed, profile_jds=anchors

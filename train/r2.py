@@ -38,6 +38,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+if not __package__:  # run by path (`accelerate launch train/r2.py`): see train/_run_by_path.py
+    import _run_by_path  # noqa: F401  (puts the repository root on sys.path)
+
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
