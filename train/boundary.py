@@ -45,8 +45,7 @@ from train.data import TrainingDataError, read_records, report_data_errors
 from train.loop import setup_logging
 from train.recipes import add_recipe_arguments, option, recipe_from_args
 from train.synth.matching import normalize
-from train.synth.rules import extract_anchor
-from train.synth.stages import content_words
+from train.synth.text import content_words, extract_anchor
 
 logger = logging.getLogger("train.boundary")  # not __name__, which is __main__ under -m
 

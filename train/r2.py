@@ -65,8 +65,8 @@ from train.lora import (
 )
 from train.losses import jd_cv_loss
 from train.recipes import add_recipe_arguments, option, recipe_from_args
-from train.synth.pipeline import opening
 from train.synth.schema import TRIPLET_NEGATIVE_TYPES
+from train.synth.text import opening
 
 TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
 logger = logging.getLogger("train.r2")  # not __name__, which is __main__ under -m
