@@ -166,7 +166,7 @@ RECIPES = {
         ),
         r2_lr=2e-4,
         r2_from_backbone=True,
-        # Rocchio's α = β = 1 over the three best candidates, set with a dev grid in view (README, run 9).
+        # Rocchio's α = β = 1 over the three best candidates, set with a dev grid in view (README).
         feedback={"top_k": 3, "weight": 1.0},
     ),
     "smollm2-135m": JobRecipe(
@@ -258,7 +258,7 @@ class Pipeline:
         if "onet" in sources:
             jds += load_onet_jds(self.args.data_dir, split="train")
         # ESCO's one-paragraph descriptions anchor the space (profile stage) but do not steer the rules
-        # stages or R2: as full seeds they pulled résumé recall down (eval/results/domain_adaptation.md, run 2).
+        # stages or R2: as full seeds they pulled résumé recall down (eval/results/domain_adaptation.md).
         anchors = load_esco_jds(self.args.data_dir) if "esco" in sources else []
         manifest = run_pipeline(
             jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed, profile_jds=anchors
