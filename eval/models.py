@@ -33,9 +33,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from cre.configuration_cre import INPUT_KINDS
 from eval.cache import EmbeddingCache, default_embedding_cache_dir, readable_name
 
-INPUT_KINDS = ("jd", "cv", "query", "document")
 DECODER_ALIASES = {"smollm2-135m": {"pooling": "last_token"}}
 
 

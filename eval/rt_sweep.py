@@ -26,12 +26,11 @@ from pathlib import Path
 
 import torch
 
+from cre.configuration_cre import RT_PLACEMENTS
 from eval.benchmarks import load_benchmark
 from eval.cache import default_embedding_cache_dir
 from eval.compare import build_report, paired_comparisons, run_models, write_report
 from eval.models import CREEncoder, fingerprint, is_cre_checkpoint
-
-PLACEMENTS = ("prefix", "suffix")
 
 
 def variants(backbone: str, iterations: list[int], placements: list[str]) -> list[str]:
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backbone", default="minilm")
     parser.add_argument("--benchmarks", nargs="+", default=["onet", "resumes"])
     parser.add_argument("--iterations", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--placements", nargs="+", choices=PLACEMENTS, default=list(PLACEMENTS))
+    parser.add_argument("--placements", nargs="+", choices=RT_PLACEMENTS, default=list(RT_PLACEMENTS))
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(

@@ -132,3 +132,42 @@ def test_esco_loader_keeps_descriptions_but_not_isco_groups():
     jds = load_esco_jds()
     assert len(jds) > 1000
     assert all("iscoGroup" not in json.dumps(jd.to_dict()) for jd in jds[:50])
+
+
+def test_vocabulary_files_are_checked_with_file_and_line(tmp_path):
+    from train.synth.vocab import FAMILIES_FILE, FAMILY_LIST, VocabularyError, load_families, load_tables
+
+    assert load_families(FAMILIES_FILE) == FAMILY_LIST
+    rows = FAMILIES_FILE.read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "families.jsonl"
+    broken = json.loads(rows[1])
+    broken["skills"] = ["Python", 3]
+    bad.write_text("\n".join([rows[0], json.dumps(broken)]) + "\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"families.jsonl:2: skills\[1\]: expected str, got 3"):
+        load_families(bad)
+    del broken["titles"]
+    bad.write_text(json.dumps(broken) + "\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"families.jsonl:1: missing fields \['titles'\]"):
+        load_families(bad)
+    bad.write_text(rows[0] + "\n" + rows[0] + "\n", encoding="utf-8")
+    with pytest.raises(
+        VocabularyError, match="families.jsonl:2: family 'software_engineering' is defined twice"
+    ):
+        load_families(bad)
+    bad.write_text(rows[0] + "\n\n{not json\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match="families.jsonl:3: not JSON"):
+        load_families(bad)
+
+    tables = tmp_path / "vocab.json"
+    hints = {"LEVELS": tuple[str, ...], "VERBS": dict[int, tuple[str, ...]]}
+    tables.write_text('{\n "LEVELS": ["a", "b"],\n "VERBS": {"0": ["x"], "1": ["y"]}\n}\n', encoding="utf-8")
+    assert load_tables(tables, hints) == {"LEVELS": ("a", "b"), "VERBS": {0: ("x",), 1: ("y",)}}
+    tables.write_text('{\n "LEVELS": ["a"],\n "VERBS": {"one": ["y"]}\n}\n', encoding="utf-8")
+    with pytest.raises(VocabularyError, match="vocab.json:3: VERBS: key 'one' is not a whole number"):
+        load_tables(tables, hints)
+    tables.write_text('{\n "LEVELS": ["a"],\n "VERBS": {},\n "EXTRA": []\n}\n', encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"vocab.json:4: unknown tables \['EXTRA'\]"):
+        load_tables(tables, hints)
+    tables.write_text('{\n "LEVELS": ["a"],\n "VERBS": {]\n}\n', encoding="utf-8")
+    with pytest.raises(VocabularyError, match="vocab.json:3: not JSON"):
+        load_tables(tables, hints)

@@ -210,3 +210,15 @@ def test_portal_layout_leads_with_skills_and_carries_no_contact_details():
             int(line.split(" - ")[1].split()[0]) for line in text.splitlines() if "- Experience -" in line
         ]
         assert len(months) == 2 and all(1 <= m <= total for m in months)
+
+
+def test_one_paper_name_per_code_stage_and_the_docs_use_the_same_words():
+    from pathlib import Path
+
+    from train.synth.schema import PAPER_STAGES, STAGES
+
+    assert list(PAPER_STAGES) == list(STAGES)
+    assert sum(name.startswith("Stage ") for name in PAPER_STAGES.values()) == 5  # the paper's five
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "synthesis.md").read_text(encoding="utf-8")
+    for number, stage in enumerate(STAGES, start=1):
+        assert f"| {number} | `{stage}` | {PAPER_STAGES[stage]} |" in docs

@@ -14,6 +14,7 @@ from train.loop import MicroBatch
 from train.losses import (
     RankingWeights,
     distillation_loss,
+    jd_cv_loss,
     margin_loss,
     multiple_negatives_ranking_loss,
     pair_loss,
@@ -104,6 +105,26 @@ def test_symmetric_r2_loss_adds_each_cv_picking_its_own_jd():
     )
     assert float(cv_to_jd) > 0.1
     torch.testing.assert_close(both_ways, one_way + cv_to_jd)
+
+
+def test_jd_cv_loss_ranks_jds_to_cvs_and_back_and_adds_the_weighted_anchors():
+    jds, cvs = E[:2], E[:2]  # each JD identical to its CV, orthogonal to the other
+    one_way = math.log(1 + math.exp(-1))  # τ 1: -log(e / (e + 1))
+    assert float(jd_cv_loss(jds, cvs, cvs, temperature=1.0)) == pytest.approx(one_way)
+    # A hard negative equal to the positive makes a third candidate of equal score: -log(e / (2e + 1)).
+    with_negative = jd_cv_loss(jds, cvs, cvs, E[:1], temperature=1.0)
+    rows = [math.log((2 * math.e + 1) / math.e), math.log((math.e + 2) / math.e)]
+    assert float(with_negative) == pytest.approx(sum(rows) / 2)
+    both_ways = jd_cv_loss(jds, cvs, cvs, temperature=1.0, pool_queries=jds)
+    assert float(both_ways) == pytest.approx(2 * one_way)
+    # An anchor pointing the opposite way: (1 − cos 180°)² = 4; one row, so its ranking KL is 0.
+    anchored = [(-E[:1], E[:1]), (E[:1], E[:1])]
+    total = jd_cv_loss(jds, cvs, cvs, temperature=1.0, anchored=anchored, anchor_weight=0.5)
+    assert float(total) == pytest.approx(one_way + 0.5 * 4)
+    # Rows of this process start at ``offset`` in gathered pools: the others' rows are negatives too.
+    gathered = jd_cv_loss(jds, cvs, E, temperature=1.0, offset=1)
+    labels = torch.tensor([1, 2])
+    assert float(gathered) == pytest.approx(float(F.cross_entropy(jds @ E.T, labels)))
 
 
 def objective_gradients(model, batch: MicroBatch, cache_chunk: int, base=None) -> dict[str, torch.Tensor]:

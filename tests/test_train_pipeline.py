@@ -152,3 +152,69 @@ def test_domain_preset_grafts_round_2_from_the_backbone_and_turns_feedback_on(tm
     assert pipeline.feedback == {"top_k": 3, "weight": 1.0}
     default = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
     assert "--graft-onto" not in default.round_args("r2") and default.feedback == {"top_k": 0, "weight": 1.0}
+
+
+# The recipes as argv strings before they became typed (commit e59fc89): the typed ones must reproduce them.
+ARGV_RECIPES = {
+    "minilm": {
+        "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 0 --ranking-steps 30 --batch-size 16 "
+        "--max-length 128 --weight-distill 0.5",
+        "r2": "--steps 25 --batch-size 16 --max-length 160",
+    },
+    "minilm-onet": {
+        "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "
+        "--profile-batch-size 32 --profile-teacher-rt 1 --max-length 128 --weight-distill 0.5 --lr 3e-4",
+        "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --task-adapter jd-cv --anchor-weight 1 "
+        "--anchor-openings --symmetric --skip-negative-types title_inflation,contractor_intern_confusion",
+    },
+    "smollm2-135m": {
+        "r1": "--card-steps 5 --semantic-steps 10 --profile-steps 0 --ranking-steps 15 --batch-size 8 "
+        "--max-length 128 --weight-distill 0.5",
+        "r2": "--steps 15 --batch-size 8 --max-length 160",
+    },
+}
+
+
+def argv_step_settings(out, name: str, recipe: str) -> dict:
+    """A round step's settings as the pre-typed pipeline wrote them."""
+    base = "minilm" if name == "r1" or recipe == "minilm-onet" else str(out / "r1")
+    argv = ["--data", str(out / "synth"), "--base", base, "--out", str(out / name)]
+    argv += ["--seed", "0", "--save-every", "20"] + (["--cnn"] if name == "r1" else [])
+    if name == "r2" and recipe == "minilm-onet":
+        argv += ["--graft-onto", str(out / "r1")]
+    return {"backbone": "minilm", "args": argv + ARGV_RECIPES[recipe][name].split(), "processes": 1}
+
+
+@pytest.mark.parametrize("recipe", sorted(ARGV_RECIPES))
+def test_typed_recipes_give_the_rounds_the_options_of_the_argv_recipes(recipe, tmp_path):
+    from train.pipeline import Pipeline, build_parser
+
+    pipeline = Pipeline(build_parser().parse_args(["--out", str(tmp_path), "--recipe", recipe]))
+    for name in ("r1", "r2"):
+        current = {"backbone": "minilm", **pipeline.round_settings(name)}
+        assert pipeline.upgrade_settings(name, argv_step_settings(tmp_path, name, recipe)) == current
+    # Any option that differs gives another key.
+    pipeline.args.r2_args = "--temperature 0.07"
+    assert pipeline.round_settings("r2") != {k: v for k, v in current.items() if k != "backbone"}
+
+
+def test_a_round_finished_under_the_argv_cache_key_is_reused(tmp_path):
+    from train.pipeline import Pipeline, build_parser
+
+    pipeline = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
+    marker = tmp_path / "steps" / "r1.json"
+    marker.parent.mkdir()
+    old = argv_step_settings(tmp_path, "r1", "minilm")
+    marker.write_text(json.dumps({"settings": old, "seconds": 1.0, "result": {"metrics": "kept"}}))
+
+    def retrain() -> dict:
+        raise AssertionError("a finished round with the same options must not rerun")
+
+    settings = {"backbone": "minilm", **pipeline.round_settings("r1")}
+    assert pipeline.step(2, "r1", settings, retrain) == {"metrics": "kept"}
+    # Other options under the old key: the step reruns.
+    old["args"] = [*old["args"], "--lr", "1e-3"]
+    marker.write_text(json.dumps({"settings": old, "seconds": 1.0, "result": {"metrics": "old"}}))
+    rerun = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
+    assert rerun.step(2, "r1", settings, lambda: {"metrics": "new"}) == {"metrics": "new"}
+    assert rerun.stale

@@ -148,7 +148,7 @@ def test_r2_update_weight_keeps_the_midpoint_between_base_and_trained_weights(r2
 def test_r2_jd_anchor_adds_the_profile_loss_towards_the_base_jds(synth_dir, r1_dir, tmp_path):
     from accelerate import Accelerator
 
-    from train.losses import multiple_negatives_ranking_loss, profile_loss
+    from train.losses import JD_ANCHOR, multiple_negatives_ranking_loss, profile_loss
 
     torch.manual_seed(0)
     embeddings = {name: torch.randn(4, 8) for name in ("query", "positive", "negative")}
@@ -157,7 +157,7 @@ def test_r2_jd_anchor_adds_the_profile_loss_towards_the_base_jds(synth_dir, r1_d
     plain = multiple_negatives_ranking_loss(
         embeddings["query"], embeddings["positive"], embeddings["negative"]
     )
-    anchor = profile_loss(embeddings["query"], anchors, r2.ANCHOR)["loss"]
+    anchor = profile_loss(embeddings["query"], anchors, JD_ANCHOR)["loss"]
     assert anchor > 0
     torch.testing.assert_close(
         objective.loss(embeddings, Accelerator(cpu=True), {"query": anchors}), plain + 0.5 * anchor
@@ -165,7 +165,7 @@ def test_r2_jd_anchor_adds_the_profile_loss_towards_the_base_jds(synth_dir, r1_d
     # Openings are anchored as a field of their own, with the same weight.
     embeddings["opening"], opening_anchors = torch.randn(4, 8), torch.randn(4, 8)
     both = {"query": anchors, "opening": opening_anchors}
-    opening = profile_loss(embeddings["opening"], opening_anchors, r2.ANCHOR)["loss"]
+    opening = profile_loss(embeddings["opening"], opening_anchors, JD_ANCHOR)["loss"]
     torch.testing.assert_close(
         objective.loss(embeddings, Accelerator(cpu=True), both), plain + 0.5 * (anchor + opening)
     )

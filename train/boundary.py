@@ -30,7 +30,7 @@ import random
 import sys
 import zlib
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 if not __package__:  # run by path (`accelerate launch train/r2.py`): see train/_run_by_path.py
@@ -47,9 +47,9 @@ from train.backbones import check_model_source
 from train.checkpoint import add_hub_arguments, load_model, push_checkpoint, save_checkpoint
 from train.data import TrainingDataError, read_records, report_data_errors
 from train.loop import setup_logging
+from train.recipes import add_recipe_arguments, option, recipe_from_args
 from train.synth.matching import normalize
-from train.synth.rules import extract_anchor
-from train.synth.stages import content_words
+from train.synth.text import content_words, extract_anchor
 
 logger = logging.getLogger("train.boundary")  # not __name__, which is __main__ under -m
 
@@ -71,18 +71,18 @@ class BoundaryPair:
 
 @dataclass
 class HeadRecipe:
-    """BoundaryHead training options (defaults from the CRE recipe)."""
+    """BoundaryHead training options (defaults from the CRE recipe; flags of ``python -m train.boundary``)."""
 
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    batch_size: int = 128
-    max_epochs: int = 40
-    patience: int = 5
-    max_length: int = 256
-    seed: int = 0
-    hidden_size: int | None = None
-    dropout: float | None = None
-    thresholds: tuple[float, ...] = field(default=RESPONSIBILITY_THRESHOLDS)
+    learning_rate: float = option(1e-3, "AdamW learning rate", flag="--lr")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    batch_size: int = option(128, "pairs per batch")
+    max_epochs: int = option(40, "epochs at most")
+    patience: int = option(5, "epochs without a better validation loss before stopping")
+    max_length: int = option(256, "token budget per JD")
+    seed: int = option(0, "seed of the pair sampling, split and head initialisation")
+    hidden_size: int | None = option(None, cli=False)
+    dropout: float | None = option(None, cli=False)
+    thresholds: tuple[float, ...] = option(RESPONSIBILITY_THRESHOLDS, cli=False)
 
 
 def titles_match(first: str, second: str) -> bool:
@@ -330,14 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--base", required=True, help="the Round 2 checkpoint")
     parser.add_argument("--out", required=True, help="where to write the checkpoint with the head")
-    defaults = HeadRecipe()
-    parser.add_argument("--lr", type=float, default=defaults.learning_rate)
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
-    parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--max-length", type=int, default=defaults.max_length, help="token budget per JD")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    add_recipe_arguments(parser, HeadRecipe)
     add_hub_arguments(parser)
     return parser
 
@@ -346,15 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
-    recipe = HeadRecipe(
-        args.lr,
-        args.weight_decay,
-        args.batch_size,
-        args.max_epochs,
-        args.patience,
-        args.max_length,
-        args.seed,
-    )
+    recipe = recipe_from_args(HeadRecipe, args)
     model, summary = train_boundary_head(args.base, args.data, recipe)
     folder = save_checkpoint(model, args.out, round_name="full", summary=summary, base_model=str(args.base))
     logger.info("BoundaryHead: %s; checkpoint written to %s", summary["metrics"], folder)

@@ -29,7 +29,7 @@ from typing import Any
 from tokenizers import processors
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
-from cre.configuration_cre import CREConfig
+from cre.configuration_cre import RT_PLACEMENTS, CREConfig
 from cre.modeling_cre import CREModel
 from train.backbones import resolve_backbone
 from train.data import report_data_errors
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cnn", action="store_true", help="enable the CNN projection (identity until trained)"
     )
     parser.add_argument("--rt-iterations", type=int, help="RT iterations at inference (0 = off)")
-    parser.add_argument("--rt-placement", choices=["prefix", "suffix"])
+    parser.add_argument("--rt-placement", choices=RT_PLACEMENTS)
     parser.add_argument("--boundary-head", action="store_true", help="add an (untrained) BoundaryHead")
     args = parser.parse_args(argv)
 

@@ -277,9 +277,3 @@ def _padded(factors: tuple[torch.Tensor, torch.Tensor], rank: int) -> tuple[torc
         torch.cat([down, down.new_zeros(missing, down.shape[1])]),
         torch.cat([up, up.new_zeros(up.shape[0], missing)], dim=1),
     )
-
-
-def trainable_parameter_count(model: torch.nn.Module) -> tuple[int, int]:
-    """``(trainable, total)`` parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())

@@ -3,8 +3,9 @@
 * Round 1 (JD–JD): :func:`pair_loss` for the card warm-up and semantic alignment stages, and
   :func:`ranking_loss` for the main ranking stage, both with :func:`distillation_loss` towards the
   frozen original model.
-* Round 2 (JD–CV): :func:`multiple_negatives_ranking_loss` over explicit hard negatives plus the
-  other rows' candidates (in-batch negatives).
+* Round 2 (JD–CV): :func:`jd_cv_loss`, the :func:`multiple_negatives_ranking_loss` over explicit hard
+  negatives plus the other rows' candidates (in-batch negatives), optionally in both directions and
+  with :func:`profile_loss` anchors towards the frozen starting model.
 
 Example:
     >>> q, c = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 1.0]])
@@ -14,10 +15,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from train.recipes import option
 
 
 @dataclass
@@ -35,14 +39,18 @@ class RankingWeights:
         structure_temperature: ``τ_s`` of that distillation's softmax.
     """
 
-    pair: float = 1.0
-    role: float = 0.25
-    constraint: float = 0.10
-    distill: float = 0.05
-    role_margin: float = 0.10
-    constraint_margin: float = 0.05
-    structure: float = 1.0
-    structure_temperature: float = 0.05
+    pair: float = option(1.0, "w_p, weight of (1 − cos(q, c+))²", flag="--weight-pair")
+    role: float = option(0.25, "w_r, weight of the role-boundary margin loss", flag="--weight-role")
+    constraint: float = option(
+        0.10, "w_k, weight of the constraint-conflict margin loss", flag="--weight-constraint"
+    )
+    distill: float = option(0.05, "w_d, weight of the MSE towards the frozen model", flag="--weight-distill")
+    role_margin: float = option(0.10, "m_r, margin over a role-boundary negative")
+    constraint_margin: float = option(0.05, "m_k, margin over a constraint-conflict negative")
+    structure: float = option(
+        1.0, "w_s, weight of the profile stage's in-batch ranking KL", flag="--weight-structure"
+    )
+    structure_temperature: float = option(0.05, "τ_s of that KL's softmax")
 
 
 def positive_loss(query: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
@@ -177,3 +185,53 @@ def multiple_negatives_ranking_loss(
     logits = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature
     labels = torch.arange(queries.shape[0], device=queries.device) + query_offset
     return F.cross_entropy(logits, labels)
+
+
+JD_ANCHOR = (
+    RankingWeights()
+)  # Round 2's JD anchor: (1 − cos)² plus the in-batch ranking KL at τ 0.05, weight 1 each
+
+
+def jd_cv_loss(
+    queries: torch.Tensor,
+    positives: torch.Tensor,
+    pool_positives: torch.Tensor,
+    pool_negatives: torch.Tensor | None = None,
+    temperature: float = 0.05,
+    offset: int = 0,
+    pool_queries: torch.Tensor | None = None,
+    anchored: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+    anchor_weight: float = 0.0,
+) -> torch.Tensor:
+    """Round 2's objective: JD→CV ranking, optionally CV→JD ranking, plus ``anchor_weight`` × each anchor.
+
+    ``L = MNRL(q → P ∪ N) [+ MNRL(p → Q)] + Σ_a anchor_weight · profile_loss(e_a, t_a)``, the anchors
+    with :data:`JD_ANCHOR`'s weights. The pools are every candidate the batch's rows compete with (all
+    processes' rows when gathered, this process's starting at ``offset``).
+
+    Args:
+        queries: This process's JD embeddings, ``(n, d)``.
+        positives: This process's matching CV embeddings, ``(n, d)``.
+        pool_positives: The positive CVs to pick from, ``(m, d)``, ``m ≥ n``.
+        pool_negatives: The hard-negative CVs to pick from, or ``None``.
+        temperature: ``τ`` of both ranking terms.
+        offset: Where this process's rows start in the pools.
+        pool_queries: The JDs each positive CV must pick its own among (the symmetric term), or ``None``.
+        anchored: ``(embeddings, frozen targets)`` pairs, e.g. the JDs and their openings.
+        anchor_weight: Weight of each anchor term.
+
+    Returns:
+        The scalar loss.
+
+    Example:
+        >>> e = torch.eye(2)
+        >>> round(float(jd_cv_loss(e, e, e, temperature=1.0)), 4)  # log(1 + 1/e)
+        0.3133
+    """
+    loss = multiple_negatives_ranking_loss(queries, pool_positives, pool_negatives, temperature, offset)
+    if pool_queries is not None:
+        loss = loss + multiple_negatives_ranking_loss(positives, pool_queries, None, temperature, offset)
+    # Added one by one, in order: the sum of the terms stays the same to the last bit.
+    for embeddings, targets in anchored:
+        loss = loss + anchor_weight * profile_loss(embeddings, targets, JD_ANCHOR)["loss"]
+    return loss

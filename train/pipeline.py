@@ -23,13 +23,16 @@ Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
    ``eval/results.{json,md}``; each checkpoint's model card gets its metrics.
 
 A finished step leaves ``steps/<name>.json`` (its settings, results and time) and a rerun skips it;
-changing a step's settings reruns it and every later step. The rounds save their training state
-every ``--save-every`` steps, so a job killed mid-round resumes there. Rounds run as subprocesses
-(one process, or ``accelerate launch`` with ``--num-processes``), so each starts from a clean state
-and gives its memory back.
+changing a step's settings reruns it and every later step. A round's settings are the hash of its
+typed options (:func:`train.recipes.recipe_key`), so respelling an option reruns nothing; records
+written when they were the round's argv are read in today's form and reused when they match. The
+rounds save their training state every ``--save-every`` steps, so a job killed mid-round resumes
+there. Rounds run as subprocesses (one process, or ``accelerate launch`` with ``--num-processes``),
+so each starts from a clean state and gives its memory back.
 
-Recipes (:data:`RECIPES`) are sized for the time budget; ``--r1-args``/``--r2-args`` pass any other
-round option through, e.g. ``--r1-args "--lr 3e-5 --weight-distill 0.2"``.
+Recipes (:data:`RECIPES`: :class:`JobRecipe` of the rounds' own typed recipes) are sized for the time
+budget; ``--r1-args``/``--r2-args`` pass any other round option through, e.g.
+``--r1-args "--lr 3e-5 --weight-distill 0.2"``.
 """
 
 from __future__ import annotations
@@ -49,18 +52,25 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cre.configuration_cre import FEEDBACK_DEFAULTS, CREConfig
 from eval.boundary import DEFAULT_LAMBDA_GRID
 from eval.compare import build_report, markdown_table, paired_comparisons, run_models, write_report
 from eval.models import load_encoder
+from train import r1, r2
 from train.backbones import check_model_source
 from train.boundary import HeadRecipe, train_boundary_head
 from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
 from train.data import report_data_errors
-from train.loop import latest_state, setup_logging
+from train.loop import LoopSettings, latest_state, setup_logging
+from train.lora import LoraSettings
+from train.losses import RankingWeights
 from train.model_card import write_model_card
+from train.r1 import R1Recipe
+from train.r2 import R2Recipe
+from train.recipes import recipe_argv, recipe_from_args, recipe_key
 from train.synth import load_seed_jds, run_pipeline
 from train.synth.loaders import load_esco_jds, load_onet_jds
 from train.validation import search_lambda, validation_benchmarks
@@ -68,17 +78,62 @@ from train.validation import search_lambda, validation_benchmarks
 logger = logging.getLogger("train.pipeline")
 
 STEPS = ("synth", "r1", "r2", "boundary", "lambda", "evaluate")
+# The steps that run a round module as a subprocess: its parser and its recipe.
+ROUNDS = {"r1": (r1.build_parser, R1Recipe), "r2": (r2.build_parser, R2Recipe)}
+
+
+@dataclass(frozen=True)
+class JobRecipe:
+    """The main job's options for one backbone: both rounds' recipes and what the job adds to them.
+
+    Attributes:
+        r1: Round 1's recipe.
+        r2: Round 2's recipe (``graft_onto`` is the job's to set).
+        r1_lr: Round 1's learning rate (``None``: the round's default).
+        r2_lr: Round 2's learning rate (``None``: the round's default).
+        r2_from_backbone: Train Round 2's task adapter from the backbone and graft it onto ``r1/``.
+        feedback: The final checkpoint's candidate feedback, over ``FEEDBACK_DEFAULTS`` (off unless set).
+        max_length: Token budget of the BoundaryHead and the evaluation.
+
+    Raises:
+        ValueError: Options that contradict each other, or an unknown feedback option.
+    """
+
+    r1: R1Recipe
+    r2: R2Recipe
+    r1_lr: float | None = None
+    r2_lr: float | None = None
+    r2_from_backbone: bool = False
+    feedback: dict[str, float] = field(default_factory=dict)
+    max_length: int = 160
+
+    def __post_init__(self):
+        if self.r2_from_backbone and not self.r2.task_adapter:
+            raise ValueError("r2_from_backbone grafts a task adapter: r2 needs task_adapter")
+        if self.r2.graft_onto:
+            raise ValueError("r2.graft_onto is the job's to set (r2_from_backbone grafts onto r1/)")
+        unknown = sorted(set(self.feedback) - set(FEEDBACK_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown feedback options {unknown}; known: {sorted(FEEDBACK_DEFAULTS)}")
+
+
 # Round options per backbone, sized so that the whole MiniLM job fits 15 minutes on 2 CPU cores; the
 # embedded seeds' openings are mostly company blurbs, so the main job skips R1's profile stage.
 RECIPES = {
-    "minilm": {
+    "minilm": JobRecipe(
         # w_d 0.5 instead of the paper's 0.05: on O*NET dev, R1 with 0.05 drifted below zero-shot MiniLM
         # (NDCG@10 -0.009), with 0.5 it gains (+0.004; MRR@10 +0.014).
-        "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 0 --ranking-steps 30 --batch-size 16 "
-        "--max-length 128 --weight-distill 0.5",
-        "r2": "--steps 25 --batch-size 16 --max-length 160",
-        "max_length": 160,
-    },
+        r1=R1Recipe(
+            card_steps=10,
+            semantic_steps=20,
+            profile_steps=0,
+            ranking_steps=30,
+            batch_size=16,
+            max_length=128,
+            weights=RankingWeights(distill=0.5),
+        ),
+        r2=R2Recipe(steps=25, batch_size=16, max_length=160),
+    ),
     # Domain adaptation with occupation seeds (`--jds onet+esco --recipe minilm-onet`, ≤ 60 min on 2
     # cores): a long profile stage whose whole-JD targets the frozen model refines with RT, adapters
     # that move (lr 3e-4 / 2e-4 instead of 5e-5), and an R2 whose whole update becomes the jd-cv
@@ -87,23 +142,47 @@ RECIPES = {
     # symmetric loss, and no same-occupation near misses (inflated titles, internships sold as years) as
     # hard negatives; those are the BoundaryHead's job. The jd-cv adapter learns from the original
     # weights (R1's JD–JD update cost it résumé recall at the top of the list) and is grafted onto R1.
-    "minilm-onet": {
-        "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "
-        "--profile-batch-size 32 --profile-teacher-rt 1 --max-length 128 --weight-distill 0.5 --lr 3e-4",
-        "r2": "--steps 75 --batch-size 32 --max-length 128 --lr 2e-4 --task-adapter jd-cv --anchor-weight 1 "
-        "--anchor-openings --symmetric --skip-negative-types title_inflation,contractor_intern_confusion",
-        "r2_from_backbone": True,
-        # Rocchio's α = β = 1 over the three best candidates; chosen on a dev grid with the résumés in
-        # view, so its gain there is partly selection (docs/research-log.md).
-        "feedback": {"top_k": 3, "weight": 1.0},
-        "max_length": 160,
-    },
-    "smollm2-135m": {
-        "r1": "--card-steps 5 --semantic-steps 10 --profile-steps 0 --ranking-steps 15 --batch-size 8 "
-        "--max-length 128 --weight-distill 0.5",
-        "r2": "--steps 15 --batch-size 8 --max-length 160",
-        "max_length": 160,
-    },
+    "minilm-onet": JobRecipe(
+        r1=R1Recipe(
+            card_steps=10,
+            semantic_steps=20,
+            profile_steps=250,
+            ranking_steps=30,
+            batch_size=16,
+            profile_batch_size=32,
+            profile_teacher_rt=1,
+            max_length=128,
+            weights=RankingWeights(distill=0.5),
+        ),
+        r1_lr=3e-4,
+        r2=R2Recipe(
+            steps=75,
+            batch_size=32,
+            max_length=128,
+            task_adapter="jd-cv",
+            anchor_weight=1.0,
+            anchor_openings=True,
+            symmetric=True,
+            skip_negative_types=("title_inflation", "contractor_intern_confusion"),
+        ),
+        r2_lr=2e-4,
+        r2_from_backbone=True,
+        # Rocchio's α = β = 1 over the three best candidates, set with a dev grid in view, so its gain there is
+        # partly selection (docs/research-log.md).
+        feedback={"top_k": 3, "weight": 1.0},
+    ),
+    "smollm2-135m": JobRecipe(
+        r1=R1Recipe(
+            card_steps=5,
+            semantic_steps=10,
+            profile_steps=0,
+            ranking_steps=15,
+            batch_size=8,
+            max_length=128,
+            weights=RankingWeights(distill=0.5),
+        ),
+        r2=R2Recipe(steps=15, batch_size=8, max_length=160),
+    ),
 }
 DEFAULT_RECIPE = "minilm"
 
@@ -115,7 +194,7 @@ class Pipeline:
         self.args = args
         self.out = Path(args.out or f"outputs/cre-{Path(args.backbone).name}")
         self.recipe = RECIPES[args.recipe or (args.backbone if args.backbone in RECIPES else DEFAULT_RECIPE)]
-        self.max_length = args.max_length or self.recipe["max_length"]
+        self.max_length = args.max_length or self.recipe.max_length
         # Benchmarks share texts (and reruns share everything): each model encodes a text once.
         self.embedding_cache = self.out / "eval" / "embeddings"
         self.timings: dict[str, float] = {}
@@ -124,7 +203,7 @@ class Pipeline:
     @property
     def feedback(self) -> dict:
         """The final checkpoint's candidate feedback options (``config.feedback``)."""
-        return {**FEEDBACK_DEFAULTS, **self.recipe.get("feedback", {})}
+        return {**FEEDBACK_DEFAULTS, **self.recipe.feedback}
 
     # ---------------------------------------------------------------- bookkeeping
 
@@ -153,7 +232,7 @@ class Pipeline:
         header = f"[{number}/{len(STEPS)}] {name}"
         if not self.stale and marker.exists():
             done = json.loads(marker.read_text())
-            if done["settings"] == settings:
+            if self.upgrade_settings(name, done["settings"]) == settings:
                 print(f"{header}: done in an earlier run ({done['seconds']:.0f} s), reused", flush=True)
                 self.timings[name] = 0.0
                 return done["result"]
@@ -188,12 +267,39 @@ class Pipeline:
         )
         return {"files": manifest["files"], "splits": manifest["splits"]}
 
-    def round_settings(self, name: str) -> dict:
+    def round_settings(self, name: str, argv: list[str] | None = None) -> dict:
+        """A round step's cache settings: the key of its typed options (from ``argv``, default this job's).
+
+        The key hashes what the round will parse, so two spellings of one option (``--lr 3e-4``,
+        ``--lr 0.0003``, or a flag at its default) share a key.
+        """
+        build_parser, recipe = ROUNDS[name]
+        args = build_parser().parse_args(self.round_args(name) if argv is None else argv)
+        options = {
+            "recipe": recipe_from_args(recipe, args),
+            "lora": LoraSettings.from_args(args),
+            "loop": LoopSettings.from_args(args),
+            "data": args.data,
+            "base": args.base,
+            "cnn": getattr(args, "cnn", False),
+        }
         # The process count shapes the batches, so a state saved with another count cannot resume.
-        return {"args": self.round_args(name), "processes": self.args.num_processes}
+        return {"recipe_key": recipe_key(options), "processes": self.args.num_processes}
+
+    def upgrade_settings(self, name: str, settings: dict) -> dict:
+        """Step settings written before the rounds' recipes were typed (``args``: the round's argv) in
+        today's form, so that finished rounds with the same options are reused rather than rerun."""
+        if name not in ROUNDS or "args" not in settings:
+            return settings
+        try:
+            upgraded = self.round_settings(name, settings["args"])
+        except SystemExit:  # options today's round no longer takes (argparse said which): rerun it
+            return settings
+        return {"backbone": settings["backbone"], **upgraded, "processes": settings["processes"]}
 
     def round_args(self, name: str) -> list[str]:
-        from_backbone = name == "r1" or self.recipe.get("r2_from_backbone", False)
+        """The round's command line: this job's paths and seed, the recipe's flags, then ``--rN-args``."""
+        from_backbone = name == "r1" or self.recipe.r2_from_backbone
         base = self.args.backbone if from_backbone else str(self.out / "r1")
         options = [
             "--data", str(self.out / "synth"),
@@ -202,11 +308,14 @@ class Pipeline:
             "--seed", str(self.args.seed),
             "--save-every", str(self.args.save_every),
         ]  # fmt: skip
-        if name == "r1" and not self.args.no_cnn:
-            options.append("--cnn")
-        if name == "r2" and from_backbone:
-            options += ["--graft-onto", str(self.out / "r1")]
-        return options + shlex.split(self.recipe[name]) + shlex.split(getattr(self.args, f"{name}_args"))
+        if name == "r1":
+            recipe, lr = self.recipe.r1, self.recipe.r1_lr
+            options += [] if self.args.no_cnn else ["--cnn"]
+        else:
+            graft = str(self.out / "r1") if from_backbone else None
+            recipe, lr = replace(self.recipe.r2, graft_onto=graft), self.recipe.r2_lr
+        options += recipe_argv(recipe) + ([] if lr is None else ["--lr", str(lr)])
+        return options + shlex.split(getattr(self.args, f"{name}_args"))
 
     def train_round(self, name: str) -> dict:
         folder = self.out / name

@@ -35,7 +35,7 @@ import argparse
 import copy
 import math
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 if not __package__:  # run by path (`accelerate launch train/r2.py`): see train/_run_by_path.py
@@ -46,7 +46,7 @@ from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
 
 from train.backbones import check_model_source
-from train.checkpoint import add_hub_arguments, finish_round, load_model
+from train.checkpoint import add_hub_arguments, finish_round, load_model, round_summary
 from train.data import read_records, report_data_errors, require_records
 from train.encoding import BatchEncoder
 from train.loop import (
@@ -60,6 +60,7 @@ from train.loop import (
 )
 from train.lora import LoraSettings, add_lora, add_lora_arguments
 from train.losses import RankingWeights, pair_loss, profile_loss, ranking_loss
+from train.recipes import add_recipe_arguments, option, recipe_from_args
 
 STAGES = ("card", "semantic", "profile", "ranking")
 PAIR_STAGE_OF = {"card": "card", "paraphrase": "semantic"}  # pairs.jsonl ``stage`` -> curriculum stage
@@ -70,27 +71,41 @@ LOSS_PARTS = ("loss", "pos", "role", "constraint", "distill", "structure")
 
 @dataclass
 class R1Recipe:
-    """Round 1's data and curriculum options.
+    """Round 1's data and curriculum options (each one a flag of ``python -m train.r1``).
 
     Attributes:
-        steps: Optimizer steps per stage; a stage missing here runs one pass over its data.
+        card_steps: Optimizer steps of the card warm-up (``None``: one pass over its data).
+        semantic_steps: Likewise for semantic alignment.
+        profile_steps: Likewise for the profile stage (0 skips it).
+        ranking_steps: Likewise for the ranking stage.
         batch_size: Examples per process per micro-batch.
         profile_batch_size: The profile stage's micro-batch (default ``batch_size``): only short openings
             run through the trained model there, and a larger batch gives its in-batch ranking more
             related jobs to order.
         max_length: Token budget per JD text.
-        weights: Loss weights and margins.
         profile_teacher_rt: RT iterations of the frozen model when it embeds the whole JDs of the
             profile stage (0 = plain). RT's refinement then reaches the single-pass student without
             RT's test-time cost.
+        weights: Loss weights and margins.
     """
 
-    steps: dict[str, int] = field(default_factory=dict)
-    batch_size: int = 16
-    profile_batch_size: int | None = None
-    max_length: int = 128
-    weights: RankingWeights = field(default_factory=RankingWeights)
-    profile_teacher_rt: int = 0
+    card_steps: int | None = option(None, "card stage steps (default: one pass)")
+    semantic_steps: int | None = option(None, "semantic stage steps (default: one pass)")
+    profile_steps: int | None = option(None, "profile stage steps (default: one pass)")
+    ranking_steps: int | None = option(None, "ranking stage steps (default: one pass)")
+    batch_size: int = option(16, "examples per process per micro-batch")
+    profile_batch_size: int | None = option(
+        None, "profile-stage openings per process per micro-batch (default --batch-size)"
+    )
+    max_length: int = option(128, "token budget per JD")
+    profile_teacher_rt: int = option(
+        0, "RT iterations of the frozen model for the profile stage's whole-JD targets (0 = off)"
+    )
+    weights: RankingWeights = option(default_factory=RankingWeights, help="loss weights and margins")
+
+    def steps(self, stage: str) -> int | None:
+        """The optimizer steps of ``stage`` (one of :data:`STAGES`; ``None``: one pass)."""
+        return getattr(self, f"{stage}_steps")
 
 
 def load_r1_data(data_dir: str | Path) -> dict[str, list[dict]]:
@@ -124,7 +139,9 @@ def build_schedule(
         examples = stages[stage]
         per_process = recipe.profile_batch_size if stage == "profile" else None
         batch = (per_process or recipe.batch_size) * world
-        steps = recipe.steps.get(stage, math.ceil(len(examples) / (batch * accumulation)))
+        steps = recipe.steps(stage)
+        if steps is None:
+            steps = math.ceil(len(examples) / (batch * accumulation))
         if not steps:
             continue
         for chunk in cycle_batches(examples, steps * accumulation, batch, seed + index):
@@ -249,18 +266,8 @@ def train_r1(
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
         return None
-    summary = {
-        "metrics": {
-            "final_loss": result.final_loss,
-            **{f"loss_{k}": v for k, v in result.stage_losses.items()},
-        },
-        "training": result.to_dict(),
-        "examples": {stage: len(records) for stage, records in stages.items()},
-        "recipe": asdict(recipe),
-        "lora": asdict(lora),
-        "loop": {k: str(v) for k, v in asdict(settings).items()},
-    }
-    return model, summary
+    examples = {stage: len(records) for stage, records in stages.items()}
+    return model, round_summary(result, examples, recipe, lora, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,26 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base", default="minilm", help="backbone alias/folder, or a CRE checkpoint")
     parser.add_argument("--out", required=True, help="output folder (checkpoint, state/, logs/)")
     parser.add_argument("--cnn", action="store_true", help="add the CNN projection and train it jointly")
-    parser.add_argument("--batch-size", type=int, default=16, help="examples per process per micro-batch")
-    parser.add_argument(
-        "--profile-batch-size",
-        type=int,
-        help="profile-stage openings per process per micro-batch (default --batch-size)",
-    )
-    parser.add_argument("--max-length", type=int, default=128, help="token budget per JD")
-    parser.add_argument(
-        "--profile-teacher-rt",
-        type=int,
-        default=0,
-        help="RT iterations of the frozen model for the profile stage's whole-JD targets (0 = off)",
-    )
-    for stage in STAGES:
-        parser.add_argument(f"--{stage}-steps", type=int, help=f"{stage} stage steps (default: one pass)")
-    weights = parser.add_argument_group("loss weights and margins")
-    defaults = RankingWeights()
-    for name in asdict(defaults):
-        flag = name.replace("_", "-") if name.endswith(("margin", "temperature")) else f"weight-{name}"
-        weights.add_argument(f"--{flag}", dest=name, type=float, default=getattr(defaults, name))
+    add_recipe_arguments(parser, R1Recipe)
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
     add_hub_arguments(parser)
@@ -299,14 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
-    recipe = R1Recipe(
-        steps={s: getattr(args, f"{s}_steps") for s in STAGES if getattr(args, f"{s}_steps") is not None},
-        batch_size=args.batch_size,
-        profile_batch_size=args.profile_batch_size,
-        max_length=args.max_length,
-        weights=RankingWeights(**{name: getattr(args, name) for name in asdict(RankingWeights())}),
-        profile_teacher_rt=args.profile_teacher_rt,
-    )
+    recipe = recipe_from_args(R1Recipe, args)
     settings = LoopSettings.from_args(args)
     trained = train_r1(args.base, args.data, settings, recipe, LoraSettings.from_args(args), args.cnn)
     return finish_round(trained, args, "r1")

@@ -67,18 +67,29 @@ from train.lora import (
     scale_update,
     to_task_adapter,
 )
-from train.losses import RankingWeights, multiple_negatives_ranking_loss, profile_loss
-from train.synth.pipeline import opening
+from train.losses import jd_cv_loss
+from train.recipes import add_recipe_arguments, option, recipe_from_args
 from train.synth.schema import TRIPLET_NEGATIVE_TYPES
+from train.synth.text import opening
 
 TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
 logger = logging.getLogger("train.r2")  # not __name__, which is __main__ under -m
-ANCHOR = RankingWeights()  # the JD anchor: (1 − cos)² plus the in-batch ranking KL at τ 0.05, weight 1 each
+
+
+def negative_types(value: str) -> tuple[str, ...]:
+    """``--skip-negative-types``: comma-separated names of :data:`TRIPLET_NEGATIVE_TYPES`."""
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = sorted(set(names) - set(TRIPLET_NEGATIVE_TYPES))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown negative types {unknown}; known: {', '.join(TRIPLET_NEGATIVE_TYPES)}"
+        )
+    return names
 
 
 @dataclass
 class R2Recipe:
-    """Round 2's options.
+    """Round 2's options (each one a flag of ``python -m train.r2``; checked by :func:`check_options`).
 
     Attributes:
         steps: Optimizer steps (``None``: one pass over the triplets).
@@ -109,19 +120,50 @@ class R2Recipe:
             (:func:`train.lora.graft_task_adapter`) and becomes the saved model (``None``: the base).
     """
 
-    steps: int | None = None
-    batch_size: int = 16
-    max_length: int = 256
-    temperature: float = 0.05
-    cache_chunk: int = 0
-    gather: bool = True
-    update_weight: float = 1.0
-    anchor_weight: float = 0.0
-    anchor_openings: bool = False
-    task_adapter: str | None = None
-    symmetric: bool = False
-    skip_negative_types: tuple[str, ...] = ()
-    graft_onto: str | None = None
+    steps: int | None = option(None, "optimizer steps (default: one pass over the triplets)")
+    batch_size: int = option(16, "triplets per process per micro-batch")
+    max_length: int = option(256, "token budget per JD and per CV")
+    temperature: float = option(0.05, "softmax temperature τ")
+    cache_chunk: int = option(0, "GradCache chunk size in texts (0 = off)")
+    gather: bool = option(True, "only in-process candidates as negatives", flag="--no-gather")
+    update_weight: float = option(
+        1.0, "share of the weight update to keep (0.5: midpoint with --base, which keeps more JD–JD skill)"
+    )
+    anchor_weight: float = option(
+        0.0, "weight of the JD anchor towards the base model's JD embeddings (0 = off)"
+    )
+    anchor_openings: bool = option(
+        False, "anchor the JDs' openings (title and first paragraph) too, for JD–JD search over short texts"
+    )
+    task_adapter: str | None = option(
+        None,
+        "keep the update as this task's adapter (jd-cv: JD→CV matching) instead of merging it",
+        choices=TASKS,
+    )
+    symmetric: bool = option(False, "add the CV→JD direction to the ranking loss")
+    skip_negative_types: tuple[str, ...] = option(
+        (),
+        f"leave out triplets with these negative types (of: {', '.join(TRIPLET_NEGATIVE_TYPES)})",
+        parse=negative_types,
+        metavar="TYPE,...",
+    )
+    graft_onto: str | None = option(
+        None,
+        "save the task adapter on this checkpoint trained from the same --base (Round 1) instead",
+        metavar="CHECKPOINT",
+    )
+
+
+def check_options(recipe: R2Recipe, lora: LoraSettings) -> None:
+    """The checks of option combinations, for :func:`train_r2` and the command line alike.
+
+    Raises:
+        ValueError: Options that contradict each other.
+    """
+    if recipe.task_adapter and lora.rank == 0:
+        raise ValueError("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
+    if recipe.graft_onto and not recipe.task_adapter:
+        raise ValueError("--graft-onto moves a task adapter: it needs --task-adapter")
 
 
 def load_r2_data(data_dir: str | Path, skip_negative_types: Sequence[str] = ()) -> list[dict]:
@@ -232,27 +274,25 @@ class R2Objective:
         accelerator: Accelerator,
         anchors: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The ranking loss plus ``anchor_weight`` × the profile loss of each anchored field (``anchors``:
-        field -> the frozen base's embeddings)."""
+        """:func:`train.losses.jd_cv_loss` on this batch, its candidates gathered across processes when
+        ``recipe.gather`` (``anchors``: field -> the frozen base's embeddings)."""
         positives, negatives, offset = embeddings["positive"], embeddings["negative"], 0
+        queries = embeddings["query"] if self.recipe.symmetric else None
         if self.recipe.gather:
             positives, offset = gather_keep_grad(positives, accelerator)
             negatives, _ = gather_keep_grad(negatives, accelerator)
-        loss = multiple_negatives_ranking_loss(
-            embeddings["query"], positives, negatives, self.recipe.temperature, offset
+            queries = gather_keep_grad(queries, accelerator)[0] if queries is not None else None
+        return jd_cv_loss(
+            embeddings["query"],
+            embeddings["positive"],
+            positives,
+            negatives,
+            self.recipe.temperature,
+            offset,
+            pool_queries=queries,
+            anchored=[(embeddings[name], targets) for name, targets in (anchors or {}).items()],
+            anchor_weight=self.recipe.anchor_weight,
         )
-        if self.recipe.symmetric:
-            queries = (
-                gather_keep_grad(embeddings["query"], accelerator)[0]
-                if self.recipe.gather
-                else embeddings["query"]
-            )
-            loss = loss + multiple_negatives_ranking_loss(
-                embeddings["positive"], queries, None, self.recipe.temperature, offset
-            )
-        for name, targets in (anchors or {}).items():
-            loss = loss + self.recipe.anchor_weight * profile_loss(embeddings[name], targets, ANCHOR)["loss"]
-        return loss
 
     def cached_backward(
         self,
@@ -289,10 +329,7 @@ def train_r2(
 ) -> tuple[torch.nn.Module, dict] | None:
     """Train Round 2 from ``base`` (the R1 checkpoint); returns ``(merged model, summary)`` or ``None``
     when the run stopped early."""
-    if recipe.task_adapter and lora.rank == 0:
-        raise ValueError("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
-    if recipe.graft_onto and not recipe.task_adapter:
-        raise ValueError("--graft-onto moves a task adapter: it needs --task-adapter")
+    check_options(recipe, lora)
     for model_source in filter(None, [base, recipe.graft_onto]):
         check_model_source(model_source)  # a wrong path fails before the data is read
     triplets = load_r2_data(data_dir, recipe.skip_negative_types)
@@ -327,17 +364,6 @@ def train_r2(
     return model, round_summary(result, {"jdcv": len(triplets)}, recipe, lora, settings)
 
 
-def negative_types(value: str) -> tuple[str, ...]:
-    """``--skip-negative-types``: comma-separated names of :data:`TRIPLET_NEGATIVE_TYPES`."""
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    unknown = sorted(set(names) - set(TRIPLET_NEGATIVE_TYPES))
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown negative types {unknown}; known: {', '.join(TRIPLET_NEGATIVE_TYPES)}"
-        )
-    return names
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="CRE Round 2: JD–CV alignment (multiple-negatives ranking loss)"
@@ -347,51 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--base", required=True, help="the Round 1 checkpoint (or any CRE checkpoint/backbone)"
     )
     parser.add_argument("--out", required=True, help="output folder (checkpoint, state/, logs/)")
-    parser.add_argument("--steps", type=int, help="optimizer steps (default: one pass over the triplets)")
-    parser.add_argument("--batch-size", type=int, default=16, help="triplets per process per micro-batch")
-    parser.add_argument("--max-length", type=int, default=256, help="token budget per JD and per CV")
-    parser.add_argument("--temperature", type=float, default=0.05, help="softmax temperature τ")
-    parser.add_argument("--cache-chunk", type=int, default=0, help="GradCache chunk size in texts (0 = off)")
-    parser.add_argument(
-        "--no-gather", dest="gather", action="store_false", help="only in-process candidates as negatives"
-    )
-    parser.add_argument(
-        "--update-weight",
-        type=float,
-        default=1.0,
-        help="share of the weight update to keep (0.5: midpoint with --base, which keeps more JD–JD skill)",
-    )
-    parser.add_argument(
-        "--anchor-weight",
-        type=float,
-        default=0.0,
-        help="weight of the JD anchor towards the base model's JD embeddings (0 = off)",
-    )
-    parser.add_argument(
-        "--anchor-openings",
-        action="store_true",
-        help="anchor the JDs' openings (title and first paragraph) too, for JD–JD search over short texts",
-    )
-    parser.add_argument(
-        "--task-adapter",
-        choices=TASKS,
-        help="keep the update as this task's adapter (jd-cv: JD→CV matching) instead of merging it",
-    )
-    parser.add_argument(
-        "--graft-onto",
-        metavar="CHECKPOINT",
-        help="save the task adapter on this checkpoint trained from the same --base (Round 1) instead",
-    )
-    parser.add_argument(
-        "--symmetric", action="store_true", help="add the CV→JD direction to the ranking loss"
-    )
-    parser.add_argument(
-        "--skip-negative-types",
-        type=negative_types,
-        default=(),
-        metavar="TYPE,...",
-        help=f"leave out triplets with these negative types (of: {', '.join(TRIPLET_NEGATIVE_TYPES)})",
-    )
+    add_recipe_arguments(parser, R2Recipe)
     add_lora_arguments(parser)
     add_loop_arguments(parser, lr=5e-5)
     add_hub_arguments(parser)
@@ -403,28 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.task_adapter and args.lora_rank == 0:
-        parser.error("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
-    if args.graft_onto and not args.task_adapter:
-        parser.error("--graft-onto moves a task adapter: it needs --task-adapter")
-    recipe = R2Recipe(
-        args.steps,
-        args.batch_size,
-        args.max_length,
-        args.temperature,
-        args.cache_chunk,
-        args.gather,
-        args.update_weight,
-        args.anchor_weight,
-        args.anchor_openings,
-        args.task_adapter,
-        args.symmetric,
-        args.skip_negative_types,
-        args.graft_onto,
-    )
-    trained = train_r2(
-        args.base, args.data, LoopSettings.from_args(args), recipe, LoraSettings.from_args(args)
-    )
+    recipe, lora = recipe_from_args(R2Recipe, args), LoraSettings.from_args(args)
+    try:
+        check_options(recipe, lora)
+    except ValueError as error:
+        parser.error(str(error))
+    trained = train_r2(args.base, args.data, LoopSettings.from_args(args), recipe, lora)
     return finish_round(trained, args, "r2")
 
 

@@ -1,4 +1,4 @@
-"""Synthetic supervision for CRE: seed JDs, the five-stage JD pipeline, the JD-CV corpus and CV queries.
+"""Synthetic supervision for CRE: seed JDs, the JD pipeline (the paper's five stages and three more, schema.PAPER_STAGES), the JD-CV corpus and CV queries.
 
 Example:
     >>> from train.synth import load_seed_jds, run_pipeline

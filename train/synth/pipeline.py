@@ -42,6 +42,7 @@ from train.synth.schema import (
     split_of,
 )
 from train.synth.stages import dedup_key, stage_inputs, validate_answer
+from train.synth.text import opening
 
 logger = logging.getLogger(__name__)
 
@@ -552,11 +553,6 @@ def sibling_triplets(triplets: list[dict]) -> list[dict]:
                     }
                 )
     return extra
-
-
-def opening(text: str) -> str:
-    """The title and first paragraph of a JD: what a listing or an occupation summary shows of it."""
-    return "\n".join(paragraph.strip() for paragraph in text.strip().split("\n\n")[:2])
 
 
 def retention_table(manifest: dict) -> str:

@@ -27,11 +27,9 @@ from train.synth.matching import (
     certification_lexicon,
     degree_lexicon,
     extract_constraints,
-    find_skills,
     normalize,
     ownership_level,
     ownership_of,
-    seniority_of,
     sentences,
     skill_lexicon,
     split_seniority,
@@ -39,6 +37,7 @@ from train.synth.matching import (
 )
 from train.synth.prompts import parse_task
 from train.synth.resume import Resume, Role, participle, render_resume, responsibility_to_bullet, timeline
+from train.synth.text import extract_anchor
 from train.synth.vocab import (
     COMPANY_KINDS,
     COMPANY_PREFIXES,
@@ -65,9 +64,6 @@ from train.synth.vocab import (
     Family,
 )
 
-_SKILL_LINE = re.compile(
-    r"^(?:technology skills|skills|tools|tech stack)\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE
-)
 _LADDER_VERBS = sorted(
     ((verb, level) for level, verbs in OWNERSHIP_VERBS.items() for verb in verbs), key=lambda v: -len(v[0])
 )
@@ -145,30 +141,6 @@ def infer_family(title: str, skills: list[str]) -> Family | None:
 
 
 # ---- stage 1: extraction -----------------------------------------------------------------------------------
-
-
-def extract_anchor(title: str, text: str) -> dict:
-    """A structured anchor read from a JD with the matching rules."""
-    skills = find_skills(text)
-    for line in _SKILL_LINE.findall(text):
-        skills += [item.strip(" .") for item in re.split(r",|;", line) if item.strip(" .")]
-    skills = list(dict.fromkeys(skills))[:15]
-    responsibilities = [s for s in sentences(text) if ownership_of(s) is not None][:8]
-    level = ownership_level(text)
-    level_index = round(level) if level is not None else 2
-    evidence = next(
-        (s for s in responsibilities if ownership_of(s) == level_index),
-        responsibilities[0] if responsibilities else "",
-    )
-    constraints = extract_constraints(text)
-    return {
-        "title": title.strip() or text.strip().splitlines()[0][:80],
-        "seniority": seniority_of(title, constraints["years"]),
-        "skills": skills,
-        "responsibilities": responsibilities or sentences(text)[1:4],
-        "ownership_scope": {"level": OWNERSHIP_LEVELS[level_index], "evidence": evidence},
-        "constraints": constraints,
-    }
 
 
 # ---- stage 2: paraphrase -----------------------------------------------------------------------------------

@@ -22,6 +22,18 @@ STAGES = (
     "jdcv_deceptive",
     "cv_queries",
 )
+# The CRE paper's names for the code's stages (docs/synthesis.md uses the same words). The paper's
+# pipeline has five stages, all JD–JD; the code adds three that build the JD–CV corpus and its queries.
+PAPER_STAGES = {
+    "extraction": "Stage 1: structured anchor",
+    "paraphrase": "Stage 2: paraphrase positive",
+    "card": "Stage 3: summary-to-card positive",
+    "role_boundary": "Stage 4: role-boundary hard negatives",
+    "constraint_conflict": "Stage 5: constraint-conflict negative",
+    "jdcv_balanced": "JD–CV corpus: balanced triplets (beyond the paper)",
+    "jdcv_deceptive": "JD–CV corpus: deceptive hard negatives (beyond the paper)",
+    "cv_queries": "recruiter queries over CVs (beyond the paper)",
+}
 SENIORITIES = ("intern", "junior", "mid", "senior", "lead", "manager", "unspecified")
 DECEPTIVE_TYPES = (
     "title_inflation",

@@ -32,9 +32,9 @@ from train.synth.matching import (
     mentions,
     normalize,
     ownership_level,
-    words,
 )
 from train.synth.schema import NEGATIVE_TYPES, SENIORITIES, JobDescription
+from train.synth.text import content_words
 from train.synth.vocab import DEGREE_FORMS, OWNERSHIP_LEVELS
 
 ROLE_NEGATIVES_PER_JD = 3
@@ -49,10 +49,6 @@ LENGTH_BOUNDS = {
 }
 # A rewrite of a JD keeps roughly its length.
 REWRITE_RATIO = (0.5, 1.7)
-STOPWORDS = frozenset(
-    "a an and are as at be by for from has have in is it of on or our the their this to we with you your who which "
-    "what will can candidate candidates experience someone find looking".split()
-)
 
 
 class Rejection(Exception):
@@ -107,10 +103,6 @@ def _check_rewrite(text: str, source: str) -> None:
         raise Rejection("too_long")
     if normalize(text) == normalize(source):
         raise Rejection("unchanged")
-
-
-def content_words(text: str) -> set[str]:
-    return {word for word in words(text) if word not in STOPWORDS and len(word) > 2}
 
 
 # ---- inputs -------------------------------------------------------------------------------------------

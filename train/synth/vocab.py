@@ -6,6 +6,11 @@ skill aliases, title alternates and phrase synonyms; constraint values (degrees,
 The seed-JD script (``train/synth/data/make_seed_jds.py``) writes JDs from them, and the ``rules``
 generator rewrites, summarises and perturbs JDs and writes CVs with them.
 
+The words are data: ``data/families.jsonl`` (one :class:`Family` a line) and ``data/vocab.json`` (one
+table a line). This module reads them once, checks every table against its type below (lists become
+tuples; the ownership tables' keys, levels 0..4, become integers) and fails with the file and line of
+the first value that does not fit (:class:`VocabularyError`).
+
 Example:
     >>> from train.synth.vocab import FAMILIES, OWNERSHIP_LEVELS
     >>> len(FAMILIES) >= 25, OWNERSHIP_LEVELS[3]
@@ -14,7 +19,21 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import sys
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).parent / "data"
+FAMILIES_FILE = DATA_DIR / "families.jsonl"
+TABLES_FILE = DATA_DIR / "vocab.json"
+
+
+class VocabularyError(ValueError):
+    """A vocabulary file that does not parse or whose value does not have its table's type."""
 
 
 @dataclass(frozen=True)
@@ -36,1654 +55,164 @@ class Family:
     extras: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _family(name: str, **fields) -> Family:
-    return Family(
-        name=name,
-        **{key: tuple(value) if isinstance(value, list) else value for key, value in fields.items()},
-    )
+def conform(value: Any, hint: Any, where: str) -> Any:
+    """``value`` read from JSON, checked against the type ``hint`` and converted to it.
+
+    Lists become tuples (``tuple[X, ...]`` or fixed ``tuple[X, Y]``); ``dict[int, ...]`` keys are read
+    from their JSON strings.
+
+    Raises:
+        VocabularyError: ``where`` and what was expected.
+
+    Example:
+        >>> conform({"1": ["a", "b"]}, dict[int, tuple[str, ...]], "demo")
+        {1: ('a', 'b')}
+        >>> conform([1], tuple[str, ...], "demo:3: NAMES")
+        Traceback (most recent call last):
+        ...
+        train.synth.vocab.VocabularyError: demo:3: NAMES[0]: expected str, got 1
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return conform(value, next(arg for arg in args if arg is not type(None)), where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise VocabularyError(f"{where}: expected a list, got {value!r}")
+        kinds = [args[0]] * len(value) if args[1:] == (...,) else list(args)
+        if len(kinds) != len(value):
+            raise VocabularyError(f"{where}: expected {len(kinds)} items, got {len(value)}")
+        return tuple(
+            conform(item, kind, f"{where}[{i}]")
+            for i, (item, kind) in enumerate(zip(value, kinds, strict=True))
+        )
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise VocabularyError(f"{where}: expected an object, got {value!r}")
+        converted = {}
+        for key, item in value.items():
+            if args[0] is int and not key.isdigit():
+                raise VocabularyError(f"{where}: key {key!r} is not a whole number")
+            converted[int(key) if args[0] is int else key] = conform(item, args[1], f"{where}[{key!r}]")
+        return converted
+    if not isinstance(value, hint) or isinstance(value, bool):
+        raise VocabularyError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
 
 
-FAMILY_LIST = [
-    _family(
-        "software_engineering",
-        titles=["Software Engineer", "Backend Engineer", "Full Stack Developer", "Frontend Engineer"],
-        manager_title="Engineering Manager",
-        skills=[
-            "Python",
-            "Java",
-            "Golang",
-            "TypeScript",
-            "JavaScript",
-            "React",
-            "PostgreSQL",
-            "REST APIs",
-            "Docker",
-            "Kubernetes",
-            "Git",
-            "microservices",
-            "GraphQL",
-            "Redis",
-            "unit testing",
-        ],
-        duties=[
-            "the design and delivery of REST APIs for the payments platform",
-            "code reviews and engineering standards",
-            "the migration of a monolith to microservices",
-            "performance tuning of high-traffic services",
-            "the customer-facing web application",
-            "technical design documents for new features",
-            "on-call rotations and incident follow-ups",
-            "the test automation strategy for backend services",
-            "integrations with third-party partners",
-        ],
-        degree_fields=["Computer Science", "Software Engineering", "a related technical field"],
-        certifications=["AWS Certified Developer", "Oracle Certified Professional Java Programmer"],
-        metrics=["p95 latency", "deployment lead time", "page load time", "production incidents"],
-        industries=["fintech", "e-commerce", "SaaS", "travel technology"],
-        adjacent=["qa_testing", "devops_sre"],
-        area="platform",
-    ),
-    _family(
-        "data_science",
-        titles=["Data Scientist", "Machine Learning Scientist", "Applied Scientist"],
-        manager_title="Head of Data Science",
-        skills=[
-            "Python",
-            "SQL",
-            "machine learning",
-            "statistics",
-            "scikit-learn",
-            "PyTorch",
-            "A/B testing",
-            "pandas",
-            "natural language processing",
-            "causal inference",
-            "feature engineering",
-            "Jupyter",
-        ],
-        duties=[
-            "predictive models for customer churn",
-            "the experimentation framework and A/B test analysis",
-            "recommendation models for the storefront",
-            "model monitoring and retraining pipelines",
-            "forecasting of demand and capacity",
-            "analyses that shape the product roadmap",
-            "NLP models for classifying support tickets",
-        ],
-        degree_fields=["Statistics", "Computer Science", "Mathematics", "a quantitative field"],
-        certifications=[
-            "Google Professional Machine Learning Engineer",
-            "AWS Certified Machine Learning - Specialty",
-        ],
-        metrics=["forecast error", "churn", "model AUC", "conversion rate"],
-        industries=["retail", "insurance", "streaming media", "healthcare technology"],
-        adjacent=["data_engineering", "financial_analysis"],
-        area="analytics function",
-    ),
-    _family(
-        "data_engineering",
-        titles=["Data Engineer", "Analytics Engineer", "Big Data Engineer"],
-        manager_title="Data Engineering Manager",
-        skills=[
-            "SQL",
-            "Python",
-            "Apache Spark",
-            "Apache Airflow",
-            "dbt",
-            "Snowflake",
-            "Kafka",
-            "data modeling",
-            "ETL",
-            "BigQuery",
-            "Amazon Web Services",
-            "Terraform",
-        ],
-        duties=[
-            "batch and streaming data pipelines",
-            "the data warehouse and its dimensional models",
-            "data quality checks and pipeline SLAs",
-            "the migration from on-premise Hadoop to the cloud",
-            "self-service datasets for analysts",
-            "the event tracking schema",
-            "cost optimisation of cloud data workloads",
-        ],
-        degree_fields=["Computer Science", "Information Systems", "Engineering"],
-        certifications=["Google Professional Data Engineer", "Databricks Certified Data Engineer"],
-        metrics=["pipeline failures", "warehouse costs", "data freshness lag", "query runtime"],
-        industries=["logistics", "media", "fintech", "adtech"],
-        adjacent=["data_science", "software_engineering"],
-        area="data platform",
-    ),
-    _family(
-        "devops_sre",
-        titles=["Site Reliability Engineer", "DevOps Engineer", "Platform Engineer", "Cloud Engineer"],
-        manager_title="Head of Infrastructure",
-        skills=[
-            "Kubernetes",
-            "Terraform",
-            "Amazon Web Services",
-            "Linux",
-            "Prometheus",
-            "Grafana",
-            "CI/CD",
-            "Ansible",
-            "Docker",
-            "Python",
-            "Bash",
-            "incident management",
-        ],
-        duties=[
-            "the Kubernetes platform and its upgrade cycle",
-            "CI/CD pipelines for all product teams",
-            "observability, alerting and SLOs",
-            "infrastructure as code with Terraform",
-            "incident response and blameless postmortems",
-            "cloud cost governance",
-            "disaster recovery planning and drills",
-        ],
-        degree_fields=["Computer Science", "Information Technology", "Engineering"],
-        certifications=[
-            "Certified Kubernetes Administrator",
-            "AWS Certified Solutions Architect",
-            "HashiCorp Certified Terraform Associate",
-        ],
-        metrics=["mean time to recovery", "cloud spend", "failed deployments", "pager alerts"],
-        industries=["SaaS", "gaming", "telecommunications", "fintech"],
-        adjacent=["software_engineering", "network_administration"],
-        area="infrastructure",
-    ),
-    _family(
-        "cybersecurity",
-        titles=["Security Engineer", "Security Analyst", "Penetration Tester", "SOC Analyst"],
-        manager_title="Information Security Manager",
-        skills=[
-            "SIEM",
-            "threat modeling",
-            "penetration testing",
-            "vulnerability management",
-            "incident response",
-            "Splunk",
-            "network security",
-            "identity and access management",
-            "ISO 27001",
-            "Python",
-            "cloud security",
-            "OWASP Top 10",
-        ],
-        duties=[
-            "security monitoring and triage in the SOC",
-            "vulnerability scanning and remediation tracking",
-            "threat models for new product features",
-            "penetration tests of web applications",
-            "the incident response playbooks",
-            "access reviews and identity governance",
-            "ISO 27001 audit readiness",
-        ],
-        degree_fields=["Cybersecurity", "Computer Science", "Information Security"],
-        certifications=["CISSP", "OSCP", "CompTIA Security+", "CISM"],
-        metrics=["mean time to detect", "critical vulnerabilities", "phishing click rate", "audit findings"],
-        industries=["banking", "healthcare", "government services", "SaaS"],
-        adjacent=["network_administration", "it_support"],
-        area="security programme",
-    ),
-    _family(
-        "product_management",
-        titles=["Product Manager", "Product Owner", "Technical Product Manager"],
-        manager_title="Director of Product",
-        skills=[
-            "product discovery",
-            "roadmapping",
-            "user research",
-            "A/B testing",
-            "SQL",
-            "Jira",
-            "stakeholder management",
-            "agile",
-            "Key Performance Indicators",
-            "go-to-market planning",
-            "prioritisation frameworks",
-        ],
-        duties=[
-            "the product roadmap for the checkout experience",
-            "discovery interviews with customers",
-            "the backlog and sprint priorities",
-            "pricing and packaging experiments",
-            "launch plans with marketing and sales",
-            "product requirement documents",
-            "success metrics and dashboards for new features",
-        ],
-        degree_fields=["Business Administration", "Computer Science", "Economics"],
-        certifications=["Certified Scrum Product Owner", "Pragmatic Institute Certified"],
-        metrics=["activation rate", "net revenue retention", "time to value", "feature adoption"],
-        industries=["SaaS", "marketplaces", "fintech", "healthtech"],
-        adjacent=["project_management", "ux_design"],
-        area="product line",
-    ),
-    _family(
-        "ux_design",
-        titles=["UX Designer", "Product Designer", "UX Researcher", "Interaction Designer"],
-        manager_title="Head of Design",
-        skills=[
-            "Figma",
-            "user research",
-            "prototyping",
-            "wireframing",
-            "usability testing",
-            "design systems",
-            "information architecture",
-            "accessibility",
-            "Adobe XD",
-            "journey mapping",
-        ],
-        duties=[
-            "end-to-end design of the onboarding flow",
-            "the design system and its component library",
-            "usability studies with customers",
-            "wireframes and high-fidelity prototypes",
-            "accessibility reviews against WCAG",
-            "journey maps for key personas",
-        ],
-        degree_fields=["Interaction Design", "Human-Computer Interaction", "Graphic Design"],
-        certifications=["Nielsen Norman Group UX Certification", "Google UX Design Certificate"],
-        metrics=[
-            "task completion rate",
-            "onboarding drop-off",
-            "support tickets",
-            "System Usability Scale score",
-        ],
-        industries=["e-commerce", "banking", "edtech", "travel"],
-        adjacent=["graphic_design", "product_management"],
-        area="design practice",
-    ),
-    _family(
-        "qa_testing",
-        titles=["QA Engineer", "Test Automation Engineer", "Software Tester", "SDET"],
-        manager_title="QA Manager",
-        skills=[
-            "Selenium",
-            "Cypress",
-            "test automation",
-            "manual testing",
-            "Jira",
-            "API testing",
-            "Postman",
-            "Java",
-            "Python",
-            "regression testing",
-            "performance testing",
-        ],
-        duties=[
-            "the regression test suite for mobile and web releases",
-            "test plans and test cases for new features",
-            "automated end-to-end tests in the CI pipeline",
-            "defect triage with developers",
-            "performance and load testing",
-            "release sign-off",
-        ],
-        degree_fields=["Computer Science", "Information Technology"],
-        certifications=["ISTQB Certified Tester", "Certified Software Tester"],
-        metrics=["escaped defects", "regression cycle time", "flaky tests", "test coverage"],
-        industries=["mobile apps", "insurance", "gaming", "automotive software"],
-        adjacent=["software_engineering", "it_support"],
-        area="release process",
-    ),
-    _family(
-        "it_support",
-        titles=[
-            "IT Support Specialist",
-            "Help Desk Technician",
-            "Desktop Support Engineer",
-            "Systems Administrator",
-        ],
-        manager_title="IT Operations Manager",
-        skills=[
-            "Active Directory",
-            "Microsoft 365",
-            "Windows",
-            "macOS",
-            "ITIL",
-            "ServiceNow",
-            "troubleshooting",
-            "Intune",
-            "networking fundamentals",
-            "PowerShell",
-        ],
-        duties=[
-            "first- and second-line support tickets",
-            "onboarding and offboarding of employee devices",
-            "the Microsoft 365 tenant and licences",
-            "laptop imaging and patch management",
-            "the IT asset inventory",
-            "knowledge-base articles for common issues",
-        ],
-        degree_fields=["Information Technology", "Computer Science"],
-        certifications=[
-            "CompTIA A+",
-            "ITIL 4 Foundation",
-            "Microsoft 365 Certified: Modern Desktop Administrator",
-        ],
-        metrics=["ticket resolution time", "ticket backlog", "first-contact resolution", "device compliance"],
-        industries=["professional services", "higher education", "healthcare", "retail"],
-        adjacent=["network_administration", "cybersecurity"],
-        area="IT service desk",
-        min_degree="associate",
-    ),
-    _family(
-        "network_administration",
-        titles=["Network Engineer", "Network Administrator", "Network Operations Engineer"],
-        manager_title="Network Operations Manager",
-        skills=[
-            "Cisco IOS",
-            "routing and switching",
-            "BGP",
-            "OSPF",
-            "firewalls",
-            "VPN",
-            "Wi-Fi",
-            "SD-WAN",
-            "network monitoring",
-            "TCP/IP",
-            "Palo Alto Networks",
-        ],
-        duties=[
-            "the campus and data-centre network",
-            "firewall rules and VPN access",
-            "the SD-WAN rollout to branch offices",
-            "network monitoring and capacity planning",
-            "network change requests and maintenance windows",
-            "Wi-Fi surveys and upgrades",
-        ],
-        degree_fields=["Network Engineering", "Information Technology", "Computer Science"],
-        certifications=["CCNA", "CCNP", "CompTIA Network+"],
-        metrics=["network downtime", "packet loss", "change failure rate", "circuit costs"],
-        industries=["telecommunications", "manufacturing", "higher education", "logistics"],
-        adjacent=["it_support", "devops_sre"],
-        area="network estate",
-    ),
-    _family(
-        "nursing",
-        titles=["Registered Nurse", "ICU Nurse", "Charge Nurse", "Clinical Nurse Specialist"],
-        manager_title="Nurse Manager",
-        skills=[
-            "patient assessment",
-            "medication administration",
-            "Electronic Health Records",
-            "Basic Life Support",
-            "Advanced Cardiac Life Support",
-            "wound care",
-            "care planning",
-            "infection control",
-            "patient education",
-            "IV therapy",
-        ],
-        duties=[
-            "patient assessments and individual care plans",
-            "medication administration and documentation",
-            "shift handovers and bed management",
-            "the education of patients and families",
-            "infection prevention audits on the ward",
-            "the orientation of newly qualified nurses",
-        ],
-        degree_fields=["Nursing"],
-        certifications=[
-            "RN license",
-            "Basic Life Support",
-            "Advanced Cardiac Life Support",
-            "Critical Care Registered Nurse",
-        ],
-        metrics=["patient falls", "medication errors", "readmissions", "patient satisfaction scores"],
-        industries=["acute hospital care", "community health", "long-term care", "outpatient surgery"],
-        adjacent=["pharmacy", "laboratory_science"],
-        area="ward",
-    ),
-    _family(
-        "pharmacy",
-        titles=["Pharmacist", "Clinical Pharmacist", "Pharmacy Technician"],
-        manager_title="Pharmacy Manager",
-        skills=[
-            "dispensing",
-            "medication therapy management",
-            "drug interactions",
-            "pharmacy law",
-            "patient counseling",
-            "compounding",
-            "inventory control",
-            "immunizations",
-            "prescription verification",
-        ],
-        duties=[
-            "prescription verification and dispensing",
-            "medication therapy reviews with prescribers",
-            "controlled-substance records and audits",
-            "immunization clinics",
-            "pharmacy inventory and ordering",
-            "counselling for patients on new medications",
-        ],
-        degree_fields=["Pharmacy", "Pharmaceutical Sciences"],
-        certifications=[
-            "state pharmacist license",
-            "Board Certified Pharmacotherapy Specialist",
-            "Certified Pharmacy Technician",
-        ],
-        metrics=["dispensing errors", "prescription wait time", "inventory write-offs", "vaccination uptake"],
-        industries=["retail pharmacy", "hospital pharmacy", "mail-order pharmacy"],
-        adjacent=["nursing", "laboratory_science"],
-        area="pharmacy",
-        min_degree="phd",
-    ),
-    _family(
-        "accounting",
-        titles=["Accountant", "Staff Accountant", "Auditor", "Tax Accountant"],
-        manager_title="Finance Controller",
-        skills=[
-            "Generally Accepted Accounting Principles",
-            "IFRS",
-            "month-end close",
-            "account reconciliation",
-            "Excel",
-            "SAP",
-            "NetSuite",
-            "accounts payable",
-            "tax compliance",
-            "audit preparation",
-            "general ledger",
-        ],
-        duties=[
-            "the month-end and year-end close",
-            "balance sheet reconciliations",
-            "statutory accounts and tax filings",
-            "the external audit file",
-            "accounts payable and expense controls",
-            "intercompany accounting across entities",
-        ],
-        degree_fields=["Accounting", "Finance"],
-        certifications=["CPA", "ACCA", "Certified Internal Auditor"],
-        metrics=["days to close", "reconciliation breaks", "audit adjustments", "late payments"],
-        industries=["manufacturing", "professional services", "retail", "non-profit"],
-        adjacent=["financial_analysis", "human_resources"],
-        area="finance team",
-    ),
-    _family(
-        "financial_analysis",
-        titles=["Financial Analyst", "FP&A Analyst", "Investment Analyst", "Business Analyst"],
-        manager_title="FP&A Manager",
-        skills=[
-            "financial modeling",
-            "Excel",
-            "forecasting",
-            "budgeting",
-            "variance analysis",
-            "Power BI",
-            "SQL",
-            "valuation",
-            "Anaplan",
-            "business partnering",
-        ],
-        duties=[
-            "the annual budget and rolling forecasts",
-            "variance analysis and monthly business reviews",
-            "financial models for investment cases",
-            "board reporting packs",
-            "pricing analysis for new products",
-            "cost-reduction initiatives with business leaders",
-        ],
-        degree_fields=["Finance", "Economics", "Accounting"],
-        certifications=["CFA", "Financial Modeling and Valuation Analyst"],
-        metrics=["forecast accuracy", "operating costs", "reporting cycle time", "gross margin"],
-        industries=["consumer goods", "private equity", "energy", "SaaS"],
-        adjacent=["accounting", "data_science"],
-        area="finance function",
-    ),
-    _family(
-        "human_resources",
-        titles=[
-            "HR Generalist",
-            "HR Business Partner",
-            "People Operations Specialist",
-            "Compensation Analyst",
-        ],
-        manager_title="HR Manager",
-        skills=[
-            "employee relations",
-            "employment law",
-            "Human Resources Information System",
-            "Workday",
-            "performance management",
-            "compensation and benefits",
-            "onboarding",
-            "HR policies",
-            "coaching",
-            "payroll",
-        ],
-        duties=[
-            "employee relations cases and investigations",
-            "the performance review cycle",
-            "HR policies and the employee handbook",
-            "compensation benchmarking and salary reviews",
-            "onboarding for new joiners",
-            "engagement surveys and action plans",
-        ],
-        degree_fields=["Human Resources Management", "Business Administration", "Psychology"],
-        certifications=["SHRM-CP", "SHRM-SCP", "CIPD Level 5", "PHR"],
-        metrics=["employee turnover", "time to resolve cases", "engagement score", "absenteeism"],
-        industries=["retail", "manufacturing", "technology", "hospitality"],
-        adjacent=["talent_acquisition", "legal"],
-        area="people function",
-    ),
-    _family(
-        "talent_acquisition",
-        titles=["Recruiter", "Technical Recruiter", "Talent Acquisition Partner", "Sourcer"],
-        manager_title="Head of Talent Acquisition",
-        skills=[
-            "full-cycle recruiting",
-            "sourcing",
-            "LinkedIn Recruiter",
-            "applicant tracking systems",
-            "Greenhouse",
-            "interviewing",
-            "employer branding",
-            "offer negotiation",
-            "Boolean search",
-            "stakeholder management",
-        ],
-        duties=[
-            "full-cycle hiring for engineering roles",
-            "sourcing campaigns for hard-to-fill positions",
-            "structured interview processes with hiring managers",
-            "the applicant tracking system and hiring data",
-            "employer branding at university fairs",
-            "offers and closing candidates",
-        ],
-        degree_fields=["Human Resources Management", "Business Administration", "Psychology"],
-        certifications=["AIRS Certified Internet Recruiter", "SHRM-CP"],
-        metrics=["time to hire", "offer acceptance rate", "cost per hire", "candidate satisfaction"],
-        industries=["technology", "healthcare", "consulting", "logistics"],
-        adjacent=["human_resources", "sales"],
-        area="hiring pipeline",
-    ),
-    _family(
-        "digital_marketing",
-        titles=["Digital Marketing Manager", "Marketing Specialist", "SEO Specialist", "Growth Marketer"],
-        manager_title="Head of Marketing",
-        skills=[
-            "Search Engine Optimization",
-            "Google Ads",
-            "Google Analytics",
-            "content marketing",
-            "email marketing",
-            "HubSpot",
-            "paid social",
-            "marketing automation",
-            "conversion rate optimisation",
-            "copywriting",
-        ],
-        duties=[
-            "paid search and paid social campaigns",
-            "the SEO strategy and technical audits",
-            "email nurture programmes",
-            "the marketing analytics dashboards",
-            "landing pages and conversion experiments",
-            "product launch campaigns",
-        ],
-        degree_fields=["Marketing", "Communications", "Business Administration"],
-        certifications=["Google Ads Certification", "HubSpot Inbound Marketing Certification"],
-        metrics=["cost per acquisition", "organic traffic", "marketing-qualified leads", "email open rate"],
-        industries=["e-commerce", "B2B software", "consumer brands", "travel"],
-        adjacent=["content_writing", "sales"],
-        area="marketing channel mix",
-    ),
-    _family(
-        "sales",
-        titles=[
-            "Account Executive",
-            "Sales Representative",
-            "Business Development Manager",
-            "Sales Development Representative",
-        ],
-        manager_title="Sales Director",
-        skills=[
-            "B2B sales",
-            "Salesforce",
-            "Customer Relationship Management",
-            "pipeline management",
-            "negotiation",
-            "cold calling",
-            "solution selling",
-            "forecasting",
-            "account planning",
-            "MEDDIC",
-        ],
-        duties=[
-            "a new-business territory in the mid-market segment",
-            "the sales pipeline and quarterly forecast",
-            "negotiations with procurement teams",
-            "account plans for strategic customers",
-            "outbound prospecting sequences",
-            "the handover of closed deals to customer success",
-        ],
-        degree_fields=["Business Administration", "Marketing", "Economics"],
-        certifications=["Certified Sales Professional", "Salesforce Certified Administrator"],
-        metrics=["quota attainment", "win rate", "sales cycle length", "annual recurring revenue"],
-        industries=["B2B software", "medical devices", "industrial equipment", "telecommunications"],
-        adjacent=["customer_success", "digital_marketing"],
-        area="sales region",
-        min_degree=None,
-    ),
-    _family(
-        "customer_success",
-        titles=[
-            "Customer Success Manager",
-            "Customer Support Specialist",
-            "Account Manager",
-            "Support Engineer",
-        ],
-        manager_title="Head of Customer Success",
-        skills=[
-            "customer onboarding",
-            "Zendesk",
-            "Salesforce",
-            "renewals",
-            "churn reduction",
-            "escalation handling",
-            "product training",
-            "quarterly business reviews",
-            "customer health scoring",
-            "de-escalation",
-        ],
-        duties=[
-            "onboarding of enterprise customers",
-            "renewals and expansion opportunities",
-            "escalations from key accounts",
-            "quarterly business reviews with customers",
-            "the support knowledge base",
-            "customer health scores and churn risk reviews",
-        ],
-        degree_fields=["Business Administration", "Communications"],
-        certifications=["Certified Customer Success Manager", "Zendesk Support Administrator"],
-        metrics=["gross churn", "net promoter score", "first response time", "renewal rate"],
-        industries=["B2B software", "fintech", "logistics software", "edtech"],
-        adjacent=["sales", "it_support"],
-        area="customer portfolio",
-        min_degree=None,
-    ),
-    _family(
-        "supply_chain",
-        titles=["Supply Chain Analyst", "Logistics Coordinator", "Procurement Specialist", "Demand Planner"],
-        manager_title="Supply Chain Manager",
-        skills=[
-            "demand planning",
-            "inventory management",
-            "SAP",
-            "procurement",
-            "supplier management",
-            "sales and operations planning",
-            "Excel",
-            "logistics planning",
-            "warehouse management systems",
-            "lean principles",
-        ],
-        duties=[
-            "demand forecasts for the regional distribution centres",
-            "supplier negotiations and contracts",
-            "inventory optimisation across warehouses",
-            "inbound and outbound freight schedules",
-            "the sales and operations planning cycle",
-            "supplier performance scorecards",
-        ],
-        degree_fields=["Supply Chain Management", "Business Administration", "Industrial Engineering"],
-        certifications=["APICS CPIM", "APICS CSCP", "CIPS Level 4"],
-        metrics=["stock-outs", "inventory days on hand", "freight costs", "on-time delivery"],
-        industries=["consumer goods", "automotive", "grocery retail", "pharmaceuticals"],
-        adjacent=["manufacturing_operations", "financial_analysis"],
-        area="supply network",
-    ),
-    _family(
-        "mechanical_engineering",
-        titles=["Mechanical Engineer", "Design Engineer", "Mechanical Design Engineer"],
-        manager_title="Engineering Manager, Mechanical",
-        skills=[
-            "SolidWorks",
-            "Computer-Aided Design",
-            "finite element analysis",
-            "GD&T",
-            "design for manufacturing",
-            "prototyping",
-            "ANSYS",
-            "root cause analysis",
-            "tolerance stack-up",
-            "materials selection",
-        ],
-        duties=[
-            "the mechanical design of new enclosures",
-            "FEA simulations and design reviews",
-            "prototype builds and test campaigns",
-            "engineering change orders",
-            "supplier qualification for machined parts",
-            "root cause analysis of field failures",
-        ],
-        degree_fields=["Mechanical Engineering"],
-        certifications=["Professional Engineer", "Certified SolidWorks Professional"],
-        metrics=["unit cost", "field failure rate", "design cycle time", "scrap rate"],
-        industries=["medical devices", "automotive", "consumer electronics", "aerospace"],
-        adjacent=["manufacturing_operations", "electrical_engineering"],
-        area="product platform",
-    ),
-    _family(
-        "electrical_engineering",
-        titles=[
-            "Electrical Engineer",
-            "Hardware Engineer",
-            "Power Systems Engineer",
-            "Embedded Hardware Engineer",
-        ],
-        manager_title="Electrical Engineering Manager",
-        skills=[
-            "circuit design",
-            "PCB layout",
-            "Altium Designer",
-            "power electronics",
-            "MATLAB",
-            "embedded systems",
-            "oscilloscopes",
-            "EMC testing",
-            "Programmable Logic Controller",
-            "signal integrity",
-        ],
-        duties=[
-            "schematics and PCB layouts for control boards",
-            "EMC pre-compliance testing",
-            "power distribution designs for new sites",
-            "component selection and obsolescence management",
-            "hardware bring-up and validation",
-            "electrical safety reviews",
-        ],
-        degree_fields=["Electrical Engineering", "Electronics Engineering"],
-        certifications=["Professional Engineer", "IPC CID"],
-        metrics=["board respins", "bill of materials cost", "power losses", "test escapes"],
-        industries=["renewable energy", "automotive", "industrial automation", "consumer electronics"],
-        adjacent=["electrician", "mechanical_engineering"],
-        area="hardware portfolio",
-    ),
-    _family(
-        "civil_engineering",
-        titles=["Civil Engineer", "Structural Engineer", "Geotechnical Engineer", "Transportation Engineer"],
-        manager_title="Civil Engineering Manager",
-        skills=[
-            "AutoCAD Civil 3D",
-            "structural analysis",
-            "Revit",
-            "site investigation",
-            "stormwater design",
-            "construction drawings",
-            "building codes",
-            "project estimation",
-            "SAP2000",
-            "surveying",
-        ],
-        duties=[
-            "structural calculations for mid-rise buildings",
-            "drainage and stormwater designs",
-            "site inspections during construction",
-            "design packages for permit submission",
-            "coordination with architects and contractors",
-            "quantity estimates for tenders",
-        ],
-        degree_fields=["Civil Engineering", "Structural Engineering"],
-        certifications=["Professional Engineer", "Engineer in Training", "Chartered Engineer"],
-        metrics=["design rework", "change orders", "inspection non-conformities", "project overruns"],
-        industries=["infrastructure", "commercial real estate", "public works", "water utilities"],
-        adjacent=["construction_management", "mechanical_engineering"],
-        area="project portfolio",
-    ),
-    _family(
-        "construction_management",
-        titles=["Construction Project Manager", "Site Manager", "Construction Superintendent", "Estimator"],
-        manager_title="Construction Director",
-        skills=[
-            "construction scheduling",
-            "Procore",
-            "cost control",
-            "OSHA regulations",
-            "subcontractor management",
-            "quality control",
-            "Primavera P6",
-            "contract administration",
-            "blueprint reading",
-            "site safety",
-        ],
-        duties=[
-            "day-to-day site operations and subcontractors",
-            "the construction schedule and look-ahead plans",
-            "site safety inspections and toolbox talks",
-            "cost reports and change-order negotiations",
-            "quality inspections and snag lists",
-            "handover to the client",
-        ],
-        degree_fields=["Construction Management", "Civil Engineering"],
-        certifications=["OSHA 30-Hour", "PMP", "CSCS card"],
-        metrics=["lost-time incidents", "schedule slippage", "budget variance", "defects at handover"],
-        industries=[
-            "residential construction",
-            "commercial fit-out",
-            "infrastructure",
-            "healthcare facilities",
-        ],
-        adjacent=["civil_engineering", "project_management"],
-        area="construction site",
-        min_degree=None,
-    ),
-    _family(
-        "teaching",
-        titles=["Teacher", "Mathematics Teacher", "Science Teacher", "Primary School Teacher"],
-        manager_title="Head of Department",
-        skills=[
-            "lesson planning",
-            "classroom management",
-            "differentiated instruction",
-            "curriculum design",
-            "student assessment",
-            "Google Classroom",
-            "special educational needs",
-            "parent communication",
-            "behaviour management",
-        ],
-        duties=[
-            "lesson plans aligned with the curriculum",
-            "assessment and feedback for student progress",
-            "the department's scheme of work",
-            "parent meetings and progress reports",
-            "support for students with special educational needs",
-            "extracurricular clubs",
-        ],
-        degree_fields=["Education", "Mathematics", "Biology", "Literature"],
-        certifications=["state teaching license", "Qualified Teacher Status", "TEFL"],
-        metrics=["exam pass rates", "attendance", "reading age gains", "behaviour incidents"],
-        industries=["public schools", "independent schools", "international schools"],
-        adjacent=["content_writing", "human_resources"],
-        area="department",
-    ),
-    _family(
-        "legal",
-        titles=["Corporate Lawyer", "Paralegal", "Legal Counsel", "Contract Manager"],
-        manager_title="General Counsel",
-        skills=[
-            "contract drafting",
-            "legal research",
-            "commercial contracts",
-            "GDPR",
-            "corporate governance",
-            "litigation support",
-            "due diligence",
-            "negotiation",
-            "regulatory compliance",
-            "e-discovery",
-        ],
-        duties=[
-            "the drafting and review of commercial contracts",
-            "legal research memos",
-            "due diligence for acquisitions",
-            "the contract management database",
-            "data-protection compliance under GDPR",
-            "board minutes and corporate filings",
-        ],
-        degree_fields=["Law", "Paralegal Studies"],
-        certifications=["admission to the state bar", "Certified Paralegal", "CIPP/E"],
-        metrics=["contract turnaround time", "outside counsel spend", "compliance findings"],
-        industries=["technology", "financial services", "pharmaceuticals", "energy"],
-        adjacent=["human_resources", "accounting"],
-        area="legal function",
-    ),
-    _family(
-        "graphic_design",
-        titles=["Graphic Designer", "Visual Designer", "Brand Designer", "Motion Designer"],
-        manager_title="Creative Director",
-        skills=[
-            "Adobe Photoshop",
-            "Adobe Illustrator",
-            "Adobe InDesign",
-            "typography",
-            "branding",
-            "layout design",
-            "After Effects",
-            "print production",
-            "Figma",
-            "art direction",
-        ],
-        duties=[
-            "campaign visuals across print and digital",
-            "the brand guidelines and asset library",
-            "packaging artwork for new products",
-            "motion graphics for social media",
-            "print production with external vendors",
-            "presentation and pitch design",
-        ],
-        degree_fields=["Graphic Design", "Visual Communication", "Fine Arts"],
-        certifications=["Adobe Certified Professional"],
-        metrics=["turnaround time", "brand consistency issues", "campaign engagement"],
-        industries=["advertising", "consumer brands", "publishing", "entertainment"],
-        adjacent=["ux_design", "content_writing"],
-        area="brand",
-    ),
-    _family(
-        "content_writing",
-        titles=["Content Writer", "Copywriter", "Technical Writer", "Content Strategist"],
-        manager_title="Head of Content",
-        skills=[
-            "copywriting",
-            "editing",
-            "SEO writing",
-            "content strategy",
-            "WordPress",
-            "AP style",
-            "technical documentation",
-            "Markdown",
-            "desk research",
-            "content calendars",
-        ],
-        duties=[
-            "blog articles and long-form guides",
-            "product documentation and release notes",
-            "the editorial calendar",
-            "website and email copy",
-            "style guides and tone of voice",
-            "case studies with customers",
-        ],
-        degree_fields=["Literature", "Journalism", "Communications"],
-        certifications=["Certified Professional Technical Communicator"],
-        metrics=["organic traffic", "time on page", "documentation support deflection"],
-        industries=["B2B software", "publishing", "e-commerce", "healthcare"],
-        adjacent=["digital_marketing", "graphic_design"],
-        area="content programme",
-        min_degree="bachelor",
-    ),
-    _family(
-        "hospitality",
-        titles=["Chef de Partie", "Sous Chef", "Line Cook", "Hotel Front Desk Agent"],
-        manager_title="Executive Chef",
-        skills=[
-            "food safety",
-            "HACCP",
-            "menu planning",
-            "kitchen operations",
-            "food costing",
-            "inventory ordering",
-            "guest service",
-            "knife skills",
-            "allergen management",
-            "Opera PMS",
-        ],
-        duties=[
-            "a section of the kitchen during service",
-            "menu development and tastings",
-            "food safety records and HACCP checks",
-            "stock ordering and food cost control",
-            "the training of commis chefs",
-            "guest check-in and reservations",
-        ],
-        degree_fields=["Culinary Arts", "Hospitality Management"],
-        certifications=["ServSafe Food Handler", "Level 3 Food Safety and Hygiene", "ServSafe Manager"],
-        metrics=["food cost percentage", "waste", "guest review scores", "ticket times"],
-        industries=["fine dining", "hotels", "catering", "resorts"],
-        adjacent=["customer_success", "supply_chain"],
-        area="kitchen",
-        min_degree=None,
-    ),
-    _family(
-        "manufacturing_operations",
-        titles=["Production Supervisor", "Process Engineer", "Manufacturing Engineer", "Quality Engineer"],
-        manager_title="Plant Manager",
-        skills=[
-            "lean manufacturing",
-            "Six Sigma",
-            "root cause analysis",
-            "statistical process control",
-            "5S",
-            "ISO 9001",
-            "production planning",
-            "failure mode and effects analysis",
-            "continuous improvement",
-            "ERP systems",
-        ],
-        duties=[
-            "production lines across three shifts",
-            "continuous improvement projects on the shop floor",
-            "process FMEAs and control plans",
-            "quality investigations and corrective actions",
-            "new product introductions into production",
-            "shift staffing and training matrices",
-        ],
-        degree_fields=["Industrial Engineering", "Mechanical Engineering", "Chemical Engineering"],
-        certifications=["Six Sigma Green Belt", "Six Sigma Black Belt", "ASQ Certified Quality Engineer"],
-        metrics=["overall equipment effectiveness", "scrap rate", "customer complaints", "changeover time"],
-        industries=["automotive", "food and beverage", "plastics", "aerospace"],
-        adjacent=["mechanical_engineering", "supply_chain"],
-        area="plant",
-    ),
-    _family(
-        "project_management",
-        titles=["Project Manager", "Program Manager", "Project Coordinator", "Scrum Master"],
-        manager_title="Head of PMO",
-        skills=[
-            "project planning",
-            "risk management",
-            "stakeholder management",
-            "MS Project",
-            "agile",
-            "Scrum",
-            "budget tracking",
-            "Jira",
-            "change management",
-            "status reporting",
-        ],
-        duties=[
-            "project plans, milestones and budgets",
-            "risk and issue logs",
-            "steering committee reporting",
-            "cross-functional delivery teams",
-            "agile ceremonies and sprint planning",
-            "vendor management for outsourced work",
-        ],
-        degree_fields=["Business Administration", "Engineering", "Management"],
-        certifications=["PMP", "PRINCE2 Practitioner", "Certified ScrumMaster"],
-        metrics=["on-time delivery", "budget variance", "scope changes", "team velocity"],
-        industries=["IT services", "public sector", "telecommunications", "healthcare"],
-        adjacent=["product_management", "construction_management"],
-        area="programme",
-    ),
-    _family(
-        "laboratory_science",
-        titles=["Research Scientist", "Laboratory Technician", "Clinical Research Associate", "Biologist"],
-        manager_title="Laboratory Manager",
-        skills=[
-            "PCR",
-            "cell culture",
-            "Good Laboratory Practice",
-            "HPLC",
-            "assay development",
-            "flow cytometry",
-            "data analysis",
-            "laboratory information management systems",
-            "GraphPad Prism",
-            "protocol writing",
-        ],
-        duties=[
-            "assay development and validation",
-            "cell culture and sample preparation",
-            "laboratory records under GLP",
-            "clinical trial site monitoring visits",
-            "equipment calibration and maintenance",
-            "study reports and protocol amendments",
-        ],
-        degree_fields=["Biology", "Biochemistry", "Chemistry", "Molecular Biology"],
-        certifications=["ASCP Medical Laboratory Scientist", "ACRP Certified Clinical Research Associate"],
-        metrics=["assay failure rate", "sample turnaround time", "protocol deviations"],
-        industries=["biotechnology", "pharmaceuticals", "contract research", "academic research"],
-        adjacent=["pharmacy", "data_science"],
-        area="laboratory",
-    ),
-    _family(
-        "electrician",
-        titles=["Electrician", "Maintenance Electrician", "Industrial Electrician", "Electrical Technician"],
-        manager_title="Electrical Maintenance Supervisor",
-        skills=[
-            "electrical installation",
-            "National Electrical Code",
-            "troubleshooting",
-            "Programmable Logic Controller",
-            "conduit bending",
-            "motor controls",
-            "blueprint reading",
-            "preventive maintenance",
-            "lockout/tagout",
-            "testing and inspection",
-        ],
-        duties=[
-            "electrical installations in commercial buildings",
-            "preventive maintenance of motors and controls",
-            "fault finding on production equipment",
-            "testing and inspection certificates",
-            "the lockout/tagout procedure",
-            "the training of apprentices",
-        ],
-        degree_fields=["Electrical Technology"],
-        certifications=["Journeyman Electrician license", "Master Electrician license", "OSHA 10-Hour"],
-        metrics=["equipment downtime", "safety incidents", "maintenance backlog"],
-        industries=["commercial construction", "manufacturing", "facilities management", "utilities"],
-        adjacent=["electrical_engineering", "construction_management"],
-        area="site",
-        min_degree="high_school",
-    ),
-]
-FAMILIES: dict[str, Family] = {family.name: family for family in FAMILY_LIST}
+def _json_lines(path: Path) -> list[tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of a JSON Lines file."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append((number, json.loads(line)))
+            except json.JSONDecodeError as error:
+                raise VocabularyError(f"{path}:{number}: not JSON ({error.msg})") from None
+    return rows
 
+
+def load_families(path: Path = FAMILIES_FILE) -> list[Family]:
+    """The job families of ``path``, one JSON object a line, in file order.
+
+    Raises:
+        VocabularyError: A line that is not JSON, lacks a field, has an unknown one or a value of the
+            wrong type; or a family name used twice.
+    """
+    hints = typing.get_type_hints(Family)
+    families: list[Family] = []
+    for number, row in _json_lines(path):
+        where = f"{path}:{number}"
+        if not isinstance(row, dict):
+            raise VocabularyError(f"{where}: expected an object with the fields of a family")
+        required = {spec.name for spec in fields(Family) if spec.default is spec.default_factory is MISSING}
+        if missing := sorted(required - set(row)):
+            raise VocabularyError(f"{where}: missing fields {missing}")
+        if unknown := sorted(set(row) - set(hints)):
+            raise VocabularyError(f"{where}: unknown fields {unknown}")
+        family = Family(
+            **{name: conform(value, hints[name], f"{where}: {name}") for name, value in row.items()}
+        )
+        if any(known.name == family.name for known in families):
+            raise VocabularyError(f"{where}: family {family.name!r} is defined twice")
+        families.append(family)
+    return families
+
+
+def load_tables(path: Path, hints: dict[str, Any]) -> dict[str, Any]:
+    """The tables of ``path`` (a JSON object, one table a line), each checked against its type hint.
+
+    Args:
+        path: The tables file.
+        hints: Table name -> type.
+
+    Raises:
+        VocabularyError: Not JSON, a table missing or unknown, or a value of the wrong type; the
+            message names the file and the line of the table.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        tables = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise VocabularyError(f"{path}:{error.lineno}: not JSON ({error.msg})") from None
+    if not isinstance(tables, dict):
+        raise VocabularyError(f"{path}:1: expected an object of tables")
+    if missing := sorted(set(hints) - set(tables)):
+        raise VocabularyError(f"{path}: missing tables {missing}")
+    lines = text.splitlines()
+
+    def line_of(name: str) -> int:
+        key = json.dumps(name) + ":"
+        return next((n for n, line in enumerate(lines, start=1) if line.lstrip().startswith(key)), 1)
+
+    if unknown := sorted(set(tables) - set(hints)):
+        raise VocabularyError(f"{path}:{line_of(unknown[0])}: unknown tables {unknown}")
+    return {name: conform(tables[name], hints[name], f"{path}:{line_of(name)}: {name}") for name in hints}
+
+
+# The tables of data/vocab.json and their types (bound below, once the file is read and checked).
 # Seniority ladder: title forms, typical years, and the ownership level a JD at this level implies.
-SENIORITY_LEVELS = ("intern", "junior", "mid", "senior", "lead", "manager")
-SENIORITY_YEARS = {"intern": 0, "junior": 0, "mid": 2, "senior": 5, "lead": 8, "manager": 6}
-SENIORITY_OWNERSHIP = {"intern": 1, "junior": 1, "mid": 2, "senior": 3, "lead": 4, "manager": 4}
-SENIORITY_PREFIXES = {
-    "intern": ("{title} Intern", "Trainee {title}"),
-    "junior": ("Junior {title}", "Associate {title}", "Entry-Level {title}"),
-    "mid": ("{title}", "{title} II"),
-    "senior": ("Senior {title}", "Senior {title}"),
-    "lead": ("Lead {title}", "Principal {title}", "Staff {title}"),
-}
-SENIORITY_WORDS = {
-    "intern": ("intern", "internship", "trainee", "apprentice", "placement"),
-    "junior": ("junior", "jr", "entry-level", "entry level", "graduate"),
-    "senior": ("senior", "sr"),
-    "lead": ("lead", "principal", "staff", "chief"),
-    "manager": (
-        "head of",
-        "director",
-        "supervisor",
-        "vp",
-        "controller",
-        "general counsel",
-        "executive chef",
-        "plant manager",
-    ),
-}
-
+SENIORITY_LEVELS: tuple[str, ...]
+SENIORITY_YEARS: dict[str, int]
+SENIORITY_OWNERSHIP: dict[str, int]
+SENIORITY_PREFIXES: dict[str, tuple[str, ...]]
+SENIORITY_WORDS: dict[str, tuple[str, ...]]
 # Ownership ladder: level 0 (observe) .. 4 (lead). Verb phrases take a noun-phrase object.
-OWNERSHIP_LEVELS = ("observe", "assist", "contribute", "own", "lead")
-OWNERSHIP_VERBS = {
-    0: ("Shadow senior colleagues on", "Observe and take notes on", "Learn the basics of"),
-    1: ("Assist with", "Support", "Help with", "Provide day-to-day support for"),
-    2: ("Contribute to", "Deliver", "Carry out", "Work on"),
-    3: ("Own", "Drive", "Be accountable for", "Take end-to-end ownership of"),
-    4: ("Lead", "Set the direction for", "Define the strategy for", "Direct"),
-}
-OWNERSHIP_PAST = {
-    0: ("Shadowed senior colleagues on", "Observed", "Learned the basics of"),
-    1: ("Assisted with", "Supported", "Helped with"),
-    2: ("Contributed to", "Delivered", "Carried out", "Worked on"),
-    3: ("Owned", "Drove", "Was accountable for", "Took end-to-end ownership of"),
-    4: ("Led", "Set the direction for", "Defined the strategy for", "Directed"),
-}
-OWNERSHIP_SCOPE = {
-    0: ("under close supervision", "as part of a structured training plan"),
-    1: ("for individual tasks", "under the guidance of a senior colleague"),
-    2: ("within the team", "for a single {area}"),
-    3: ("end to end", "across several teams"),
-    4: ("across the organization", "company-wide"),
-}
+OWNERSHIP_LEVELS: tuple[str, ...]
+OWNERSHIP_VERBS: dict[int, tuple[str, ...]]
+OWNERSHIP_PAST: dict[int, tuple[str, ...]]
+OWNERSHIP_SCOPE: dict[int, tuple[str, ...]]
 # Verbs found at the start of responsibilities in any JD (O*NET tasks included), by ownership level.
-OWNERSHIP_CUES = {
-    0: ("shadow", "observe", "learn", "study", "watch"),
-    1: (
-        "assist",
-        "support",
-        "help",
-        "aid",
-        "prepare",
-        "maintain",
-        "record",
-        "file",
-        "clean",
-        "answer",
-        "provide",
-    ),
-    2: (
-        "contribute",
-        "deliver",
-        "carry",
-        "work",
-        "implement",
-        "perform",
-        "conduct",
-        "develop",
-        "build",
-        "write",
-        "test",
-        "analyze",
-        "analyse",
-        "design",
-        "create",
-        "monitor",
-        "review",
-        "collaborate",
-        "operate",
-        "install",
-        "inspect",
-        "use",
-        "participate",
-        "evaluate",
-        "confer",
-        "collect",
-        "calculate",
-        "administer",
-        "teach",
-        "treat",
-        "repair",
-        "measure",
-    ),
-    3: (
-        "own",
-        "drive",
-        "be accountable",
-        "take end-to-end",
-        "manage",
-        "coordinate",
-        "oversee",
-        "plan",
-        "negotiate",
-        "establish",
-        "supervise",
-        "mentor",
-        "champion",
-        "run",
-        "resolve",
-        "approve",
-    ),
-    4: (
-        "lead",
-        "set the direction",
-        "define the strategy",
-        "direct",
-        "set",
-        "define",
-        "shape",
-        "formulate",
-        "determine",
-        "head",
-        "chair",
-        "architect",
-        "appoint",
-        "authorize",
-        "represent",
-    ),
-}
-PEOPLE_SCOPE_PHRASES = (
-    "Manage a team of {n} {people}",
-    "Hire, coach and grow a team of {n} {people}",
-    "Line-manage {n} {people} and run their performance reviews",
-)
-
+OWNERSHIP_CUES: dict[int, tuple[str, ...]]
+PEOPLE_SCOPE_PHRASES: tuple[str, ...]
 # Rewrites that keep meaning: skill aliases, degree abbreviations, phrase synonyms.
-SKILL_ALIASES = {
-    "Kubernetes": ("K8s",),
-    "JavaScript": ("JS",),
-    "TypeScript": ("TS",),
-    "PostgreSQL": ("Postgres",),
-    "Amazon Web Services": ("AWS",),
-    "machine learning": ("ML",),
-    "natural language processing": ("NLP",),
-    "CI/CD": ("continuous integration and delivery",),
-    "Search Engine Optimization": ("SEO",),
-    "Electronic Health Records": ("EHR",),
-    "Basic Life Support": ("BLS",),
-    "Advanced Cardiac Life Support": ("ACLS",),
-    "Generally Accepted Accounting Principles": ("GAAP", "US GAAP"),
-    "Customer Relationship Management": ("CRM",),
-    "Human Resources Information System": ("HRIS",),
-    "Computer-Aided Design": ("CAD",),
-    "Programmable Logic Controller": ("PLC",),
-    "Key Performance Indicators": ("KPIs",),
-    "REST APIs": ("RESTful APIs",),
-    "Apache Spark": ("Spark", "PySpark"),
-    "Apache Airflow": ("Airflow",),
-    "identity and access management": ("IAM",),
-    "statistical process control": ("SPC",),
-    "Good Laboratory Practice": ("GLP",),
-    "National Electrical Code": ("NEC",),
-    "A/B testing": ("split testing",),
-    "Microsoft 365": ("M365", "Office 365"),
-    "financial modeling": ("financial modelling",),
-    "sales and operations planning": ("S&OP",),
-    "applicant tracking systems": ("ATS",),
-    "Google Analytics": ("GA4",),
-    "Palo Alto Networks": ("Palo Alto",),
-    "Active Directory": ("AD",),
-    "Six Sigma": ("6σ",),
-    "failure mode and effects analysis": ("FMEA",),
-    "finite element analysis": ("FEA",),
-}
-TITLE_ALTERNATES = {
-    "Software Engineer": ("Software Developer", "SWE"),
-    "Backend Engineer": ("Back-End Developer", "Server-Side Engineer"),
-    "Full Stack Developer": ("Full-Stack Engineer",),
-    "Frontend Engineer": ("Front-End Developer", "UI Engineer"),
-    "Data Scientist": ("Data Science Specialist",),
-    "Machine Learning Scientist": ("ML Scientist",),
-    "Site Reliability Engineer": ("SRE",),
-    "DevOps Engineer": ("DevOps Specialist",),
-    "Product Manager": ("PM",),
-    "UX Designer": ("User Experience Designer",),
-    "QA Engineer": ("Quality Assurance Engineer",),
-    "SDET": ("Software Development Engineer in Test",),
-    "IT Support Specialist": ("IT Support Analyst", "Desktop Support Specialist"),
-    "Help Desk Technician": ("Service Desk Technician",),
-    "Registered Nurse": ("RN", "Staff Nurse"),
-    "ICU Nurse": ("Critical Care Nurse",),
-    "Accountant": ("Accounting Specialist",),
-    "Staff Accountant": ("General Ledger Accountant",),
-    "Financial Analyst": ("Finance Analyst",),
-    "FP&A Analyst": ("Financial Planning and Analysis Analyst",),
-    "HR Generalist": ("Human Resources Generalist",),
-    "HR Business Partner": ("HRBP",),
-    "Recruiter": ("Talent Acquisition Specialist",),
-    "Technical Recruiter": ("Tech Recruiter", "IT Recruiter"),
-    "Account Executive": ("AE", "Sales Executive"),
-    "Sales Development Representative": ("SDR",),
-    "Customer Success Manager": ("CSM", "Client Success Manager"),
-    "Supply Chain Analyst": ("Supply Chain Planner",),
-    "Mechanical Engineer": ("Mechanical Design Engineer",),
-    "Electrical Engineer": ("EE", "Electrical Design Engineer"),
-    "Civil Engineer": ("Civil Engineering Specialist",),
-    "Construction Project Manager": ("Construction PM",),
-    "Project Manager": ("PM", "Project Lead"),
-    "Graphic Designer": ("Graphic Artist",),
-    "Copywriter": ("Copy Writer",),
-    "Content Writer": ("Content Creator",),
-    "Sous Chef": ("Second Chef",),
-    "Line Cook": ("Commis Chef",),
-    "Process Engineer": ("Manufacturing Process Engineer",),
-    "Research Scientist": ("Scientist",),
-    "Laboratory Technician": ("Lab Technician", "Lab Tech"),
-    "Electrician": ("Electrical Installer",),
-    "Pharmacist": ("Dispensing Pharmacist",),
-    "Teacher": ("Educator",),
-    "Paralegal": ("Legal Assistant",),
-    "Network Engineer": ("Network Specialist",),
-}
-SENIORITY_ABBREVIATIONS = {"Senior": "Sr.", "Junior": "Jr.", "Principal": "Princ."}
-PHRASE_SYNONYMS = (
-    ("you will", "you'll"),
-    ("responsible for", "in charge of"),
-    ("hands-on experience with", "practical, hands-on work with"),
-    ("experience in", "a background in"),
-    ("knowledge of", "familiarity with"),
-    ("strong", "solid"),
-    ("ability to", "capacity to"),
-    ("including", "such as"),
-    ("collaborate with", "partner with"),
-    ("work closely with", "work hand in hand with"),
-    ("ensure", "make sure"),
-    ("we are looking for", "we're hiring"),
-    ("we offer", "what we offer"),
-    ("excellent", "outstanding"),
-    ("improve", "enhance"),
-    ("customers", "clients"),
-    ("requirements", "must-haves"),
-    ("nice to have", "bonus points"),
-    ("team", "squad"),
-    ("company", "organisation"),
-    ("years of", "yrs of"),
-    ("preferred", "a plus"),
-    ("build", "develop"),
-    ("such as", "like"),
-    ("activities", "work"),
-    ("prepare", "draw up"),
-    ("in accordance with", "in line with"),
-    ("Core tasks:", "Main duties:"),
-    ("Technology skills:", "Tools and software:"),
-    ("determine", "establish"),
-    ("regarding", "about"),
-    ("assist", "help"),
-    ("obtain", "get"),
-    ("utilize", "use"),
-)
-
+SKILL_ALIASES: dict[str, tuple[str, ...]]
+TITLE_ALTERNATES: dict[str, tuple[str, ...]]
+SENIORITY_ABBREVIATIONS: dict[str, str]
+PHRASE_SYNONYMS: tuple[tuple[str, str], ...]
 # Constraint vocabularies: canonical value -> surface forms (matched case-insensitively).
-DEGREE_LEVELS = ("high_school", "associate", "bachelor", "master", "phd")
-DEGREE_FORMS = {
-    "high_school": ("high school diploma", "GED"),
-    "associate": ("associate degree", "associate's degree", "two-year degree"),
-    "bachelor": (
-        "bachelor's degree",
-        "bachelor degree",
-        "BSc",
-        "B.Sc.",
-        "BS degree",
-        "BA degree",
-        "undergraduate degree",
-    ),
-    "master": ("master's degree", "master degree", "MSc", "M.Sc.", "MBA", "MS degree", "postgraduate degree"),
-    "phd": ("PhD", "Ph.D.", "doctorate", "doctoral degree", "PharmD", "JD degree"),
-}
-DEGREE_NAMES = {
-    "high_school": "a high school diploma",
-    "associate": "an associate degree",
-    "bachelor": "a bachelor's degree",
-    "master": "a master's degree",
-    "phd": "a PhD",
-}
-DEGREE_SHORT = {
-    "bachelor": "BSc",
-    "master": "MSc",
-    "phd": "PhD",
-    "associate": "associate degree",
-    "high_school": "GED",
-}
-LANGUAGES = (
-    "English",
-    "German",
-    "French",
-    "Spanish",
-    "Dutch",
-    "Italian",
-    "Portuguese",
-    "Polish",
-    "Japanese",
-    "Mandarin",
-    "Arabic",
-    "Swedish",
-)
-LOCATIONS = (
-    "Berlin",
-    "London",
-    "Amsterdam",
-    "Paris",
-    "Madrid",
-    "Dublin",
-    "Warsaw",
-    "Stockholm",
-    "Toronto",
-    "Austin",
-    "Chicago",
-    "New York",
-    "Seattle",
-    "Denver",
-    "Atlanta",
-    "Boston",
-    "Manchester",
-    "Munich",
-    "Lisbon",
-    "Singapore",
-    "Sydney",
-    "Remote",
-)
-LANGUAGE_CUES = (
-    "fluent",
-    "fluency",
-    "proficien",
-    "native",
-    "speak",
-    "spoken",
-    "written and verbal",
-    "business-level",
-    "language",
-)
-
+DEGREE_LEVELS: tuple[str, ...]
+DEGREE_FORMS: dict[str, tuple[str, ...]]
+DEGREE_NAMES: dict[str, str]
+DEGREE_SHORT: dict[str, str]
+LANGUAGES: tuple[str, ...]
+LOCATIONS: tuple[str, ...]
+LANGUAGE_CUES: tuple[str, ...]
 # Building blocks for companies, people and schools in JDs and CVs (all invented).
-COMPANY_PREFIXES = (
-    "North",
-    "Blue",
-    "Silver",
-    "Bright",
-    "Red",
-    "Stone",
-    "Clear",
-    "Iron",
-    "Green",
-    "Summit",
-    "Harbor",
-    "Maple",
-    "Quantum",
-    "Cedar",
-    "Atlas",
-    "Nova",
-    "Pioneer",
-    "Lumen",
-    "Orbit",
-    "Crescent",
-)
-COMPANY_SUFFIXES = (
-    "wind",
-    "peak",
-    "field",
-    "bridge",
-    "line",
-    "works",
-    "gate",
-    "stone",
-    "wave",
-    "path",
-    "point",
-    "ridge",
-)
-COMPANY_KINDS = (
-    "Labs",
-    "Group",
-    "Systems",
-    "Health",
-    "Partners",
-    "Technologies",
-    "Solutions",
-    "& Co.",
-    "Analytics",
-    "Industries",
-)
-FIRST_NAMES = (
-    "Amara",
-    "Lukas",
-    "Priya",
-    "Mateo",
-    "Sofia",
-    "Chen",
-    "Fatima",
-    "Jonas",
-    "Aisha",
-    "Diego",
-    "Hannah",
-    "Kwame",
-    "Mei",
-    "Oliver",
-    "Yuki",
-    "Nadia",
-    "Tomasz",
-    "Leila",
-    "Samuel",
-    "Elena",
-    "Arjun",
-    "Grace",
-    "Ibrahim",
-    "Julia",
-    "Kofi",
-    "Ana",
-    "Noah",
-    "Zara",
-    "Marek",
-    "Ines",
-)
-LAST_NAMES = (
-    "Okafor",
-    "Schneider",
-    "Sharma",
-    "Garcia",
-    "Rossi",
-    "Wang",
-    "Haddad",
-    "Berg",
-    "Mensah",
-    "Lopez",
-    "Fischer",
-    "Nakamura",
-    "Kowalski",
-    "Novak",
-    "Silva",
-    "Jensen",
-    "Patel",
-    "Dubois",
-    "Kim",
-    "Murphy",
-    "Ahmed",
-    "Costa",
-    "Eriksson",
-    "Moreau",
-    "Tanaka",
-    "Oyelaran",
-    "Weber",
-    "Hughes",
-    "Petrov",
-    "Alvarez",
-)
-SCHOOL_FORMS = (
-    "University of {city}",
-    "{city} State University",
-    "{city} Institute of Technology",
-    "{city} Polytechnic",
-    "{city} College",
-)
-EDU_CITIES = (
-    "Leeds",
-    "Utrecht",
-    "Porto",
-    "Toronto",
-    "Austin",
-    "Krakow",
-    "Lyon",
-    "Glasgow",
-    "Denver",
-    "Bologna",
-    "Melbourne",
-    "Bristol",
-    "Gothenburg",
-    "Seville",
-    "Hamburg",
-)
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+COMPANY_PREFIXES: tuple[str, ...]
+COMPANY_SUFFIXES: tuple[str, ...]
+COMPANY_KINDS: tuple[str, ...]
+FIRST_NAMES: tuple[str, ...]
+LAST_NAMES: tuple[str, ...]
+SCHOOL_FORMS: tuple[str, ...]
+EDU_CITIES: tuple[str, ...]
+MONTHS: tuple[str, ...]
+# Technology stacks a job title can name ("Java Developer", "SAP Consultant"): the name as titles
+# spell it, other spellings, and the skills a posting for that stack lists. Specialisations of one
+# occupation differ in these, so a fitting CV of one stack is a hard negative for a sibling stack's JD.
+STACKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
-# Technology stacks a job title can name ("Java Developer", "SAP Consultant"): the name as titles spell
-# it, other spellings, and the skills a posting for that stack lists. Specialisations of one occupation
-# differ in these, so a fitting CV of one stack is a hard negative for a sibling stack's JD.
-STACKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "Java": (("Java",), ("Java", "Spring Boot", "Hibernate", "Maven", "JUnit", "Java EE")),
-    "Python": (("Python",), ("Python", "Django", "Flask", "pandas", "pytest", "NumPy")),
-    ".NET": (
-        (".NET", "ASP.NET", "C#"),
-        ("C#", "ASP.NET Core", "ASP.NET MVC", "Entity Framework", "Visual Studio"),
-    ),
-    "JavaScript": (("JavaScript",), ("JavaScript", "TypeScript", "React", "HTML5", "CSS3", "Webpack")),
-    "Node.js": (("Node.js", "Node"), ("Node.js", "Express", "TypeScript", "MongoDB", "npm", "REST APIs")),
-    "Angular": (("Angular", "AngularJS"), ("Angular", "TypeScript", "RxJS", "Angular CLI", "Jasmine")),
-    "React": (("React", "ReactJS"), ("React", "Redux", "TypeScript", "Jest", "Next.js")),
-    "PHP": (("PHP",), ("PHP", "Laravel", "Symfony", "MySQL", "Composer")),
-    "Ruby": (("Ruby", "Rails"), ("Ruby", "Ruby on Rails", "RSpec", "PostgreSQL", "Sidekiq")),
-    "C++": (("C++",), ("C++", "STL", "CMake", "multithreading", "GDB")),
-    "Android": (("Android",), ("Kotlin", "Android SDK", "Jetpack Compose", "Gradle", "Firebase")),
-    "iOS": (("iOS",), ("Swift", "Xcode", "UIKit", "SwiftUI", "Objective-C")),
-    "SAP": (("SAP", "ABAP"), ("SAP ABAP", "SAP HANA", "SAP Fiori", "SAP S/4HANA", "SAP NetWeaver")),
-    "Salesforce": (("Salesforce",), ("Salesforce Apex", "Visualforce", "Lightning Web Components", "SOQL")),
-    "Oracle": (("Oracle",), ("Oracle Database", "PL/SQL", "Oracle Forms", "Oracle E-Business Suite")),
-    "SQL Server": (("SQL Server", "SQL"), ("Microsoft SQL Server", "T-SQL", "SSIS", "SSRS", "query tuning")),
-    "Hadoop": (("Hadoop", "Big Data"), ("Apache Hadoop", "HDFS", "Apache Hive", "Apache Spark", "Sqoop")),
-    "Tableau": (("Tableau",), ("Tableau", "Tableau Prep", "SQL", "dashboard design", "data visualization")),
-    "SharePoint": (
-        ("SharePoint",),
-        ("Microsoft SharePoint", "Power Automate", "SharePoint Online", "PowerShell"),
-    ),
-    "WordPress": (("WordPress",), ("WordPress", "PHP", "WooCommerce", "theme development", "MySQL")),
-    "Linux": (("Linux", "Unix", "UNIX"), ("Linux", "Bash", "systemd", "Ansible", "shell scripting")),
-    "Cloud": (
-        ("Cloud", "AWS", "Azure"),
-        ("Amazon Web Services", "Microsoft Azure", "Terraform", "Kubernetes"),
-    ),
-    "DevOps": (("DevOps",), ("Jenkins", "Docker", "Kubernetes", "Terraform", "CI/CD")),
-    "Mainframe": (("Mainframe", "COBOL"), ("COBOL", "JCL", "CICS", "DB2", "z/OS")),
-    "AutoCAD": (
-        ("AutoCAD", "CAD", "CADD"),
-        ("AutoCAD", "Autodesk Revit", "AutoCAD Civil 3D", "drafting standards"),
-    ),
-    "GIS": (("GIS",), ("Esri ArcGIS", "QGIS", "spatial analysis", "geodatabases")),
-}
+FAMILY_LIST = load_families(FAMILIES_FILE)
+FAMILIES = {family.name: family for family in FAMILY_LIST}
+globals().update(load_tables(TABLES_FILE, typing.get_type_hints(sys.modules[__name__])))
