@@ -50,8 +50,8 @@ from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, Windows, window_w
 RESERVED_FIELDS = ("pk", "cv_id", "chunk", "source", "content_sha", "vector")
 MAX_ID_LENGTH = 512
 HNSW_BUILD = {"M": 16, "efConstruction": 200}
-# Windowed searches fetch this many window hits per wanted CV, since several windows of one CV can
-# fill the ANN result (a Milvus search returns at most 16,384 hits).
+# Windowed searches first fetch this many window hits per wanted CV (several windows of one CV can
+# fill the ANN result), doubling while too few distinct CVs come back (Milvus returns ≤ 16,384 hits).
 WINDOW_OVERFETCH = 4
 MAX_SEARCH_LIMIT = 16_384
 IO_BATCH = 1000
@@ -233,16 +233,22 @@ class CVIndex:
         if exact:
             return self._exact_candidates(jd_vector, n, where)
         limit = min(MAX_SEARCH_LIMIT, n if scheme == "first" else n * WINDOW_OVERFETCH)
-        hits = self.client.search(
-            self.collection,
-            data=[np.asarray(jd_vector, dtype=np.float32).tolist()],
-            limit=limit,
-            filter=where,
-            output_fields=["cv_id"],
-            # HNSW returns at most ef hits, so ef grows with the candidates asked for.
-            search_params={"metric_type": "IP", "params": {"ef": max(limit, 64)}},
-        )[0]
-        return list(dict.fromkeys(hit["entity"]["cv_id"] for hit in hits))[:n]
+        while True:
+            hits = self.client.search(
+                self.collection,
+                data=[np.asarray(jd_vector, dtype=np.float32).tolist()],
+                limit=limit,
+                filter=where,
+                output_fields=["cv_id"],
+                # HNSW returns at most ef hits, so ef grows with the hits asked for.
+                search_params={"metric_type": "IP", "params": {"ef": max(limit, 64)}},
+            )[0]
+            found = list(dict.fromkeys(hit["entity"]["cv_id"] for hit in hits))
+            # Too few distinct CVs: their windows filled the hits; ask for more until the corpus
+            # or Milvus's limit runs out.
+            if len(found) >= n or len(hits) < limit or limit == MAX_SEARCH_LIMIT:
+                return found[:n]
+            limit = min(MAX_SEARCH_LIMIT, limit * 2)
 
     def _exact_candidates(self, jd_vector: np.ndarray, n: int, where: str) -> list[str]:
         best: dict[str, float] = {}
