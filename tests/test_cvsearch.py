@@ -247,7 +247,8 @@ def test_two_accelerate_processes_write_what_one_process_writes(checkpoint, tmp_
     expected, got = EncodedCorpus.load(one), EncodedCorpus.load(two)
     assert got.rows == expected.rows and len(got.rows) > 37
     np.testing.assert_array_equal(got.vectors, expected.vectors)
-    assert json.loads((two / "report.json").read_text())["shards_encoded"] == 10
+    shards = json.loads((one / "report.json").read_text())["shards_encoded"]
+    assert json.loads((two / "report.json").read_text())["shards_encoded"] == shards > 2
 
 
 # ---------------------------------------------------------------------- Milvus Lite
