@@ -109,11 +109,19 @@ def expand(
     """
     room = text_room(model, kind)
     size, stride = windows.resolve(model, kind) if windows is not None else (room, room)
+    texts = [doc.text for doc in documents]
+    # One batched call (the fast tokenizer's own threads), not one per document.
+    encoded = model.tokenizer(
+        texts, add_special_tokens=False, return_offsets_mapping=windows is not None, verbose=False
+    )
     rows, long_documents = [], 0
-    for doc in documents:
-        offsets = token_offsets(model, doc.text)
-        long_documents += len(offsets) > room
-        pieces = _cut(doc.text, offsets, size, stride) if windows is not None else [doc.text]
+    for position, doc in enumerate(documents):
+        long_documents += len(encoded["input_ids"][position]) > room
+        pieces = [doc.text]
+        if windows is not None:
+            pieces = _cut(
+                doc.text, [tuple(span) for span in encoded["offset_mapping"][position]], size, stride
+            )
         rows += [Row(doc.id, chunk, piece, doc.source, doc.metadata) for chunk, piece in enumerate(pieces)]
     return rows, long_documents
 
