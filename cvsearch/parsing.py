@@ -183,7 +183,7 @@ def _jsonl_records(text: str, path: Path, text_field: str, id_field: str | None)
             raise InputError(f"{path}:{line_no}: invalid JSON ({err.msg})") from None
         if not isinstance(record, dict):
             raise InputError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}")
-        yield f"line {line_no}", str(line_no), record
+        yield f"line {line_no}", str(line_no), line_no, record
 
 
 def _csv_records(text: str, path: Path, text_field: str, id_field: str | None):
@@ -196,26 +196,26 @@ def _csv_records(text: str, path: Path, text_field: str, id_field: str | None):
         where = f"row {row_no} (line {reader.line_num})"
         if None in row:
             raise InputError(f"{path}: {where}: more fields than the {len(columns)} columns of the header")
-        yield where, str(row_no), row
+        yield where, str(row_no), reader.line_num, row
 
 
 def _line_records(text: str, path: Path, text_field: str, id_field: str | None):
     for line_no, line in enumerate(text.splitlines(), start=1):
         if line.strip():  # blank lines separate texts; they are not texts
-            yield f"line {line_no}", str(line_no), {text_field: line}
+            yield f"line {line_no}", str(line_no), line_no, {text_field: line}
 
 
 def _documents(records, path: Path, text_field: str, id_field: str | None, meta_fields: Sequence[str]):
     documents: list[Document] = []
     first_seen: dict[str, str] = {}
-    for where, number, record in records:
+    for where, number, line_no, record in records:
         text = _field(record, text_field, path, where)
         doc_id = number if id_field is None else _field(record, id_field, path, where)
         if doc_id in first_seen:
             raise InputError(f"{path}: {where}: id {doc_id!r} repeats the id of {first_seen[doc_id]}")
         first_seen[doc_id] = where
         metadata = {name: _field(record, name, path, where, allow_empty=True) for name in meta_fields}
-        documents.append(Document(doc_id, text, f"{path.name}:{where.split('(')[-1].strip(')')}", metadata))
+        documents.append(Document(doc_id, text, f"{path.name}:{line_no}", metadata))
     return documents
 
 

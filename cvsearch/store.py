@@ -45,7 +45,7 @@ import numpy as np
 
 from cvsearch.encoding import DEFAULT_SHARD_SIZE, ENCODING_FILES, encode_corpus
 from cvsearch.parsing import Document, RunReport
-from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, Windows, window_weights
+from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, SCHEMES, Windows, window_weights
 
 RESERVED_FIELDS = ("pk", "cv_id", "chunk", "source", "content_sha", "vector")
 MAX_ID_LENGTH = 512
@@ -301,6 +301,8 @@ class CVIndex:
         """
         if top_k < 1 or candidates < 1:
             raise ValueError(f"top_k and candidates must be at least 1, got {top_k} and {candidates}")
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown window scoring {scheme!r}; choose from {SCHEMES}")
         jd_vector = self.encode_jds([jd])[0] if isinstance(jd, str) else np.asarray(jd, dtype=np.float32)
         ids = self.candidates(jd_vector, candidates, exact, scheme)
         if not ids:

@@ -68,13 +68,13 @@ def test_jsonl_csv_and_lines_read_ids_texts_and_metadata(tmp_path):
     )
     docs = read_documents(jsonl, text_field="body", id_field="cid", meta_fields=["team"])
     assert [(d.id, d.text, d.metadata, d.source) for d in docs] == [
-        ("a", "python", {"team": "x"}, "cvs.jsonl:line 1"),
-        ("b", "sql", {"team": "y"}, "cvs.jsonl:line 3"),
+        ("a", "python", {"team": "x"}, "cvs.jsonl:1"),
+        ("b", "sql", {"team": "y"}, "cvs.jsonl:3"),
     ]
     table = write(tmp_path / "cvs.csv", 'id,text\nk1,"java, spark"\nk2,react\n')
-    assert [(d.id, d.text) for d in read_documents(table, id_field="id")] == [
-        ("k1", "java, spark"),
-        ("k2", "react"),
+    assert [(d.id, d.text, d.source) for d in read_documents(table, id_field="id")] == [
+        ("k1", "java, spark", "cvs.csv:2"),
+        ("k2", "react", "cvs.csv:3"),
     ]
     lines = write(tmp_path / "cvs.txt", "python aws\n\nnurse ward\n")
     assert [(d.id, d.text) for d in read_documents(lines)] == [("1", "python aws"), ("3", "nurse ward")]
