@@ -101,7 +101,7 @@ def index_and_search(
             index.client.insert(
                 index.collection,
                 [
-                    {"pk": f"cv-{i}#0", "cv_id": f"cv-{i}", "chunk": 0, "source": "synthetic", "content_sha": "",
+                    {"pk": f"cv-{i}#0", "cv_id": f"cv-{i}", "chunk": 0, "windows": 1, "source": "synthetic", "content_sha": "",
                      "vector": vectors[i].tolist()}
                     for i in range(start, min(count, start + IO_BATCH))
                 ],

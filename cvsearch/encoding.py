@@ -151,6 +151,8 @@ def encode_corpus(
     if state.is_main_process:
         shards.mkdir(parents=True, exist_ok=True)
         _check_manifest(out / "manifest.json", manifest)
+        for partial in shards.glob(".*"):  # half-written by a killed run (atomic_write's temporaries)
+            partial.unlink()
     state.wait_for_everyone()
 
     count = -(-len(rows) // shard_size)

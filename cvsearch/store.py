@@ -7,7 +7,7 @@ it uses only the ``MilvusClient`` calls both implement (no partitions, no ``grou
 templates), and ids are written into filters as JSON string literals.
 
 Collection schema: ``pk`` (``"{cv_id}#{chunk}"``, primary key), ``cv_id``, ``chunk`` (window number, 0 =
-the opening), ``source``, ``content_sha`` (text, metadata and window settings: re-adding an unchanged
+the opening), ``windows`` (the CV's window count), ``source``, ``content_sha`` (text, metadata and window settings: re-adding an unchanged
 CV costs nothing), ``vector`` and the user's metadata columns as dynamic fields.
 
 Index: HNSW (M=16, efConstruction=200) with the inner product metric: the vectors are unit length, so
@@ -35,7 +35,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -47,7 +47,7 @@ from cvsearch.encoding import DEFAULT_SHARD_SIZE, ENCODING_FILES, encode_corpus
 from cvsearch.parsing import Document, RunReport
 from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, SCHEMES, Windows, window_weights
 
-RESERVED_FIELDS = ("pk", "cv_id", "chunk", "source", "content_sha", "vector")
+RESERVED_FIELDS = ("pk", "cv_id", "chunk", "windows", "source", "content_sha", "vector")
 MAX_ID_LENGTH = 512
 HNSW_BUILD = {"M": 16, "efConstruction": 200}
 # Windowed searches first fetch this many window hits per wanted CV (several windows of one CV can
@@ -105,6 +105,7 @@ class CVIndex:
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_LENGTH + 24)
         schema.add_field("cv_id", DataType.VARCHAR, max_length=MAX_ID_LENGTH)
         schema.add_field("chunk", DataType.INT64)
+        schema.add_field("windows", DataType.INT64)
         schema.add_field("source", DataType.VARCHAR, max_length=4096)
         schema.add_field("content_sha", DataType.VARCHAR, max_length=64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
@@ -154,12 +155,14 @@ class CVIndex:
                     report, progress,
                 )  # fmt: skip
                 self._delete_rows([doc.id for doc in changed])
+                windows = Counter(corpus.ids)
                 entities = [
                     {
                         **row["metadata"],
                         "pk": f"{row['id']}#{row['chunk']}",
                         "cv_id": row["id"],
                         "chunk": row["chunk"],
+                        "windows": windows[row["id"]],
                         "source": row["source"],
                         "content_sha": shas[row["id"]],
                         "vector": vector.tolist(),
@@ -339,11 +342,21 @@ class CVIndex:
         return results[:top_k]
 
     def _rows(self, ids: list[str], first_only: bool) -> list[dict[str, Any]]:
-        """Stored rows of ``ids`` (vectors included), grouped by CV and in window order."""
-        where = _in_filter(ids) + (" and chunk == 0" if first_only else "")
-        rows = self.client.query(self.collection, filter=where, output_fields=["*"])
+        """Stored rows of ``ids`` (vectors included), grouped by CV and in window order.
+
+        Read by primary key (``"{cv_id}#{chunk}"``, the window count is stored with each row): a
+        lookup, where a filter on ``cv_id`` would scan the collection.
+        """
+        first = self._get([f"{cv_id}#0" for cv_id in ids])
+        rest = [] if first_only else [f"{r['cv_id']}#{c}" for r in first for c in range(1, r["windows"])]
         rank = {cv_id: position for position, cv_id in enumerate(ids)}
-        return sorted(rows, key=lambda row: (rank[row["cv_id"]], row["chunk"]))
+        return sorted(first + self._get(rest), key=lambda row: (rank[row["cv_id"]], row["chunk"]))
+
+    def _get(self, keys: list[str]) -> list[dict[str, Any]]:
+        rows = []
+        for start in range(0, len(keys), IO_BATCH):
+            rows += self.client.get(self.collection, ids=keys[start : start + IO_BATCH], output_fields=["*"])
+        return rows
 
     def recall_against_exact(
         self, jd_vectors: np.ndarray, k: int = 50, scheme: str = DEFAULT_SCHEME

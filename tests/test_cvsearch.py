@@ -213,17 +213,18 @@ def test_a_killed_encode_resumes_and_encodes_only_the_rest(checkpoint, tmp_path)
     )  # fmt: skip
     shards = resumed / "shards"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(shards.glob("*.npy"))) < 5 and child.poll() is None:
+    while time.monotonic() < deadline and len(list(shards.glob("[0-9]*.npy"))) < 5 and child.poll() is None:
         time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    done = len(list(shards.glob("*.npy")))
+    done = len(list(shards.glob("[0-9]*.npy")))  # not a temporary the kill interrupted
     assert 5 <= done < total, f"the kill came at {done} of {total} shards"
     assert not (resumed / "vectors.npy").exists()
 
     run_python(*encode_args(source, resumed, checkpoint, *options))
     report = json.loads((resumed / "report.json").read_text())
     assert (report["shards_encoded"], report["shards_reused"]) == (total - done, done)
+    assert not list(shards.glob(".*")), "a killed run's temporary file was left behind"
     expected, got = EncodedCorpus.load(reference), EncodedCorpus.load(resumed)
     assert got.rows == expected.rows
     np.testing.assert_array_equal(got.vectors, expected.vectors)
