@@ -45,14 +45,19 @@ from eval.benchmarks import (
     load_benchmark,
 )
 from eval.boundary import DEFAULT_LAMBDA_GRID, boundary_diagnostic, lambda_grid_search, pool_pairs
-from eval.cache import cache_entries, clear_cache, default_answer_cache_dir, default_embedding_cache_dir
+from eval.cache import cache_entries, clear_cache, default_embedding_cache_dir
 from eval.compare import build_report, paired_comparisons, run_models, write_report
 from eval.ir_data import DatasetFormatError, IRDataset, load_llama_index_json, load_trec, read_texts
 from eval.judge import Judge
 from eval.models import load_encoder
 from eval.protocols import score_pools
 from eval.retrieval import bm25_pools, read_pool_file
-from train.synth.generators import ALLOW_OPENAI_API_FLAG, GeneratorError, get_generator
+from train.synth.generators import (
+    ALLOW_OPENAI_API_FLAG,
+    GeneratorError,
+    default_answer_cache_dir,
+    get_generator,
+)
 
 logger = logging.getLogger("eval")
 

@@ -10,7 +10,7 @@ The default root is ``$CRE_EMBEDDING_CACHE`` if set, else ``$CRE_CACHE/embedding
 defaults to ``~/.cache/cre``, the root of every CRE cache). The vectors are derived from the texts
 (CVs included) and can leak information about them, so :func:`cache_entries` and :func:`clear_cache`
 list and delete them, per model or all at once (``python -m eval cache info|clear``); the same goes for
-the LLM answer cache of the synthesis and the judge (:func:`default_answer_cache_dir`).
+the LLM answer cache of the synthesis and the judge (``train.synth.generators.default_answer_cache_dir``).
 
 Example:
     >>> import numpy as np, tempfile
@@ -47,11 +47,6 @@ def default_embedding_cache_dir() -> Path:
         PosixPath('/data/cre/embeddings')
     """
     return Path(os.environ.get("CRE_EMBEDDING_CACHE") or cre_cache_root() / "embeddings")
-
-
-def default_answer_cache_dir() -> Path:
-    """``$CRE_CACHE/synth-answers``: the LLM answers of the synthesis and the judge (they may quote CVs)."""
-    return cre_cache_root() / "synth-answers"
 
 
 def readable_name(spec: str) -> str:

@@ -26,14 +26,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eval.cache import default_answer_cache_dir
+from train.backbones import default_cache_dir
 from train.synth.cache import AnswerCache
 from train.synth.rules import RulesGenerator
 
 if TYPE_CHECKING:
     import httpx2
+
+
+def default_answer_cache_dir() -> Path:
+    """``$CRE_CACHE/synth-answers``: the LLM answers of the synthesis and the judge (they may quote CVs)."""
+    return default_cache_dir() / "synth-answers"
+
 
 logger = logging.getLogger(__name__)
 OPENAI_API_URL = "https://api.openai.com/v1"
