@@ -1,8 +1,10 @@
 """Command line: ``python -m eval <command> ...``.
 
 Commands:
-    compare    Evaluate models side by side on benchmarks; write ``{stem}.json`` (schema in
-               :mod:`eval.compare`), ``{stem}.md`` and Recall@K plots.
+    compare    Evaluate models side by side on benchmarks (default: the development suite,
+               :mod:`eval.suite`); write ``{stem}.json`` (schema in :mod:`eval.compare`),
+               ``{stem}.md`` and Recall@K plots. Each model is also measured against its
+               zero-shot backbone (loaded when not listed): the suite's macro average.
     lambda     Grid-search λ of ``cosine − λ·s_boundary`` on a local-pool benchmark.
     boundary   BoundaryHead transfer diagnostic (AUC, Cohen's d of ``s_boundary`` vs mismatch labels).
     judge      LLM-as-judge labels for unlabeled pools; writes TREC qrels that ``compare --trec`` reads.
@@ -11,6 +13,7 @@ Examples::
 
     python -m eval compare --models minilm mpnet smollm2-135m --benchmarks onet esco resumes \\
         --out eval/results --stem baselines
+    python -m eval compare --models minilm mpnet --bm25 --suite-reference minilm --stem devsuite
     python -m eval compare --models outputs/cre-ckpt --ir-json my_set.json --protocol local
     python -m eval lambda --model outputs/cre-ckpt --benchmark resumes --metric recall@20
     python -m eval boundary --model outputs/cre-ckpt
@@ -44,6 +47,8 @@ from eval.judge import Judge
 from eval.models import load_encoder
 from eval.protocols import score_pools
 from eval.retrieval import bm25_pools, read_pool_file
+from eval.runner import BM25_ROW
+from eval.suite import MAIN_METRICS, references_for, suite_contrasts
 from train.synth.generators import GeneratorError, get_generator
 
 logger = logging.getLogger("eval")
@@ -71,11 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="models side by side on benchmarks")
     compare.add_argument("--models", nargs="+", required=True, help="aliases, CRE/ST folders or Hub ids")
-    compare.add_argument("--benchmarks", nargs="*", default=list(BENCHMARKS), choices=sorted(BENCHMARKS))
+    compare.add_argument(
+        "--benchmarks",
+        nargs="*",
+        default=list(MAIN_METRICS),
+        choices=sorted(BENCHMARKS),
+        help="default: the suite",
+    )
     compare.add_argument(
         "--protocol", choices=["global", "local"], default="global", help="for --ir-json/--trec"
     )
     compare.add_argument("--reference", help="row the paired tests compare against (default: first model)")
+    compare.add_argument(
+        "--suite-reference",
+        help="measure every model's suite macro average against this model (default: each model's "
+        "zero-shot backbone, from a CRE checkpoint's training_summary.json)",
+    )
+    compare.add_argument("--bm25", action="store_true", help="BM25 rows on global benchmarks too")
     compare.add_argument("--boundary-weight", type=float, help="λ for boundary-aware rows (default: model's)")
     compare.add_argument(
         "--feedback",
@@ -180,14 +197,27 @@ def run_compare(args: argparse.Namespace) -> dict:
     if not benchmarks:
         raise SystemExit("no benchmark could be built: " + "; ".join(skipped.values()))
     feedback = parse_feedback(args.feedback) if args.feedback else None
+    references = {}
+    if any(b.name in MAIN_METRICS for b in benchmarks):
+        try:
+            references = references_for(args.models, args.suite_reference)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
+        if args.bm25 and args.suite_reference:  # BM25 has no backbone, only an explicit reference
+            references[BM25_ROW] = args.suite_reference
+    # A model's reference must be scored on the same queries; load it when it is not listed.
+    specs = list(
+        dict.fromkeys([*args.models, *(references[spec] for spec in args.models if spec in references)])
+    )
     results, load_seconds, failures = run_models(
-        args.models,
+        specs,
         benchmarks,
         _loader(args),
         args.boundary_weight,
         args.batch_size,
         show_progress=True,
         feedback=feedback,
+        bm25=args.bm25,
     )
     reference = args.reference or args.models[0]
     settings = {
@@ -197,12 +227,22 @@ def run_compare(args: argparse.Namespace) -> dict:
         "boundary_weight": args.boundary_weight,
         "feedback": list(feedback) if feedback else None,
         "reference": reference,
+        "suite_references": references,
         "bootstrap_samples": args.bootstrap_samples,
         "torch_threads": torch.get_num_threads(),
     }
     comparisons = paired_comparisons(results, reference, args.bootstrap_samples)
+    suite = suite_contrasts(results, references, samples=args.bootstrap_samples) if references else None
     report = build_report(
-        results, benchmarks, settings, load_seconds, {**skipped, **failures}, comparisons, args.per_query
+        results,
+        benchmarks,
+        settings,
+        load_seconds,
+        {**skipped, **failures},
+        comparisons,
+        args.per_query,
+        suite,
+        args.bootstrap_samples,
     )
     for path in write_report(report, args.out, args.stem):
         print(f"wrote {path}")
