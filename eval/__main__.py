@@ -8,6 +8,8 @@ Commands:
     lambda     Grid-search λ of ``cosine − λ·s_boundary`` on a local-pool benchmark.
     boundary   BoundaryHead transfer diagnostic (AUC, Cohen's d of ``s_boundary`` vs mismatch labels).
     judge      LLM-as-judge labels for unlabeled pools; writes TREC qrels that ``compare --trec`` reads.
+    contrast   The suite contrast (macro Δ with CI, per-benchmark Δ, acceptable?) between two rows of
+               a saved ``compare --per-query`` report, without re-encoding.
 
 Examples::
 
@@ -17,6 +19,7 @@ Examples::
     python -m eval compare --models outputs/cre-ckpt --ir-json my_set.json --protocol local
     python -m eval lambda --model outputs/cre-ckpt --benchmark resumes --metric recall@20
     python -m eval boundary --model outputs/cre-ckpt
+    python -m eval contrast --report eval/results/ckpts.json --model "cre-a" --reference "cre-b"
     python -m eval judge --queries jds.tsv --corpus cvs.jsonl --generator openai \\
         --base-url http://127.0.0.1:8000/v1 --top-n 20 --out judged
 """
@@ -48,7 +51,14 @@ from eval.models import load_encoder
 from eval.protocols import score_pools
 from eval.retrieval import bm25_pools, read_pool_file
 from eval.runner import BM25_ROW
-from eval.suite import MAIN_METRICS, references_for, suite_contrasts
+from eval.suite import (
+    MAIN_METRICS,
+    markdown_suite,
+    references_for,
+    results_from_report,
+    suite_contrast,
+    suite_contrasts,
+)
 from train.synth.generators import GeneratorError, get_generator
 
 logger = logging.getLogger("eval")
@@ -126,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--base-url", help="OpenAI-compatible API root (openai)")
     judge.add_argument("--answer-cache", help="judge answer cache folder (default $CRE_CACHE/synth-answers)")
     judge.add_argument("--out", required=True, help="folder for judged.qrels and judged.json")
+    contrast = commands.add_parser("contrast", help="suite contrast between two rows of a saved report")
+    contrast.add_argument("--report", required=True, help="results JSON of compare --per-query")
+    contrast.add_argument("--model", required=True, help="row judged")
+    contrast.add_argument("--reference", required=True, help="row it is measured against")
+    contrast.add_argument("--bootstrap-samples", type=int, default=10_000)
+    contrast.add_argument("--out", help="also write the contrast JSON here")
     commands.choices["lambda"].add_argument("--metric", default="recall@20")
     commands.choices["lambda"].add_argument(
         "--grid", type=float, nargs="+", default=list(DEFAULT_LAMBDA_GRID)
@@ -308,6 +324,24 @@ def run_judge(args: argparse.Namespace) -> dict:
     return summary
 
 
+def run_contrast(args: argparse.Namespace) -> dict:
+    report = json.loads(Path(args.report).read_text(encoding="utf-8"))
+    rows = set(report["models"])
+    unknown = [row for row in (args.model, args.reference) if row not in rows]
+    if unknown:
+        raise SystemExit(f"error: {args.report} has no row(s) {unknown}; rows: {sorted(rows)}")
+    try:
+        results = results_from_report(report)
+    except ValueError as err:
+        raise SystemExit(f"error: {args.report}: {err}") from None
+    contrast = suite_contrast(results, args.model, args.reference, samples=args.bootstrap_samples)
+    print(markdown_suite([contrast]))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(contrast, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return contrast
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -316,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             run_compare(args)
         elif args.command == "judge":
             run_judge(args)
+        elif args.command == "contrast":
+            run_contrast(args)
         else:
             run_boundary_tool(args)
     except (DatasetFormatError, DataNotFoundError, FileNotFoundError, KeyError, GeneratorError) as err:

@@ -273,6 +273,27 @@ def markdown_suite(contrasts: Sequence[Mapping], main_metrics: Mapping[str, str]
     return "\n".join(lines) + "\n"
 
 
+def results_from_report(report: Mapping) -> list[RunResult]:
+    """Rebuild the rows of a saved ``eval compare`` report (written with ``--per-query``), so that
+    contrasts between any two rows need no re-encoding.
+
+    Raises:
+        ValueError: A row has no per-query scores (the report was written without ``--per-query``).
+    """
+    results = []
+    for model, per_benchmark in report["models"].items():
+        for benchmark, entry in per_benchmark.items():
+            if "per_query" not in entry:
+                raise ValueError(
+                    f"{model} on {benchmark}: no per-query scores; rerun compare with --per-query"
+                )
+            per_query = entry["per_query"]
+            query_ids = sorted(next(iter(per_query.values())))
+            scores = {m: np.array([values[q] for q in query_ids]) for m, values in per_query.items()}
+            results.append(RunResult(model, benchmark, entry["metrics"], scores, query_ids, entry["seconds"]))
+    return results
+
+
 def references_for(specs: Sequence[str], override: str | os.PathLike | None = None) -> dict[str, str]:
     """Model spec -> its reference row: ``override`` for every model, else :func:`zero_shot_reference`."""
     return {spec: str(override) if override else zero_shot_reference(spec) for spec in specs}

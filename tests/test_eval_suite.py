@@ -160,9 +160,11 @@ def test_suite_names_real_benchmarks_and_their_metrics(data_dir):
 TOY_SUITE = (SuiteBenchmark("a", "m@1", "toy"), SuiteBenchmark("b", "m@1", "toy"))
 
 
-def result(model, benchmark, scores):
+def result(model, benchmark, scores, metric="m@1"):
     ids = [f"q{i}" for i in range(len(scores))]
-    return RunResult(model, benchmark, {"m@1": float(np.mean(scores))}, {"m@1": np.array(scores, float)}, ids)
+    return RunResult(
+        model, benchmark, {metric: float(np.mean(scores))}, {metric: np.array(scores, float)}, ids
+    )
 
 
 def toy_results():
@@ -271,3 +273,33 @@ def test_zero_shot_reference_follows_the_checkpoint_chain(tmp_path):
     (tmp_path / "bare" / "training_summary.json").write_text("{}")
     with pytest.raises(ValueError, match="no base_model; pass the reference explicitly"):
         zero_shot_reference(bare)
+
+
+def test_cli_contrast_recomputes_a_suite_contrast_from_a_saved_report(tmp_path, capsys):
+    from eval.__main__ import main
+
+    data = IRDataset.from_dicts({"q0": "x", "q1": "y"}, {"d": "z"}, {"q0": {"d": 1}, "q1": {"d": 1}})
+    benchmarks = [Benchmark(name, data, "global", {}) for name in ("cvseeker", "jobnorm")]
+    results = [
+        result(model, b.name, scores, MAIN_METRICS[b.name])
+        for model, scores in [("a", [1.0, 1.0]), ("b", [0.0, 1.0])]
+        for b in benchmarks
+    ]
+    for r in results:
+        r.query_ids = ["q0", "q1"]
+    path = tmp_path / "report.json"
+    for per_query in (True, False):
+        report = build_report(results, benchmarks, {}, {}, {}, [], per_query=per_query, samples=50)
+        path.write_text(json.dumps(report))
+        argv = ["contrast", "--report", str(path), "--model", "a", "--reference", "b"]
+        if not per_query:
+            with pytest.raises(SystemExit, match="no per-query scores; rerun compare with --per-query"):
+                main(argv)
+            continue
+        assert main([*argv, "--bootstrap-samples", "100", "--out", str(tmp_path / "c.json")]) == 0
+    saved = json.loads((tmp_path / "c.json").read_text())
+    assert saved["macro"]["delta"] == 0.5 and saved["benchmarks"]["jobnorm"]["delta"] == 0.5
+    assert not saved["acceptable"]  # six suite benchmarks are missing from this report
+    assert "| a | b |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"has no row\(s\) \['c'\]"):
+        main(["contrast", "--report", str(path), "--model", "c", "--reference", "b"])
