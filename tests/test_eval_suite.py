@@ -4,7 +4,6 @@ acceptance rule and the zero-shot reference of a checkpoint."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
@@ -31,15 +30,12 @@ from eval.suite import (
     suite_contrasts,
     zero_shot_reference,
 )
+from tests.test_eval_benchmarks import write_tsv
 from tests.test_eval_protocols import BagOfWordsEncoder
 
 
 def write_csv(path, header, rows):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+    write_tsv(path, header, rows, delimiter=",")
 
 
 @pytest.fixture
