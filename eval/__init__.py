@@ -8,7 +8,10 @@ Modules, one concern each:
   sentence-transformers models; :mod:`eval.cache` keeps their embeddings on disk.
 * :mod:`eval.retrieval`: exact chunked top-k search, BM25 pools, pool files.
 * :mod:`eval.protocols`: global-pool retrieval and local-pool reranking (cosine, cosine − λ·boundary).
-* :mod:`eval.benchmarks`: O*NET and ESCO JD–JD, résumé JD→CV, from the development data folder.
+* :mod:`eval.benchmarks`: O*NET and ESCO JD–JD, résumé JD→CV, recruiter questions → CV passages
+  (``cvseeker``) and job-title normalisation (``jobnorm``), from the development data folder.
+* :mod:`eval.suite`: the development suite (benchmarks and main metrics), its macro average over the
+  zero-shot backbone with a bootstrap CI, and :func:`~eval.suite.recipe_is_acceptable`.
 * :mod:`eval.runner`, :mod:`eval.compare`, :mod:`eval.stats`: models side by side, tables, plots and
   paired bootstrap tests; the results JSON schema is in :mod:`eval.compare`.
 * :mod:`eval.boundary`: λ grid search and the BoundaryHead transfer diagnostic.

@@ -1,8 +1,10 @@
 """Command line: ``python -m eval <command> ...``.
 
 Commands:
-    compare    Evaluate models side by side on benchmarks; write ``{stem}.json`` (schema in
-               :mod:`eval.compare`), ``{stem}.md`` and Recall@K plots.
+    compare    Evaluate models side by side on benchmarks (default: the development suite,
+               :mod:`eval.suite`); write ``{stem}.json`` (schema in :mod:`eval.compare`),
+               ``{stem}.md`` and Recall@K plots. Each model is also measured against its
+               zero-shot backbone (loaded when not listed): the suite's macro average.
     lambda     Grid-search λ of ``cosine − λ·s_boundary`` on a local-pool benchmark.
     boundary   BoundaryHead transfer diagnostic (AUC, Cohen's d of ``s_boundary`` vs mismatch labels).
     judge      LLM-as-judge labels for unlabeled pools; writes TREC qrels that ``compare --trec`` reads.
@@ -10,14 +12,18 @@ Commands:
                ``--allow-openai-api``).
     cache      ``info``: what the embedding cache holds; ``clear [--model M ...] [--answers]``: delete
                cached vectors (all, or one model's) and optionally the LLM answer cache.
+    contrast   The suite contrast (macro Δ with CI, per-benchmark Δ, acceptable?) between two rows of
+               a saved ``compare --per-query`` report, without re-encoding.
 
 Examples::
 
     python -m eval compare --models minilm mpnet smollm2-135m --benchmarks onet esco resumes \\
         --out eval/results --stem baselines
+    python -m eval compare --models minilm mpnet --bm25 --suite-reference minilm --stem devsuite
     python -m eval compare --models outputs/cre-ckpt --ir-json my_set.json --protocol local
     python -m eval lambda --model outputs/cre-ckpt --benchmark resumes --metric recall@20
     python -m eval boundary --model outputs/cre-ckpt
+    python -m eval contrast --report eval/results/ckpts.json --model "cre-a" --reference "cre-b"
     python -m eval judge --queries jds.tsv --corpus cvs.jsonl --generator openai \\
         --base-url http://127.0.0.1:8000/v1 --top-n 20 --out judged
     python -m eval cache info
@@ -52,6 +58,15 @@ from eval.judge import Judge
 from eval.models import load_encoder
 from eval.protocols import score_pools
 from eval.retrieval import bm25_pools, read_pool_file
+from eval.runner import BM25_ROW
+from eval.suite import (
+    MAIN_METRICS,
+    markdown_suite,
+    references_for,
+    results_from_report,
+    suite_contrast,
+    suite_contrasts,
+)
 from train.synth.generators import (
     ALLOW_OPENAI_API_FLAG,
     GeneratorError,
@@ -87,11 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="models side by side on benchmarks")
     compare.add_argument("--models", nargs="+", required=True, help="aliases, CRE/ST folders or Hub ids")
-    compare.add_argument("--benchmarks", nargs="*", default=list(BENCHMARKS), choices=sorted(BENCHMARKS))
+    compare.add_argument(
+        "--benchmarks",
+        nargs="*",
+        default=list(MAIN_METRICS),
+        choices=sorted(BENCHMARKS),
+        help="default: the suite",
+    )
     compare.add_argument(
         "--protocol", choices=["global", "local"], default="global", help="for --ir-json/--trec"
     )
     compare.add_argument("--reference", help="row the paired tests compare against (default: first model)")
+    compare.add_argument(
+        "--suite-reference",
+        help="measure every model's suite macro average against this model (default: each model's "
+        "zero-shot backbone, from a CRE checkpoint's training_summary.json)",
+    )
+    compare.add_argument("--bm25", action="store_true", help="BM25 rows on global benchmarks too")
     compare.add_argument("--boundary-weight", type=float, help="λ for boundary-aware rows (default: model's)")
     compare.add_argument(
         "--feedback",
@@ -148,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--answers", action="store_true", help="clear: also delete the LLM answer cache (synthesis, judge)"
     )
     cache.add_argument("--answer-cache", help="LLM answer cache folder (default $CRE_CACHE/synth-answers)")
+    contrast = commands.add_parser("contrast", help="suite contrast between two rows of a saved report")
+    contrast.add_argument("--report", required=True, help="results JSON of compare --per-query")
+    contrast.add_argument("--model", required=True, help="row judged")
+    contrast.add_argument("--reference", required=True, help="row it is measured against")
+    contrast.add_argument("--bootstrap-samples", type=int, default=10_000)
+    contrast.add_argument("--out", help="also write the contrast JSON here")
     commands.choices["lambda"].add_argument("--metric", default="recall@20")
     commands.choices["lambda"].add_argument(
         "--grid", type=float, nargs="+", default=list(DEFAULT_LAMBDA_GRID)
@@ -219,14 +252,27 @@ def run_compare(args: argparse.Namespace) -> dict:
     if not benchmarks:
         raise SystemExit("no benchmark could be built: " + "; ".join(skipped.values()))
     feedback = parse_feedback(args.feedback) if args.feedback else None
+    references = {}
+    if any(b.name in MAIN_METRICS for b in benchmarks):
+        try:
+            references = references_for(args.models, args.suite_reference)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
+        if args.bm25 and args.suite_reference:  # BM25 has no backbone, only an explicit reference
+            references[BM25_ROW] = args.suite_reference
+    # A model's reference must be scored on the same queries; load it when it is not listed.
+    specs = list(
+        dict.fromkeys([*args.models, *(references[spec] for spec in args.models if spec in references)])
+    )
     results, load_seconds, failures = run_models(
-        args.models,
+        specs,
         benchmarks,
         _loader(args),
         args.boundary_weight,
         args.batch_size,
         show_progress=True,
         feedback=feedback,
+        bm25=args.bm25,
     )
     reference = args.reference or args.models[0]
     settings = {
@@ -236,12 +282,22 @@ def run_compare(args: argparse.Namespace) -> dict:
         "boundary_weight": args.boundary_weight,
         "feedback": list(feedback) if feedback else None,
         "reference": reference,
+        "suite_references": references,
         "bootstrap_samples": args.bootstrap_samples,
         "torch_threads": torch.get_num_threads(),
     }
     comparisons = paired_comparisons(results, reference, args.bootstrap_samples)
+    suite = suite_contrasts(results, references, samples=args.bootstrap_samples) if references else None
     report = build_report(
-        results, benchmarks, settings, load_seconds, {**skipped, **failures}, comparisons, args.per_query
+        results,
+        benchmarks,
+        settings,
+        load_seconds,
+        {**skipped, **failures},
+        comparisons,
+        args.per_query,
+        suite,
+        args.bootstrap_samples,
     )
     for path in write_report(report, args.out, args.stem):
         print(f"wrote {path}")
@@ -329,6 +385,24 @@ def run_cache(args: argparse.Namespace) -> list[dict]:
     return [{"folder": str(e.folder), "vectors": e.vectors, "bytes": e.size_bytes} for e in entries]
 
 
+def run_contrast(args: argparse.Namespace) -> dict:
+    report = json.loads(Path(args.report).read_text(encoding="utf-8"))
+    rows = set(report["models"])
+    unknown = [row for row in (args.model, args.reference) if row not in rows]
+    if unknown:
+        raise SystemExit(f"error: {args.report} has no row(s) {unknown}; rows: {sorted(rows)}")
+    try:
+        results = results_from_report(report)
+    except ValueError as err:
+        raise SystemExit(f"error: {args.report}: {err}") from None
+    contrast = suite_contrast(results, args.model, args.reference, samples=args.bootstrap_samples)
+    print(markdown_suite([contrast]))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(contrast, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return contrast
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -339,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
             run_judge(args)
         elif args.command == "cache":
             run_cache(args)
+        elif args.command == "contrast":
+            run_contrast(args)
         else:
             run_boundary_tool(args)
     except (DatasetFormatError, DataNotFoundError, FileNotFoundError, KeyError, GeneratorError) as err:

@@ -12,9 +12,20 @@
 * ``resumes-brief``, ``resumes-duties``, ``resumes-titles``: the same résumés and labels with each
   category's JD written another way (:data:`JD_STYLES`), new BM25 pools. A gain tuned on the postings
   of ``resumes`` that does not survive these was tuned to the wording, not the job.
+* ``cvseeker`` (evaluation only): recruiter questions against all résumé passages of the CVSeeker
+  validation split, one relevant passage each. hit@1/5/10, MRR@10.
+* ``jobnorm`` (evaluation only): job-title normalisation. Each vacancy title ranks the ESCO
+  occupations by preferred label; relevant = the occupation the job board tagged. MRR@100,
+  Recall@5/10/100 (with Recall@100 the full-ranking MRR is known to within ``(1 − R@100) / 101``).
 
 JD–JD benchmarks encode both sides with kind ``jd``: the task is symmetric, and E5-style models use
-the same instruction on both sides of symmetric tasks. Occupation texts are
+the same instruction on both sides of symmetric tasks. ``cvseeker`` encodes questions as ``query`` and
+passages as ``cv``: a passage is résumé text, the side CRE's JD→CV training and its ``query``
+instruction ("retrieve résumé passages") pair with, and the kind a user indexing résumé chunks would
+pick; ``document`` is for any other text. ``jobnorm`` encodes both titles and occupation labels as
+``jd`` (task ``jd-jd``): a vacancy title is the shortest possible JD and an occupation label a
+canonical one, so the task is JD–JD matching, and the ``query`` instruction (a recruiter's question
+about résumés) would describe the wrong task. Occupation texts are
 ``"{title}\\n{description}"``; the résumé-category JDs add the O*NET core tasks and hot technologies
 so that they read like postings. Résumé ids are content hashes: no résumé text ever reaches logs or
 results.
@@ -37,7 +48,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from eval.ir_data import DatasetFormatError, IRDataset
+from eval.ir_data import DatasetFormatError, IRDataset, load_llama_index_json
 from eval.retrieval import bm25_pools
 
 LOCAL_POOL_CUTOFFS = [10, 20, 30, 40, 50, 60, 70]
@@ -83,6 +94,9 @@ JD_TECHNOLOGIES = 15
 # the posting's content under O*NET's title and the job titles incumbents report, not the category.
 JD_STYLES = ("posting", "brief", "duties", "titles")
 JD_REPORTED_TITLES = 3
+CVSEEKER_METRICS = {"hit_rate": [1, 5, 10], "mrr": [10]}
+# MRR is cut at 100 so that 15k titles need no full 2,942-deep ranking each; Recall@100 bounds the gap.
+JOBNORM_METRICS = {"mrr": [100], "recall": [5, 10, 100]}
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -369,11 +383,79 @@ def _counts(skipped: dict[str, list[str]]) -> dict[str, int]:
     return {reason: len(ids) for reason, ids in skipped.items()}
 
 
+def cvseeker_benchmark(data_dir: str | os.PathLike | None = None) -> Benchmark:
+    """Recruiter questions against résumé passages (``cvseeker/val_dataset.json``; evaluation only).
+
+    Raises:
+        DataNotFoundError: The file is absent.
+        DatasetFormatError: The JSON breaks the llama-index format (file and id named).
+    """
+    path = resolve_data_dir(data_dir) / "cvseeker" / "val_dataset.json"
+    if not path.is_file():
+        raise DataNotFoundError(f"{path} not found")
+    dataset = load_llama_index_json(path)
+    return Benchmark(
+        "cvseeker",
+        dataset,
+        "global",
+        CVSEEKER_METRICS,
+        query_kind="query",
+        doc_kind="cv",
+        notes={"skipped": _counts(dataset.skipped), "split": "validation"},
+        task="jd-cv",
+    )
+
+
+def jobnorm_benchmark(data_dir: str | os.PathLike | None = None) -> Benchmark:
+    """Vacancy titles against ESCO preferred labels (``jobnorm/titles_validation.csv``; evaluation only).
+
+    Query ids are ``title-{row}`` (the data row, 1 = first after the header).
+
+    Raises:
+        DataNotFoundError: A file is absent.
+        DatasetFormatError: A missing column, an empty title, or a ``conceptUri`` that is not an
+            ESCO occupation (file and row named).
+    """
+    folder = resolve_data_dir(data_dir)
+    esco_path = folder / "esco" / "occupations_en.csv"
+    rows = read_table(esco_path, ["conceptUri", "preferredLabel"], delimiter=",")
+    labels = {row["conceptUri"]: row["preferredLabel"] for row in rows}
+    path = folder / "jobnorm" / "titles_validation.csv"
+    queries, qrels = {}, {}
+    for row_no, row in enumerate(read_table(path, ["vacancyTitle", "conceptUri"], delimiter=","), start=1):
+        title, uri = row["vacancyTitle"].strip(), row["conceptUri"].strip()
+        if not title:
+            raise DatasetFormatError(f"{path}: data row {row_no}: empty vacancyTitle")
+        if uri not in labels:
+            raise DatasetFormatError(
+                f"{path}: data row {row_no}: conceptUri {uri!r} is not an occupation of {esco_path}"
+            )
+        queries[f"title-{row_no}"] = title
+        qrels[f"title-{row_no}"] = {uri: 1}
+    dataset = IRDataset.from_dicts(queries, labels, qrels, source=str(path))
+    return Benchmark(
+        "jobnorm",
+        dataset,
+        "global",
+        JOBNORM_METRICS,
+        query_kind="jd",
+        doc_kind="jd",
+        notes={"corpus": "ESCO preferred labels", "split": "validation"},
+        task="jd-jd",
+    )
+
+
 # The résumé benchmark under each JD style; all share its résumés, labels and options.
 RESUME_BENCHMARKS = {
     resume_benchmark_name(style): partial(resume_benchmark, jd_style=style) for style in JD_STYLES
 }
-BENCHMARKS = {"onet": onet_benchmark, "esco": esco_benchmark, **RESUME_BENCHMARKS}
+BENCHMARKS = {
+    "onet": onet_benchmark,
+    "esco": esco_benchmark,
+    **RESUME_BENCHMARKS,
+    "cvseeker": cvseeker_benchmark,
+    "jobnorm": jobnorm_benchmark,
+}
 
 
 def load_benchmark(name: str, data_dir: str | os.PathLike | None = None, **options) -> Benchmark:

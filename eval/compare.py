@@ -1,4 +1,5 @@
-"""Compare models side by side: one table (markdown + JSON), Recall@K curves, paired bootstrap tests.
+"""Compare models side by side: one table (markdown + JSON) with 95 % CIs, Recall@K curves, paired
+bootstrap tests, and the development suite's macro average (:mod:`eval.suite`).
 
 Results JSON (what the model card reads), ``schema_version`` 1::
 
@@ -16,6 +17,7 @@ Results JSON (what the model card reads), ``schema_version`` 1::
       "models": {
         "<row name>": {                                  # a model, or a variant (λ / feedback row)
           "<benchmark>": {"metrics": {"ndcg@10": float, ...}, "seconds": float, "texts_encoded": int,
+                          "ci": {"ndcg@10": [low, high]},  # 95 % bootstrap CI over queries
                           "per_query": {"ndcg@10": {"<query id>": float}}}   # only with per_query=True
         }
       },
@@ -24,7 +26,16 @@ Results JSON (what the model card reads), ``schema_version`` 1::
         {"benchmark": str, "metric": str, "model": str, "reference": str, "mean_diff": float,
          "ci_low": float, "ci_high": float, "p_value": float, "n_queries": int}
       ],
-      "failures": {"<model spec or benchmark>": "<error message>"}
+      "failures": {"<model spec or benchmark>": "<error message>"},
+      "suite": {                                          # eval.suite; absent when not computed
+        "benchmarks": {"<benchmark>": "<main metric>"},
+        "contrasts": [{"model": str, "reference": str, "acceptable": bool, "missing": [str],
+                       "macro": {"delta": float, "ci_low": float, "ci_high": float},
+                       "benchmarks": {"<benchmark>": {"metric": str, "model_score": float,
+                                      "reference_score": float, "delta": float, "ci_low": float,
+                                      "ci_high": float, "significantly_worse": bool,
+                                      "n_queries": int}}}]
+      }
     }
 
 Example:
@@ -42,8 +53,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from eval.benchmarks import Benchmark
-from eval.runner import RunResult, evaluate, evaluate_upstream
-from eval.stats import paired_bootstrap
+from eval.runner import RunResult, evaluate, evaluate_bm25
+from eval.stats import mean_interval, paired_bootstrap
+from eval.suite import MAIN_METRICS, markdown_suite
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -57,16 +69,18 @@ def run_models(
     batch_size: int = 32,
     show_progress: bool = False,
     feedback: tuple[int, float] | None = None,
+    bm25: bool = False,
 ) -> tuple[list[RunResult], dict[str, float], dict[str, str]]:
     """Evaluate each model on each benchmark, loading one model at a time to bound memory.
 
     A model that fails to load is recorded in the failures and the others still run. ``feedback``
     ``(k, w)`` applies candidate feedback to every model's local pools (``None``: each model's own).
+    Local pools always get the BM25 pool-order row; ``bm25`` adds a BM25 row on global benchmarks.
 
     Returns:
         ``(results, load_seconds per spec, failures per spec)``.
     """
-    results = [evaluate_upstream(b) for b in benchmarks if b.protocol == "local"]
+    results = [evaluate_bm25(b) for b in benchmarks if bm25 or b.protocol == "local"]
     load_seconds, failures = {}, {}
     for spec in specs:
         start = time.perf_counter()
@@ -123,18 +137,30 @@ def build_report(
     failures: dict[str, str],
     comparisons: list[dict],
     per_query: bool = False,
+    suite: list[dict] | None = None,
+    samples: int = 10_000,
 ) -> dict:
-    """Assemble the results JSON (schema in the module docstring)."""
+    """Assemble the results JSON (schema in the module docstring).
+
+    Args:
+        suite: :func:`eval.suite.suite_contrasts` output, stored under ``"suite"`` when given.
+        samples: Bootstrap replicates of each metric's CI.
+    """
     models: dict[str, dict] = {}
     for r in results:
-        entry = {"metrics": r.metrics, "seconds": round(r.seconds, 2), "texts_encoded": r.texts_encoded}
+        entry = {
+            "metrics": r.metrics,
+            "seconds": round(r.seconds, 2),
+            "texts_encoded": r.texts_encoded,
+            "ci": {m: list(mean_interval(scores, samples)) for m, scores in r.per_query.items()},
+        }
         if per_query:
             entry["per_query"] = {
                 m: dict(zip(r.query_ids, map(float, scores), strict=True))
                 for m, scores in r.per_query.items()
             }
         models.setdefault(r.model, {})[r.benchmark] = entry
-    return {
+    report = {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": settings,
@@ -155,24 +181,37 @@ def build_report(
         "comparisons": comparisons,
         "failures": failures,
     }
+    if suite is not None:
+        names = {b.name for b in benchmarks}
+        report["suite"] = {
+            "benchmarks": {name: metric for name, metric in MAIN_METRICS.items() if name in names},
+            "contrasts": suite,
+        }
+    return report
 
 
 def markdown_table(report: dict) -> str:
-    """One table per benchmark (rows = models, columns = metrics), then timings and significance."""
+    """One table per benchmark (rows = models, columns = metrics, the 95 % CI of its main metric),
+    then the development suite, timings and significance."""
     lines = []
     for name, info in report["benchmarks"].items():
         columns = [f"{m}@{k}" for m, cutoffs in info["metrics"].items() for k in cutoffs]
+        main = MAIN_METRICS.get(name, columns[0])
         rows = [(model, per[name]) for model, per in report["models"].items() if name in per]
         lines += [
             f"### {name} ({info['protocol']} pool, {info['queries']} queries, {info['corpus']} documents)",
             "",
-            "| model | " + " | ".join(columns) + " | seconds |",
-            "|---|" + "---:|" * (len(columns) + 1),
+            "| model | " + " | ".join(columns) + f" | {main} 95% CI | seconds |",
+            "|---|" + "---:|" * (len(columns) + 2),
         ]
         for model, entry in rows:
             cells = [f"{entry['metrics'][c]:.4f}" for c in columns]
+            low, high = entry["ci"][main]
+            cells.append(f"[{low:.4f}, {high:.4f}]")
             lines.append(f"| {model} | " + " | ".join(cells) + f" | {entry['seconds']:.1f} |")
         lines.append("")
+    if report.get("suite"):
+        lines += [markdown_suite(report["suite"]["contrasts"], report["suite"]["benchmarks"]), ""]
     significant = [c for c in report["comparisons"] if c["p_value"] < 0.05]
     if report["comparisons"]:
         lines += [

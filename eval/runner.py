@@ -19,6 +19,9 @@ from eval.benchmarks import Benchmark
 from eval.metrics import per_query_scores
 from eval.models import SupportsEncode
 from eval.protocols import global_rankings, rank_pools, score_pools, upstream_rankings
+from eval.retrieval import bm25_pools
+
+BM25_ROW = "bm25 (pool order)"
 
 
 @dataclass
@@ -137,8 +140,31 @@ def default_feedback(encoder: SupportsEncode) -> tuple[int, float]:
     return int(options["top_k"]), float(options["weight"])
 
 
-def evaluate_upstream(benchmark: Benchmark, name: str = "bm25 (pool order)") -> RunResult:
+def evaluate_upstream(benchmark: Benchmark, name: str = BM25_ROW) -> RunResult:
     """The local-pool retriever's own ranking, as a baseline row."""
     if benchmark.protocol != "local":
         raise ValueError(f"benchmark {benchmark.name!r} has no candidate pools")
     return score_rankings(name, benchmark, upstream_rankings(benchmark.pools, benchmark.dataset))
+
+
+def evaluate_bm25(benchmark: Benchmark, name: str = BM25_ROW) -> RunResult:
+    """BM25 as a baseline row on any benchmark: the pool order on local pools; on global ones BM25
+    over the whole corpus (the pool order of a pool as deep as the deepest cut-off), under the same
+    row name so that the row spans a suite.
+
+    Example:
+        >>> from eval.ir_data import IRDataset
+        >>> ds = IRDataset.from_dicts({"q": "python"}, {"a": "java", "b": "python"}, {"q": {"b": 1}})
+        >>> bench = Benchmark("toy", ds, "global", {"mrr": [2]})
+        >>> evaluate_bm25(bench).metrics
+        {'mrr@2': 1.0}
+    """
+    if benchmark.protocol == "local":
+        return evaluate_upstream(benchmark, name)
+    start, depth = time.perf_counter(), benchmark.top_k + int(benchmark.exclude_self)
+    ranked = bm25_pools(dict(benchmark.dataset.judged_queries()), benchmark.dataset.corpus, depth)
+    rankings = {
+        qid: [d for d in docs if not (benchmark.exclude_self and d == qid)][: benchmark.top_k]
+        for qid, docs in ranked.items()
+    }
+    return score_rankings(name, benchmark, rankings, seconds=time.perf_counter() - start)

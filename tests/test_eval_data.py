@@ -122,6 +122,18 @@ def test_exact_top_k_is_chunk_independent_and_breaks_ties_by_index():
     np.testing.assert_array_equal(whole_idx[1:], brute[1:])
 
 
+def test_exact_top_k_keeps_the_lower_indices_of_a_tie_at_the_cut_off():
+    corpus = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.5, 0.0]], np.float32)
+    queries = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    # Three documents tie for the best score of the first query; only two fit.
+    for query_chunk_size in (1, 2):
+        indices, scores = exact_top_k(queries, corpus, k=2, query_chunk_size=query_chunk_size, chunk_size=4)
+        assert indices.tolist() == [[1, 3], [0, 2]]
+        assert scores.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    indices, _ = exact_top_k(queries, corpus, k=4)
+    assert indices.tolist() == [[1, 3, 4, 5], [0, 2, 1, 3]]
+
+
 def test_rank_by_scores_breaks_ties_by_id():
     assert rank_by_scores(["b", "a", "c"], np.array([1.0, 1.0, 2.0])) == ["c", "a", "b"]
 
