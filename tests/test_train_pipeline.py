@@ -26,7 +26,8 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     search = json.loads((out / "steps" / "lambda.json").read_text())["result"]
     assert final.has_boundary_head
     assert final.config.boundary["weight"] == search["best_lambda"]
-    assert final.config.feedback == {"top_k": 0, "weight": 1.0}  # the default recipe leaves it off
+    assert final.config.feedback == {"top_k": 3, "weight": 1.0}  # the default recipe turns it on
+    assert not final.config.cnn["enabled"]  # and trains no CNN projection
     assert {row["lambda"] for row in search["recall_guard"]["grid"]} >= {0.0, 0.3, 1.0}
     assert {row["lambda"] for row in search["grid"]} == set(search["recall_guard"]["qualified"])
     results = json.loads((out / "eval" / "results.json").read_text())
@@ -151,7 +152,8 @@ def test_domain_preset_grafts_round_2_from_the_backbone_and_turns_feedback_on(tm
     assert "--task-adapter" in r2_args
     assert pipeline.feedback == {"top_k": 3, "weight": 1.0}
     default = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
-    assert "--graft-onto" not in default.round_args("r2") and default.feedback == {"top_k": 0, "weight": 1.0}
+    assert "--graft-onto" not in default.round_args("r2") and "--cnn" not in default.round_args("r1")
+    assert "--cnn" in pipeline.round_args("r1")  # the preset keeps its CNN projection
 
 
 # The recipes as argv strings before they became typed (commit e59fc89): the typed ones must reproduce them.
@@ -179,7 +181,8 @@ def argv_step_settings(out, name: str, recipe: str) -> dict:
     """A round step's settings as the pre-typed pipeline wrote them."""
     base = "minilm" if name == "r1" or recipe == "minilm-onet" else str(out / "r1")
     argv = ["--data", str(out / "synth"), "--base", base, "--out", str(out / name)]
-    argv += ["--seed", "0", "--save-every", "20"] + (["--cnn"] if name == "r1" else [])
+    # The minilm recipe trains no CNN projection now: its old record is the one `--no-cnn` wrote.
+    argv += ["--seed", "0", "--save-every", "20"] + (["--cnn"] if name == "r1" and recipe != "minilm" else [])
     if name == "r2" and recipe == "minilm-onet":
         argv += ["--graft-onto", str(out / "r1")]
     return {"backbone": "minilm", "args": argv + ARGV_RECIPES[recipe][name].split(), "processes": 1}
