@@ -368,7 +368,7 @@ def _write_onnx(plain: CREModel, folder: Path, quantize: str | None, reference: 
 
 
 def _quantize_int8(plain: CREModel, source: Path, target: Path) -> None:
-    """Dynamic int8 quantisation of the weight MatMuls, per output channel.
+    """Dynamic int8 quantisation of the weight MatMuls (per output channel) and embedding tables.
 
     ONNX Runtime quantises each MatMul's activations per tensor at run time; the input of the
     feed-forward down-projection (after GELU/SiLU) is heavy-tailed, so 8 bits lose the most there:
@@ -391,7 +391,7 @@ def _quantize_int8(plain: CREModel, source: Path, target: Path) -> None:
         str(target),
         weight_type=QuantType.QInt8,
         per_channel=True,
-        op_types_to_quantize=["MatMul"],
+        op_types_to_quantize=["MatMul", "Gather"],
         nodes_to_exclude=excluded,
     )
 
