@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.texts import CVS, JDS, PARITY_TEXTS
-from train.export import ExportError, export_checkpoint, main
+from train.export import ExportError, OnnxEmbedder, export_checkpoint, main
 
 TINY_TEXTS = ["senior python developer", "registered nurse in a clinic ward with patients", "sql"]
 INSTRUCTIONS = {"jd": "job : ", "cv": "summary : ", "query": "", "document": ""}
@@ -37,22 +37,8 @@ def st_vectors(folder: Path, texts: list[str], kind: str) -> np.ndarray:
 
 
 def onnx_vectors(folder: Path, texts: list[str], kind: str, file: str = "model.onnx") -> np.ndarray:
-    """Vectors from the exported ONNX graph, tokenised as its README says (prompt, budget, padding)."""
-    import onnxruntime
-    from transformers import AutoTokenizer
-
-    settings = json.loads((folder / "cre_export.json").read_text())
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    session = onnxruntime.InferenceSession(str(folder / file), providers=["CPUExecutionProvider"])
-    tokens = tokenizer(
-        [settings["prompts"][kind] + text for text in texts],
-        padding=True,
-        truncation=True,
-        max_length=settings["max_length"],
-        return_tensors="np",
-    )
-    names = [node.name for node in session.get_inputs()]
-    return session.run(["sentence_embedding"], {name: tokens[name] for name in names})[0]
+    """Vectors from the exported ONNX graph, tokenised as its ``cre_export.json`` says."""
+    return OnnxEmbedder.from_folder(folder, file).encode(texts, kind)
 
 
 def cre_vectors(model, texts: list[str], kind: str, task: str) -> np.ndarray:

@@ -307,7 +307,7 @@ def _write_sentence_transformers(plain: CREModel, folder: Path, reference: _Refe
             modules=modules, prompts=dict(config.instructions), similarity_fn_name="cosine", device="cpu"
         )
         st.save(str(folder), create_model_card=False)
-    reference.check(lambda texts: st.encode(texts, prompt_name="cv", convert_to_numpy=True), "fp32")
+    reference.check(lambda texts, kind: st.encode(texts, prompt_name=kind, convert_to_numpy=True), "fp32")
     return []
 
 
@@ -359,10 +359,13 @@ def _write_onnx(plain: CREModel, folder: Path, quantize: str | None, reference: 
         )
     files = [ONNX_FILE]
     plain.tokenizer.save_pretrained(folder)
-    reference.check(_onnx_encoder(folder / ONNX_FILE, plain), "fp32")
+    prompts, budget = dict(plain.config.instructions), plain.token_budget()
+    reference.check(OnnxEmbedder(folder / ONNX_FILE, plain.tokenizer, prompts, budget).encode, "fp32")
     if quantize == "int8":
         _quantize_int8(plain, folder / ONNX_FILE, folder / ONNX_INT8_FILE)
-        reference.check(_onnx_encoder(folder / ONNX_INT8_FILE, plain), "int8")
+        reference.check(
+            OnnxEmbedder(folder / ONNX_INT8_FILE, plain.tokenizer, prompts, budget).encode, "int8"
+        )
         files.append(ONNX_INT8_FILE)
     return files
 
@@ -409,24 +412,62 @@ def _feed_forward_down_projections(backbone: nn.Module) -> set[str]:
     }
 
 
-def _onnx_encoder(path: Path, plain: CREModel):
-    """``texts -> vectors`` through ONNX Runtime, tokenised as a serving stack would."""
-    import onnxruntime
+class OnnxEmbedder:
+    """Embed texts with an exported ONNX graph through ONNX Runtime, as a serving stack would: the
+    kind's prompt in front, truncation to the token budget, right padding, length-sorted batches.
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
+    Args:
+        path: The ``.onnx`` file.
+        tokenizer: Its tokenizer (padding on the right).
+        prompts: Kind -> prompt (CRE's instructions).
+        max_length: Token budget.
+        threads: ONNX Runtime intra-op threads (default: its own choice).
 
-    def encode(texts: list[str]):
-        tokens = plain.tokenizer(
-            [plain.config.instructions["cv"] + text for text in texts],
-            padding=True,
-            truncation=True,
-            max_length=plain.token_budget(),
-            return_tensors="np",
-        )
-        return session.run(["sentence_embedding"], {name: tokens[name] for name in names})[0]
+    Example:
+        >>> embedder = OnnxEmbedder.from_folder("outputs/cre-onnx", "model_int8.onnx")  # doctest: +SKIP
+        >>> embedder.encode(["ICU nurse, 4 years"], kind="cv").shape  # doctest: +SKIP
+        (1, 384)
+    """
 
-    return encode
+    def __init__(
+        self, path: str | os.PathLike, tokenizer, prompts: dict[str, str], max_length: int, threads: int = 0
+    ):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [node.name for node in self.session.get_inputs()]
+        self.tokenizer, self.prompts, self.max_length = tokenizer, prompts, max_length
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike, file: str = ONNX_FILE, threads: int = 0) -> OnnxEmbedder:
+        """The embedder of an ONNX export folder (its tokenizer and ``cre_export.json``)."""
+        from transformers import AutoTokenizer
+
+        settings = json.loads((Path(folder) / EXPORT_CONFIG).read_text(encoding="utf-8"))
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        return cls(Path(folder) / file, tokenizer, settings["prompts"], settings["max_length"], threads)
+
+    def encode(self, texts: list[str], kind: str = "jd", batch_size: int = 32, show_progress: bool = False):
+        """``(len(texts), dim)`` float32 vectors (unit length when the export normalises), in input order."""
+        import numpy as np
+
+        if kind not in self.prompts:
+            raise ValueError(f"Unknown kind {kind!r}; known kinds: {sorted(self.prompts)}")
+        prompted = [self.prompts[kind] + text for text in texts]
+        ids = self.tokenizer(prompted, truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))  # batches pad little
+        chunks = []
+        for start in tqdm(range(0, len(order), batch_size), disable=not show_progress, desc=f"ONNX {kind}"):
+            batch = [prompted[i] for i in order[start : start + batch_size]]
+            tokens = self.tokenizer(
+                batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+            )
+            chunks.append(self.session.run(["sentence_embedding"], {n: tokens[n] for n in self.inputs})[0])
+        vectors = np.empty((len(texts), chunks[0].shape[1]), dtype=np.float32)
+        vectors[order] = np.concatenate(chunks)
+        return vectors
 
 
 class _Reference:
@@ -444,7 +485,7 @@ class _Reference:
     def check(self, encode, precision: str) -> None:
         """Refuse an export whose vectors differ (batched, so padding counts), rather than hand out a
         model that ranks differently."""
-        got = torch.as_tensor(encode(CHECK_TEXTS), dtype=torch.float32)
+        got = torch.as_tensor(encode(CHECK_TEXTS, "cv"), dtype=torch.float32)
         cosine = F.cosine_similarity(got, self.vectors, dim=-1)
         if not bool((cosine >= MIN_COSINE[precision]).all()):
             raise ExportError(
