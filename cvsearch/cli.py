@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(delete, encodes=False)
     _db_options(delete)
 
+    # Listed for --help only: main() hands `cre export ...` to train.export, which owns its options.
+    commands.add_parser(
+        "export", help="plain sentence-transformers / ONNX copy of a checkpoint", add_help=False
+    )
     demo = commands.add_parser("demo-corpus", help="write a small synthetic résumé folder")
     demo.add_argument("out")
     return parser
@@ -119,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         wrote 9 files to ...
         0
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:
+        from train.export import main as export_main
+
+        return export_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     # Milvus Lite's in-process gRPC server logs a traceback for optional RPCs the client probes

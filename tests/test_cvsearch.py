@@ -430,3 +430,13 @@ def test_cli_bad_input_is_one_line_error(checkpoint, tmp_path, capsys):
     assert code == 2 and "bad.jsonl: line 2: field 'text' is missing" in err and "Traceback" not in err
     assert main(["search", "--model", str(checkpoint), "--db", str(tmp_path / "x.db")]) == 2
     assert "give exactly one JD" in capsys.readouterr().err
+
+
+def test_cre_export_hands_its_options_to_the_export(capsys):
+    from cvsearch.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["export", "--help"])
+    assert stop.value.code == 0
+    assert "--format" in capsys.readouterr().out
+    assert main(["export", "/nonexistent-checkpoint", "/tmp/never-written"]) != 0
