@@ -1,6 +1,7 @@
 """Seed JDs, loaders and the matching rules of train.synth."""
 
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -171,3 +172,16 @@ def test_vocabulary_files_are_checked_with_file_and_line(tmp_path):
     tables.write_text('{\n "LEVELS": ["a"],\n "VERBS": {]\n}\n', encoding="utf-8")
     with pytest.raises(VocabularyError, match="vocab.json:3: not JSON"):
         load_tables(tables, hints)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_seed_file_that_is_not_utf8_is_named_by_line_and_column(tmp_path, suffix):
+    path = tmp_path / f"jds{suffix}"
+    good = '{"id": "a", "title": "Nurse", "text": "Care."}\n' if suffix == ".jsonl" else "id,title,text\n"
+    broken = b'{"id": "b", "title": "Chef", "text": "Caf'
+    path.write_bytes(good.encode() + broken + b'\xe9"}\n')
+    with pytest.raises(
+        ValueError,
+        match=rf"^{re.escape(str(path))}:2: not valid UTF-8: byte 0xe9 at column {len(broken) + 1}",
+    ):
+        load_seed_jds(path)

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -101,21 +102,36 @@ def _report(issues: list[str] | None, message: str) -> None:
         issues.append(message)
 
 
+def _utf8_text(path: Path) -> str:
+    """The file's text; a byte that is not UTF-8 stops with file, line and column instead of a raw
+    ``UnicodeDecodeError`` (which gives only a file offset)."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ValueError(
+            f"{path}:{line}: not valid UTF-8: byte 0x{raw[error.start]:02x} at column {column} "
+            "(save the file as UTF-8)"
+        ) from None
+
+
 def _jsonl_rows(path: Path):
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield line_number, None, f"invalid JSON ({error.msg})"
-                continue
-            yield line_number, row, None if isinstance(row, dict) else "not a JSON object"
+    # split("\n") as a file iterator would: JSON strings may hold U+2028, which splitlines() breaks on.
+    for line_number, line in enumerate(_utf8_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield line_number, None, f"invalid JSON ({error.msg})"
+            continue
+        yield line_number, row, None if isinstance(row, dict) else "not a JSON object"
 
 
 def _csv_rows(path: Path):
-    with path.open(encoding="utf-8", newline="") as handle:
+    with io.StringIO(_utf8_text(path), newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [name for name in REQUIRED_FIELDS if name not in (reader.fieldnames or [])]
         if missing:
