@@ -426,7 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-processes", type=int, default=1, help="processes per round (accelerate launch)"
     )
     parser.add_argument("--save-every", type=int, default=20, help="training state saved every N steps")
-    parser.add_argument("--no-cnn", action="store_true", help="train without the CNN projection (the minilm recipe never trains it)")
+    parser.add_argument(
+        "--no-cnn",
+        action="store_true",
+        help="train without the CNN projection (the minilm recipe never trains it)",
+    )
     parser.add_argument("--max-length", type=int, help="token budget for the BoundaryHead and evaluation")
     parser.add_argument("--r1-args", default="", help="extra options for train.r1 (quoted)")
     parser.add_argument("--r2-args", default="", help="extra options for train.r2 (quoted)")
