@@ -38,8 +38,10 @@ Results JSON (what the model card reads), ``schema_version`` 1::
       }
     }
 
-Example:
-    >>> report = compare(["minilm", "mpnet"], ["onet"], out_dir="eval/results")  # doctest: +SKIP
+Example (the command line chains :func:`run_models`, :func:`paired_comparisons`, :func:`build_report`
+and :func:`write_report`)::
+
+    python -m eval compare --models minilm mpnet --benchmarks onet --out eval/results
 """
 
 from __future__ import annotations
