@@ -87,7 +87,8 @@ class EncodedCorpus:
         folder = Path(folder)
         if not (folder / "rows.jsonl").is_file():
             raise FileNotFoundError(f"{folder} holds no finished encoding (rows.jsonl is missing)")
-        rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
+        with (folder / "rows.jsonl").open(encoding="utf-8") as handle:  # not splitlines(): see parsing._lines
+            rows = [json.loads(line) for line in handle]
         return cls(np.load(folder / "vectors.npy"), rows)
 
 

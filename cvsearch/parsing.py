@@ -173,8 +173,19 @@ def read_documents(
     return documents
 
 
+def _lines(text: str) -> list[str]:
+    r"""The lines a text-mode file iterator gives (``\n``, ``\r\n`` or ``\r``). Not ``splitlines()``:
+    it also breaks at U+2028, U+0085 and other separators that a JSON string or a CV line may hold.
+
+    Example:
+        >>> _lines('ICU\u2028nurse\r\nchef\rbaker')
+        ['ICU\u2028nurse', 'chef', 'baker']
+    """
+    return [line.removesuffix("\n") for line in io.StringIO(text, newline=None)]
+
+
 def _jsonl_records(text: str, path: Path, text_field: str, id_field: str | None):
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -200,7 +211,7 @@ def _csv_records(text: str, path: Path, text_field: str, id_field: str | None):
 
 
 def _line_records(text: str, path: Path, text_field: str, id_field: str | None):
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(_lines(text), start=1):
         if line.strip():  # blank lines separate texts; they are not texts
             yield f"line {line_no}", str(line_no), line_no, {text_field: line}
 

@@ -171,7 +171,8 @@ def read_trec_qrels(path: str | Path) -> dict[str, dict[str, float]]:
 def read_texts(path: str | Path, what: str = "text") -> dict[str, str]:
     """Read ``id<TAB>text`` (``.tsv``) or JSON lines with ``_id``/``id``, ``text`` and optional ``title``."""
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    with path.open(encoding="utf-8") as handle:  # not splitlines(): a JSON string may hold U+2028
+        lines = [line.removesuffix("\n") for line in handle]
     if path.suffix == ".tsv":
         return _unique_pairs(_tsv_rows(lines, path), str(path), what)
     return _unique_pairs(_jsonl_rows(lines, path), str(path), what)

@@ -80,6 +80,15 @@ def test_jsonl_csv_and_lines_read_ids_texts_and_metadata(tmp_path):
     assert [(d.id, d.text) for d in read_documents(lines)] == [("1", "python aws"), ("3", "nurse ward")]
 
 
+def test_line_separators_inside_a_text_do_not_split_records(tmp_path):
+    # Only \n, \r\n and \r end a line; U+2028 and U+0085 are text (JSON writes them raw).
+    body = "ICU nurse\u2028ACLS\u0085BLS"
+    jsonl = write(tmp_path / "cvs.jsonl", json.dumps({"text": body}, ensure_ascii=False) + "\r\n")
+    assert [d.text for d in read_documents(jsonl)] == [body]
+    lines = write(tmp_path / "cvs.txt", f"{body}\r\nchef\rbaker\n")
+    assert [d.text for d in read_documents(lines)] == [body, "chef", "baker"]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "options", "message"),
     [

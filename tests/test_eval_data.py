@@ -175,3 +175,12 @@ def test_bad_pool_files_are_rejected_by_name(tmp_path, content, suffix, message)
 def test_dataset_drops_zero_gain_judgments():
     dataset = IRDataset.from_dicts({"q": "x"}, {"a": "1", "b": "2"}, {"q": {"a": 0, "b": 2}})
     assert dataset.qrels == {"q": {"b": 2.0}}
+
+
+def test_read_texts_keeps_line_separators_inside_a_json_string(tmp_path):
+    from eval.ir_data import read_texts
+
+    path = tmp_path / "corpus.jsonl"
+    body = "Nurse\u2028ICU"
+    path.write_text(json.dumps({"_id": "d1", "text": body}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_texts(path) == {"d1": body}

@@ -119,6 +119,15 @@ def test_runs_are_deterministic_and_resume_without_redoing_work(jds, run, tmp_pa
         run_pipeline(jds, out_dir=tmp_path, seed=7, progress=False)
 
 
+def test_journal_reads_back_answers_holding_line_separators(tmp_path):
+    from train.synth.pipeline import Journal
+    from train.synth.schema import StageOutcome
+
+    outcome = StageOutcome("paraphrase", "jd-1", kept=[{"text": "Line one\u2028line two\u0085end"}])
+    Journal(tmp_path / "journal.jsonl").add(outcome)
+    assert Journal(tmp_path / "journal.jsonl").outcomes == {("jd-1", "paraphrase"): outcome}
+
+
 def test_malformed_replies_journaled_by_older_versions_are_redone(jds, tmp_path):
     run_pipeline(jds[:3], out_dir=tmp_path, generator=CountingRules(), progress=False)
     journal = tmp_path / "work" / "journal.jsonl"

@@ -86,7 +86,10 @@ class Journal:
         self._lock = threading.Lock()
         self.outcomes: dict[tuple[str, str], StageOutcome] = {}
         if path.exists():
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            # The file's lines, not splitlines(): answers written with ensure_ascii=False may hold U+2028.
+            with path.open(encoding="utf-8") as handle:
+                lines = list(handle)
+            for number, line in enumerate(lines, start=1):
                 try:
                     outcome = StageOutcome(**json.loads(line))
                 except (json.JSONDecodeError, TypeError):
