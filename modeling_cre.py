@@ -150,6 +150,18 @@ def candidate_feedback(candidates: torch.Tensor, cosine: torch.Tensor, top_k: in
     return (candidates @ candidates[best].T).mean(dim=1)
 
 
+def join_reasoning(query: str, trace: str) -> str:
+    """The text encoded for a query expanded by a reasoning trace (CRE-T1's reasoning before encoding).
+
+    The query comes first, so a token budget that cannot hold both cuts the trace, never the query.
+
+    Example:
+        >>> join_reasoning("Senior nurse, ICU", "Requires: critical care, 5+ years.")
+        'Senior nurse, ICU\\nReasoning: Requires: critical care, 5+ years.'
+    """
+    return f"{query}\nReasoning: {trace}"
+
+
 class CNNProjection(nn.Module):
     """Local n-gram features over token states, fused residually into the pooled embedding.
 
