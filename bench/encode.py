@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from train.init_model import build_cre_model
+from common.models import build_cre_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "encode.json"
 
@@ -55,7 +55,7 @@ def run_engine(engine: str, workdir: Path, batch_size: int) -> dict:
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel
 
-    from train.backbones import resolve_backbone
+    from common.backbones import resolve_backbone
 
     texts = json.loads((workdir / "texts.json").read_text())
     if engine == "cre":

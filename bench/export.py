@@ -29,11 +29,11 @@ import numpy as np
 import torch
 
 from bench.encode import benchmark_texts
+from common.models import build_cre_model
 from eval.benchmarks import load_benchmark
 from eval.models import Encoder
 from eval.runner import evaluate
 from train.export import ONNX_FILE, ONNX_INT8_FILE, OnnxEmbedder, export_checkpoint
-from train.init_model import build_cre_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "export.json"
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from common.models import build_cre_model
 from tests.texts import CVS, JDS
-from train.init_model import build_cre_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rerank.json"
 

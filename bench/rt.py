@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from train.init_model import build_cre_model
+from common.models import build_cre_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rt.json"
 TOKENS = 256

@@ -55,9 +55,9 @@ def encode_throughput(texts: list[str], repeats: int, batch_size: int) -> dict:
     """Texts per second of the ``cre encode`` engine and of sentence-transformers, same texts."""
     from sentence_transformers import SentenceTransformer
 
+    from common.backbones import resolve_backbone
     from cvsearch.encoding import encode_corpus, load_model
     from cvsearch.parsing import Document
-    from train.backbones import resolve_backbone
 
     model = load_model("minilm")
     reference = SentenceTransformer(resolve_backbone("minilm"), device="cpu")

@@ -49,15 +49,9 @@ def load_model(spec: str, device: str = "cpu") -> Any:
     Example:
         >>> model = load_model("minilm")  # doctest: +SKIP
     """
-    from eval.models import is_cre_checkpoint
+    from common.models import load_model as load_cre_model  # here: importing transformers takes seconds
 
-    if Path(spec).is_dir() and is_cre_checkpoint(spec):
-        from cre.modeling_cre import CREModel
-
-        return CREModel.from_pretrained(spec).to(device).eval()
-    from train.init_model import build_cre_model
-
-    return build_cre_model(spec).to(device).eval()
+    return load_cre_model(spec).to(device).eval()
 
 
 @dataclass

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from common.chat import ALLOW_OPENAI_API_FLAG, GeneratorError, default_answer_cache_dir, get_generator
 from cre.configuration_cre import check_feedback
 from eval.benchmarks import (
     BENCHMARKS,
@@ -66,12 +67,6 @@ from eval.suite import (
     results_from_report,
     suite_contrast,
     suite_contrasts,
-)
-from train.synth.generators import (
-    ALLOW_OPENAI_API_FLAG,
-    GeneratorError,
-    default_answer_cache_dir,
-    get_generator,
 )
 
 logger = logging.getLogger("eval")

@@ -10,7 +10,7 @@ The default root is ``$CRE_EMBEDDING_CACHE`` if set, else ``$CRE_CACHE/embedding
 defaults to ``~/.cache/cre``, the root of every CRE cache). The vectors are derived from the texts
 (CVs included) and can leak information about them, so :func:`cache_entries` and :func:`clear_cache`
 list and delete them, per model or all at once (``python -m eval cache info|clear``); the same goes for
-the LLM answer cache of the synthesis and the judge (``train.synth.generators.default_answer_cache_dir``).
+the LLM answer cache of the synthesis and the judge (``common.chat.default_answer_cache_dir``).
 
 Example:
     >>> import numpy as np, tempfile
@@ -33,10 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def cre_cache_root() -> Path:
-    """``$CRE_CACHE`` or ``~/.cache/cre``: where CRE keeps backbones, embeddings and LLM answers."""
-    return Path(os.environ.get("CRE_CACHE") or Path.home() / ".cache" / "cre")
+from common.paths import cre_cache_root
 
 
 def default_embedding_cache_dir() -> Path:

@@ -1,6 +1,6 @@
 """LLM-as-judge relevance labels for candidate pools that have no human judgments.
 
-A generator from :mod:`train.synth.generators` (``openai``, ``local``; answers cached on disk) scores
+A chat client from :mod:`common.chat` (``openai``, ``local``; answers cached on disk) scores
 each (JD, CV) pair on a fixed rubric and answers in JSON. The rubric:
 
 ==========  ======  ====================================================================
@@ -18,11 +18,11 @@ missing. A pair is *judge-positive* when ``total >= POSITIVE_THRESHOLD`` (75).
 
 An answer that is not the requested JSON (or a backend reply that is not a chat completion) is
 counted as malformed with its reason and the pair gets no label; it never stops the run. An
-unreachable backend (:class:`~train.synth.generators.GeneratorUnavailable`) does stop it: rerun
+unreachable backend (:class:`~common.chat.GeneratorUnavailable`) does stop it: rerun
 later and the cache skips what was already judged.
 
 Example:
-    >>> from train.synth.generators import get_generator
+    >>> from common.chat import get_generator
     >>> judge = Judge(get_generator("openai", base_url="http://127.0.0.1:8000/v1"))  # doctest: +SKIP
     >>> labels = judge.judge_pools(queries, corpus, pools, top_n=20)  # doctest: +SKIP
     >>> labels.qrels  # {query id: {doc id: 1 or 0}}, ready for eval.metrics  # doctest: +SKIP
@@ -202,7 +202,7 @@ class Judge:
             MalformedJudgement: The answer is not the rubric's JSON, or the backend's reply was not
                 a chat completion.
         """
-        from train.synth.generators import MalformedResponse
+        from common.chat import MalformedResponse
 
         try:
             answer = self.generator.complete(

@@ -8,7 +8,7 @@ protocol uses to rerank by ``cosine − λ·s_boundary``.
 
 :func:`load_encoder` understands:
 
-* ``minilm``, ``mpnet``: the offline sentence-transformers backbones of :mod:`train.backbones`;
+* ``minilm``, ``mpnet``: the offline sentence-transformers backbones of :mod:`common.backbones`;
 * ``smollm2-135m``: a CRE model built on SmolLM2-135M-Instruct with last-token pooling (zero-shot);
 * a folder whose ``config.json`` says ``"model_type": "cre"``: a CRE checkpoint;
 * any other folder or Hub id: loaded with ``SentenceTransformer``.
@@ -33,6 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from common.backbones import is_cre_checkpoint, resolve_backbone
 from cre.configuration_cre import INPUT_KINDS
 from eval.cache import EmbeddingCache, default_embedding_cache_dir, readable_name
 
@@ -160,17 +161,6 @@ class CREEncoder(Encoder):
         return scores.float().cpu().numpy()
 
 
-def is_cre_checkpoint(path: str | os.PathLike) -> bool:
-    """True for a folder whose ``config.json`` has ``"model_type": "cre"``."""
-    config = Path(path) / "config.json"
-    if not config.is_file():
-        return False
-    try:
-        return json.loads(config.read_text(encoding="utf-8")).get("model_type") == "cre"
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{config}: invalid JSON ({err.msg})") from None
-
-
 def fingerprint(spec: str, location: str, max_length: int, extra: str = "") -> str:
     """A short id for the cache: the spec, the resolved location, the size and mtime of the weight,
     config and code files, and ``extra`` (e.g. a CRE config built in memory).
@@ -206,13 +196,11 @@ def load_encoder(
 
     Raises:
         FileNotFoundError: ``spec`` is not an alias, a model folder or a Hub id
-            (:class:`train.backbones.ModelNotFoundError`, raised by ``resolve_backbone``).
+            (:class:`common.backbones.ModelNotFoundError`, raised by ``resolve_backbone``).
     """
-    from train.backbones import resolve_backbone
-
     cache_root = default_embedding_cache_dir() if cache_dir is True else (cache_dir or None)
     if spec in DECODER_ALIASES:
-        from train.init_model import build_cre_model
+        from common.models import build_cre_model  # here: importing transformers takes seconds
 
         location = resolve_backbone(spec)
         model = build_cre_model(spec, **DECODER_ALIASES[spec]).to(device).eval()

@@ -26,11 +26,12 @@ from pathlib import Path
 
 import torch
 
+from common.backbones import is_cre_checkpoint
 from cre.configuration_cre import RT_PLACEMENTS
 from eval.benchmarks import load_benchmark
 from eval.cache import default_embedding_cache_dir
 from eval.compare import build_report, paired_comparisons, run_models, write_report
-from eval.models import CREEncoder, fingerprint, is_cre_checkpoint
+from eval.models import CREEncoder, fingerprint
 
 
 def variants(backbone: str, iterations: list[int], placements: list[str]) -> list[str]:
@@ -43,7 +44,7 @@ class VariantLoader:
     asked RT setting."""
 
     def __init__(self, backbone: str, max_length: int, cache_dir: Path | None):
-        from train.checkpoint import load_model
+        from common.models import load_model
 
         self.backbone, self.max_length, self.cache_dir = backbone, max_length, cache_dir
         # A trained checkpoint keeps its config; a backbone gets a fresh model with this token budget.

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.models import is_cre_checkpoint
+from common.backbones import is_cre_checkpoint
 from eval.runner import RunResult
 from eval.stats import bootstrap_means, percentile_interval
 

@@ -112,7 +112,7 @@ def tiny_backbone_dir(tmp_path_factory):
 @pytest.fixture
 def tiny_cre(tiny_backbone_dir):
     """Factory: ``tiny_cre("encoder", **config_overrides)`` → a CREModel on a tiny random backbone."""
-    from train.init_model import build_cre_model
+    from common.models import build_cre_model
 
     def make(kind: str = "encoder", **overrides):
         return build_cre_model(str(tiny_backbone_dir(kind)), **overrides)

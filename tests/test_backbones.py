@@ -11,11 +11,12 @@ import torch
 from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoTokenizer
 
+from common import backbones
+from common.backbones import BackboneNotInstalledError, resolve_backbone
+from common.models import build_cre_model
 from tests.conftest import assert_complete_checkpoint
 from tests.texts import CVS, JDS, PARITY_TEXTS
-from train import backbones
-from train.backbones import BackboneNotInstalledError, resolve_backbone
-from train.init_model import build_cre_model, main
+from train.init_model import main
 
 pytestmark = pytest.mark.integration
 

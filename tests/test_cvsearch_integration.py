@@ -75,8 +75,8 @@ def test_demo_folder_to_shortlist_in_three_commands(tmp_path):
 def test_cre_encode_matches_sentence_transformers(tmp_path):
     from sentence_transformers import SentenceTransformer
 
+    from common.backbones import resolve_backbone
     from cvsearch.encoding import EncodedCorpus
-    from train.backbones import resolve_backbone
 
     texts = [
         "Senior Python developer, AWS and Kubernetes",

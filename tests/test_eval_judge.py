@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from common.chat import GeneratorUnavailable, get_generator
 from eval.__main__ import main
 from eval.judge import Judge, MalformedJudgement, parse_judgement, rubric_total
-from train.synth.generators import GeneratorUnavailable, get_generator
 
 JDS = {"jd-py": "Senior Python developer. MUST: Python. Preferred: AWS."}
 CVS = {

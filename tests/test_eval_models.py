@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from common.backbones import is_cre_checkpoint
 from eval.__main__ import main
 from eval.cache import EmbeddingCache, default_embedding_cache_dir
-from eval.models import CREEncoder, SentenceTransformerEncoder, fingerprint, is_cre_checkpoint, load_encoder
+from eval.models import CREEncoder, SentenceTransformerEncoder, fingerprint, load_encoder
 
 WORDS = "python java developer senior junior nurse chef registered cook engineer".split()
 
@@ -126,7 +127,7 @@ def test_cache_ignores_half_written_shards(tmp_path):
 
 
 def test_cache_lives_under_cre_cache_and_the_cli_lists_and_clears_it(tiny_st, tmp_path, monkeypatch, capsys):
-    from train.synth.cache import AnswerCache
+    from common.answer_cache import AnswerCache
 
     monkeypatch.delenv("CRE_EMBEDDING_CACHE", raising=False)
     monkeypatch.setenv("CRE_CACHE", str(tmp_path / "cre"))

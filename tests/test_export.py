@@ -218,7 +218,7 @@ REAL_TEXTS = JDS[:3] + CVS[:3] + PARITY_TEXTS[-1:]
 def minilm_exports(tmp_path_factory):
     """MiniLM checkpoints exported once: plain (sentence-transformers, ONNX with int8) and with a random
     jd-cv adapter (sentence-transformers; the merge is the same code for ONNX)."""
-    from train.init_model import build_cre_model
+    from common.models import build_cre_model
 
     root = tmp_path_factory.mktemp("minilm-export")
     plain = build_cre_model("minilm")

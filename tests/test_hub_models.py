@@ -102,7 +102,7 @@ def test_sentence_transformer_loads_from_hub_with_same_vectors(hub, tiny_sentenc
 
 @pytest.mark.integration
 def test_real_minilm_loads_from_hub_with_same_vectors(hub, tmp_path):
-    from train.backbones import resolve_backbone
+    from common.backbones import resolve_backbone
 
     folder = Path(resolve_backbone("minilm"))
     push_folder(folder, "cre-tester/minilm", token=hub.token, endpoint=hub.url)

@@ -296,7 +296,7 @@ def test_sentence_transformers_backbone_keeps_its_pooling(tiny_backbone_dir, tmp
     from sentence_transformers.base.modules import Normalize, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    from train.init_model import build_cre_model
+    from common.models import build_cre_model
 
     modules = [Transformer(str(tiny_backbone_dir("encoder"))), Pooling(32, pooling_mode=pooling), Normalize()]
     original = SentenceTransformer(modules=modules, device="cpu")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from common.backbones import ALIASES, ModelNotFoundError, check_model_source, resolve_backbone
 from train import boundary, init_model, pipeline, r1, r2
-from train.backbones import ALIASES, ModelNotFoundError, check_model_source, resolve_backbone
 
 MISSING = "/nonexistent/cre-r1"
 

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from common.models import build_cre_model
 from cre.configuration_cre import InputTypeError
 from cre.modeling_cre import CREModel
 from tests.test_components import TEXTS, trained_head_model
-from train.init_model import build_cre_model
 
 WIDTH = 32  # the tiny backbones' hidden size
 SPECIAL_TOKENS = 2  # the tiny encoder's [CLS] and [SEP]: the smallest max_length

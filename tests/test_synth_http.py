@@ -8,15 +8,10 @@ import sys
 
 import pytest
 
+from common.chat import GeneratorUnavailable, MalformedResponse, OpenAIChatGenerator, ThirdPartyNotAllowed
 from tests.chat_server import REPO_ROOT, ChatServer
 from train.synth import load_seed_jds, run_pipeline
-from train.synth.generators import (
-    GeneratorUnavailable,
-    MalformedResponse,
-    OpenAIChatGenerator,
-    ThirdPartyNotAllowed,
-    get_generator,
-)
+from train.synth.generators import get_generator
 from train.synth.pipeline import MALFORMED_STOP_AFTER
 
 RULES = "train.synth.rules:RulesGenerator"

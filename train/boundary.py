@@ -41,10 +41,11 @@ import torch.nn.functional as F
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
+from common.backbones import check_model_source
+from common.models import load_model
 from cre.modeling_cre import BoundaryHead, CREModel
 from eval.boundary import roc_auc
-from train.backbones import check_model_source
-from train.checkpoint import add_hub_arguments, load_model, push_checkpoint, save_checkpoint
+from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
 from train.data import TrainingDataError, read_records, report_data_errors
 from train.loop import setup_logging
 from train.recipes import add_recipe_arguments, option, recipe_from_args

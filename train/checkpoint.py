@@ -1,11 +1,15 @@
-"""Start a round from a backbone or a CRE checkpoint, and write (and publish) the round's checkpoint.
+"""Write (and publish) a training round's checkpoint.
 
 A round's output is a complete CRE checkpoint: merged weights (never adapter files), the code files,
 the tokenizer, the sentence-transformers files, ``training_summary.json`` (recipe and metrics) and,
 when :mod:`train.model_card` is available, its model card. ``--push-to-hub`` uploads the folder with
 :func:`train.hub.push_folder`, which retries transient failures and only ever reads the folder.
 
+A round starts from :func:`common.models.load_model` (a checkpoint as saved, or a fresh model on a
+backbone).
+
 Example:
+    >>> from common.models import load_model
     >>> model = load_model("minilm")  # doctest: +SKIP
     >>> save_checkpoint(model, "outputs/r1", round_name="R1", summary={"loss": 0.02})  # doctest: +SKIP
 """
@@ -24,9 +28,7 @@ import torch
 from accelerate import PartialState
 
 from cre.modeling_cre import CREModel
-from eval.models import is_cre_checkpoint
 from train.hub import HubPublishError, push_folder
-from train.init_model import build_cre_model
 from train.loop import TrainingResult
 from train.lora import merge_lora
 from train.model_card import write_model_card
@@ -35,21 +37,6 @@ logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "training_summary.json"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
-
-
-def load_model(spec: str | os.PathLike, **config_overrides: Any) -> CREModel:
-    """A CRE model to train: a CRE checkpoint folder as saved, else a fresh model on the backbone ``spec``.
-
-    Args:
-        spec: A CRE checkpoint folder, or a backbone alias / folder / Hub id for :func:`build_cre_model`.
-        **config_overrides: :class:`CREConfig` fields for a fresh model (e.g. ``cnn={"enabled": True}``);
-            ignored, with a warning, for a checkpoint, whose config is already fixed.
-    """
-    if is_cre_checkpoint(spec):
-        if config_overrides:
-            logger.warning("%s is a CRE checkpoint: ignoring options %s", spec, sorted(config_overrides))
-        return CREModel.from_pretrained(str(spec))
-    return build_cre_model(str(spec), **config_overrides)
 
 
 def save_checkpoint(

@@ -34,8 +34,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from common.backbones import BackboneNotInstalledError, ModelNotFoundError
 from cre.modeling_cre import LONE_SURROGATE
-from train.backbones import BackboneNotInstalledError, ModelNotFoundError
 
 SPLITS = ("train", "validation")
 # Problems listed in one error before "... and N more": enough to fix a file in one go, short enough to read.

@@ -49,9 +49,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from common.backbones import is_cre_checkpoint
 from cre.configuration_cre import TASKS, check_task
 from cre.modeling_cre import CREModel
-from eval.models import is_cre_checkpoint
 
 FORMATS = ("sentence-transformers", "onnx")
 QUANTIZATIONS = ("int8",)

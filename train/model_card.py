@@ -38,7 +38,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from train.backbones import HUB_IDS
+from common.backbones import HUB_IDS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REPO_README = REPO_ROOT / "README.md"

@@ -55,12 +55,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from common.backbones import check_model_source
 from cre.configuration_cre import FEEDBACK_DEFAULTS, CREConfig
 from eval.boundary import DEFAULT_LAMBDA_GRID
 from eval.compare import build_report, markdown_table, paired_comparisons, run_models, write_report
 from eval.models import load_encoder
 from train import r1, r2
-from train.backbones import check_model_source
 from train.boundary import HeadRecipe, train_boundary_head
 from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
 from train.data import report_data_errors

@@ -45,8 +45,9 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
 
-from train.backbones import check_model_source
-from train.checkpoint import add_hub_arguments, finish_round, load_model, round_summary
+from common.backbones import check_model_source
+from common.models import load_model
+from train.checkpoint import add_hub_arguments, finish_round, round_summary
 from train.data import read_records, report_data_errors, require_records
 from train.encoding import BatchEncoder
 from train.loop import (

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 
-from train.synth.generators import ALLOW_OPENAI_API_FLAG, GeneratorError
+from common.chat import ALLOW_OPENAI_API_FLAG, GeneratorError
 from train.synth.loaders import DataNotFoundError, load_esco_jds, load_onet_jds, load_seed_jds
 from train.synth.pipeline import retention_table, run_pipeline
 

@@ -30,8 +30,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from common.chat import GeneratorUnavailable, MalformedResponse
 from train.synth.dedup import DuplicateFilter
-from train.synth.generators import GeneratorUnavailable, MalformedResponse, get_generator
+from train.synth.generators import get_generator
 from train.synth.prompts import load_prompt
 from train.synth.schema import (
     DECEPTIVE_TYPES,

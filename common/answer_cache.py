@@ -6,7 +6,7 @@ identity, the messages and the sampling parameters.
 
 Example:
     >>> import tempfile
-    >>> from train.synth.cache import AnswerCache
+    >>> from common.answer_cache import AnswerCache
     >>> cache = AnswerCache(tempfile.mkdtemp())
     >>> key = cache.key({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     >>> cache.put(key, "hello"); cache.get(key)
