@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from common.lines import read_json_lines
 from common.models import build_cre_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "encode.json"
@@ -37,7 +38,7 @@ def benchmark_texts(count: int, workdir: Path) -> list[str]:
     run_pipeline(load_seed_jds(), backend="rules", out_dir=workdir / "synth", seed=0)
 
     def read(name: str) -> list[dict]:
-        return [json.loads(line) for line in (workdir / "synth" / name).read_text().splitlines()]
+        return [row for _, row in read_json_lines(workdir / "synth" / name)]
 
     # JD texts: the seed JDs, their paraphrases and summaries, their hard negatives; CVs: the JD-CV corpus.
     jds = [text for r in read("pairs.jsonl") for text in (r["query"], r["positive"])]

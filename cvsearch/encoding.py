@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from common.lines import read_json_lines
 from cvsearch.parsing import Document, RunReport
 from cvsearch.windows import Row, Windows, expand
 
@@ -81,8 +82,7 @@ class EncodedCorpus:
         folder = Path(folder)
         if not (folder / "rows.jsonl").is_file():
             raise FileNotFoundError(f"{folder} holds no finished encoding (rows.jsonl is missing)")
-        with (folder / "rows.jsonl").open(encoding="utf-8") as handle:  # not splitlines(): see parsing._lines
-            rows = [json.loads(line) for line in handle]
+        rows = [row for _, row in read_json_lines(folder / "rows.jsonl")]
         return cls(np.load(folder / "vectors.npy"), rows)
 
 

@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.lines import read_json_lines, split_lines
+
 logger = logging.getLogger("cvsearch")
 
 FORMATS = ("auto", "jsonl", "csv", "lines", "folder")
@@ -173,27 +175,8 @@ def read_documents(
     return documents
 
 
-def _lines(text: str) -> list[str]:
-    r"""The lines a text-mode file iterator gives (``\n``, ``\r\n`` or ``\r``). Not ``splitlines()``:
-    it also breaks at U+2028, U+0085 and other separators that a JSON string or a CV line may hold.
-
-    Example:
-        >>> _lines('ICU\u2028nurse\r\nchef\rbaker')
-        ['ICU\u2028nurse', 'chef', 'baker']
-    """
-    return [line.removesuffix("\n") for line in io.StringIO(text, newline=None)]
-
-
 def _jsonl_records(text: str, path: Path, text_field: str, id_field: str | None):
-    for line_no, line in enumerate(_lines(text), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{line_no}: invalid JSON ({err.msg})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}")
+    for line_no, record in read_json_lines(path, text, error=InputError):
         yield f"line {line_no}", str(line_no), line_no, record
 
 
@@ -211,7 +194,7 @@ def _csv_records(text: str, path: Path, text_field: str, id_field: str | None):
 
 
 def _line_records(text: str, path: Path, text_field: str, id_field: str | None):
-    for line_no, line in enumerate(_lines(text), start=1):
+    for line_no, line in enumerate(split_lines(text), start=1):
         if line.strip():  # blank lines separate texts; they are not texts
             yield f"line {line_no}", str(line_no), line_no, {text_field: line}
 

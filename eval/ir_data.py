@@ -24,6 +24,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.lines import read_json_lines, read_lines
+
 
 class DatasetFormatError(ValueError):
     """A dataset file or mapping that breaks the format; the message names where."""
@@ -149,7 +151,7 @@ def read_trec_qrels(path: str | Path) -> dict[str, dict[str, float]]:
     """
     path = Path(path)
     qrels: dict[str, dict[str, float]] = {}
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(read_lines(path), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = line.split()
@@ -171,15 +173,13 @@ def read_trec_qrels(path: str | Path) -> dict[str, dict[str, float]]:
 def read_texts(path: str | Path, what: str = "text") -> dict[str, str]:
     """Read ``id<TAB>text`` (``.tsv``) or JSON lines with ``_id``/``id``, ``text`` and optional ``title``."""
     path = Path(path)
-    with path.open(encoding="utf-8") as handle:  # not splitlines(): a JSON string may hold U+2028
-        lines = [line.removesuffix("\n") for line in handle]
     if path.suffix == ".tsv":
-        return _unique_pairs(_tsv_rows(lines, path), str(path), what)
-    return _unique_pairs(_jsonl_rows(lines, path), str(path), what)
+        return _unique_pairs(_tsv_rows(path), str(path), what)
+    return _unique_pairs(_jsonl_rows(path), str(path), what)
 
 
-def _tsv_rows(lines: list[str], path: Path) -> Iterator[tuple[str, str, int]]:
-    for line_no, line in enumerate(lines, start=1):
+def _tsv_rows(path: Path) -> Iterator[tuple[str, str, int]]:
+    for line_no, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
         item_id, sep, text = line.partition("\t")
@@ -188,14 +188,8 @@ def _tsv_rows(lines: list[str], path: Path) -> Iterator[tuple[str, str, int]]:
         yield item_id, text, line_no
 
 
-def _jsonl_rows(lines: list[str], path: Path) -> Iterator[tuple[str, str, int]]:
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DatasetFormatError(f"{path}:{line_no}: invalid JSON ({err.msg})") from None
+def _jsonl_rows(path: Path) -> Iterator[tuple[str, str, int]]:
+    for line_no, record in read_json_lines(path, error=DatasetFormatError):
         item_id = record.get("_id", record.get("id"))
         if item_id is None or "text" not in record:
             raise DatasetFormatError(f"{path}:{line_no}: a record needs '_id' (or 'id') and 'text'")

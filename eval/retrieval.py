@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.lines import split_lines
 from eval.ir_data import DatasetFormatError
 
 
@@ -147,7 +148,7 @@ def read_pool_file(
 
 def _read_trec_run(text: str, path: Path) -> dict[str, list[str]]:
     ranked: dict[str, list[tuple[int, str]]] = {}
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         fields = line.split()

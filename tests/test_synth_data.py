@@ -156,7 +156,7 @@ def test_vocabulary_files_are_checked_with_file_and_line(tmp_path):
     ):
         load_families(bad)
     bad.write_text(rows[0] + "\n\n{not json\n", encoding="utf-8")
-    with pytest.raises(VocabularyError, match="families.jsonl:3: not JSON"):
+    with pytest.raises(VocabularyError, match="families.jsonl:3: invalid JSON"):
         load_families(bad)
 
     tables = tmp_path / "vocab.json"

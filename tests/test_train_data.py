@@ -46,7 +46,7 @@ def test_records_keep_file_order_line_numbers_and_split(tmp_path):
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ('{"query": "data engineer", "positive": ', "not valid JSON"),
+        ('{"query": "data engineer", "positive": ', "invalid JSON (Expecting value at column 40)"),
         ('["data engineer", "senior data engineer"]', "expected a JSON object, got list"),
         (json.dumps({"query": "data engineer"}), "missing field 'positive'"),
         (json.dumps({**GOOD, "positive": 3}), "field 'positive' must be a string, got int"),

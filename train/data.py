@@ -28,13 +28,13 @@ Example:
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common.backbones import BackboneNotInstalledError, ModelNotFoundError
+from common.lines import parse_json_object
 from cre.modeling_cre import LONE_SURROGATE
 
 SPLITS = ("train", "validation")
@@ -82,7 +82,8 @@ def read_records(
             offset += len(raw)
             if not line.strip():
                 continue
-            record, problem = _parse(line)
+            # Without its line end: a JSON error past it would point at column 1 of a line that is not there.
+            record, problem = parse_json_object(line.rstrip("\r\n"))
             if problem is None:
                 problem = _check(record, text_fields, rules)
             if bad_bytes is not None:  # the root cause of any other problem on the line
@@ -125,16 +126,6 @@ def _decode(raw: bytes, offset: int) -> tuple[str, str | None]:
             f"byte 0x{raw[error.start]:02x} at column {error.start + 1} (file offset {offset + error.start})"
         )
         return raw.decode("utf-8", errors="surrogateescape"), where
-
-
-def _parse(line: str) -> tuple[dict | None, str | None]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        return None, f"not valid JSON ({error.msg} at column {error.colno})"
-    if not isinstance(record, dict):
-        return None, f"expected a JSON object, got {type(record).__name__}"
-    return record, None
 
 
 def _check(record: dict, text_fields: Sequence[str], rules: dict[str, Sequence[str]]) -> str | None:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 import re
 from collections import defaultdict
 from pathlib import Path
 
+from common.lines import json_lines
 from train.synth.schema import JobDescription
 from train.synth.vocab import STACKS
 
@@ -118,16 +118,8 @@ def _utf8_text(path: Path) -> str:
 
 
 def _jsonl_rows(path: Path):
-    # split("\n") as a file iterator would: JSON strings may hold U+2028, which splitlines() breaks on.
-    for line_number, line in enumerate(_utf8_text(path).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield line_number, None, f"invalid JSON ({error.msg})"
-            continue
-        yield line_number, row, None if isinstance(row, dict) else "not a JSON object"
+    for row in json_lines(_utf8_text(path)):
+        yield row.number, row.value, row.problem
 
 
 def _csv_rows(path: Path):

@@ -31,6 +31,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from common.chat import GeneratorUnavailable, MalformedResponse
+from common.lines import json_lines
 from train.synth.dedup import DuplicateFilter
 from train.synth.generators import get_generator
 from train.synth.prompts import load_prompt
@@ -87,17 +88,16 @@ class Journal:
         self._lock = threading.Lock()
         self.outcomes: dict[tuple[str, str], StageOutcome] = {}
         if path.exists():
-            # The file's lines, not splitlines(): answers written with ensure_ascii=False may hold U+2028.
-            with path.open(encoding="utf-8") as handle:
-                lines = list(handle)
-            for number, line in enumerate(lines, start=1):
+            for row in json_lines(path.read_text(encoding="utf-8")):
                 try:
-                    outcome = StageOutcome(**json.loads(line))
-                except (json.JSONDecodeError, TypeError):
+                    outcome = StageOutcome(**row.value) if row.problem is None else None
+                except TypeError:  # an object without the fields of an outcome
+                    outcome = None
+                if outcome is None:
                     logger.warning(
                         "%s:%d: unreadable journal line (an interrupted write); that stage is redone",
                         path,
-                        number,
+                        row.number,
                     )
                     continue
                 if LEGACY_MALFORMED not in outcome.rejected:

@@ -27,6 +27,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from common.lines import read_json_lines, split_lines
+
 DATA_DIR = Path(__file__).parent / "data"
 FAMILIES_FILE = DATA_DIR / "families.jsonl"
 TABLES_FILE = DATA_DIR / "vocab.json"
@@ -101,18 +103,6 @@ def conform(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def _json_lines(path: Path) -> list[tuple[int, Any]]:
-    """``(line number, value)`` of each non-blank line of a JSON Lines file."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append((number, json.loads(line)))
-            except json.JSONDecodeError as error:
-                raise VocabularyError(f"{path}:{number}: not JSON ({error.msg})") from None
-    return rows
-
-
 def load_families(path: Path = FAMILIES_FILE) -> list[Family]:
     """The job families of ``path``, one JSON object a line, in file order.
 
@@ -122,10 +112,8 @@ def load_families(path: Path = FAMILIES_FILE) -> list[Family]:
     """
     hints = typing.get_type_hints(Family)
     families: list[Family] = []
-    for number, row in _json_lines(path):
+    for number, row in read_json_lines(path, error=VocabularyError):
         where = f"{path}:{number}"
-        if not isinstance(row, dict):
-            raise VocabularyError(f"{where}: expected an object with the fields of a family")
         required = {spec.name for spec in fields(Family) if spec.default is spec.default_factory is MISSING}
         if missing := sorted(required - set(row)):
             raise VocabularyError(f"{where}: missing fields {missing}")
@@ -160,7 +148,7 @@ def load_tables(path: Path, hints: dict[str, Any]) -> dict[str, Any]:
         raise VocabularyError(f"{path}:1: expected an object of tables")
     if missing := sorted(set(hints) - set(tables)):
         raise VocabularyError(f"{path}: missing tables {missing}")
-    lines = text.splitlines()
+    lines = split_lines(text)
 
     def line_of(name: str) -> int:
         key = json.dumps(name) + ":"
