@@ -1,0 +1,284 @@
+"""CRE-T1 training: the GRPO stage (train.grpo) and reasoning-expanded Round 2 data (train.t1).
+
+The reward tests use a bag-of-words encoder over the tiny vocabulary: a real encoder whose ranking
+can be worked out by hand, so a trace that names the fitting CV's skills must rank it first.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from transformers import LlamaForCausalLM
+
+from cre.modeling_cre import join_reasoning
+from tests.conftest import WORDS, build_backbone, build_tokenizer
+from tests.train_support import TINY_R2, make_synth_run
+from train import grpo, r2, t1
+from train.data import TrainingDataError
+from train.grpo import GRPORecipe, RankReward, build_dataset, fitting_rank, make_trainer, step_rewards
+
+VOCABULARY = {word: index for index, word in enumerate(WORDS)}
+POOL = ["python sql spark", "nurse ward patients", "teacher students", "ledger audit excel", "figma designer"]
+
+
+def bag_of_words(texts: list[str], kind: str) -> torch.Tensor:
+    """Word counts over the tiny vocabulary, L2-normalised (a text without known words is all zeros)."""
+    rows = torch.zeros(len(texts), len(WORDS))
+    for row, text in enumerate(texts):
+        for word in text.lower().split():
+            if word in VOCABULARY:
+                rows[row, VOCABULARY[word]] += 1
+    return F.normalize(rows, dim=-1)
+
+
+def tiny_policy(seed: int = 0) -> tuple[LlamaForCausalLM, object]:
+    """A tiny random causal LM over the test vocabulary and its tokenizer (left padding)."""
+    backbone = build_backbone(decoder=True, seed=seed)
+    policy = LlamaForCausalLM(backbone.config)
+    policy.model.load_state_dict(backbone.state_dict())
+    tokenizer = build_tokenizer(decoder=True)
+    tokenizer.padding_side, tokenizer.pad_token = "left", tokenizer.eos_token
+    return policy, tokenizer
+
+
+def test_rank_reward_ranks_the_fitting_cv_higher_with_a_trace_that_names_its_skills():
+    reward = RankReward(bag_of_words, {"jdcv": POOL})
+    columns = {"query": ["data engineer"] * 3, "positive": [POOL[0]] * 3, "source": ["jdcv"] * 3}
+    # An empty trace shares no word with any CV: every rival ties with the fitting CV, and a tie is no win.
+    ranks = reward.ranks(["", "python spark", "nurse ward"], **columns)
+    assert ranks == [(5, 5), (1, 5), (5, 5)]
+    assert reward(completions=["", "python spark", "nurse ward"], **columns) == [0.2, 1.0, 0.2]
+    normalised = RankReward(bag_of_words, {"jdcv": POOL}, reward="normalised-rank")
+    assert normalised(completions=["teacher", "python"], **{k: v[:2] for k, v in columns.items()}) == [
+        0.0,
+        1.0,
+    ]
+    # Chat completions (a list of messages) are read as their content.
+    assert reward(
+        completions=[[{"role": "assistant", "content": "sql"}]], **{k: v[:1] for k, v in columns.items()}
+    ) == [1.0]
+
+
+def test_rank_reward_ranks_a_fitting_cv_outside_the_pool_against_the_whole_pool():
+    reward = RankReward(bag_of_words, {"cv_queries": POOL[1:]})
+    ranks = reward.ranks(["python", "nurse"], ["q", "q"], [POOL[0], POOL[0]], ["cv_queries"] * 2)
+    assert ranks == [(1, 5), (5, 5)]
+
+
+def test_non_finite_similarity_ranks_last_never_first():
+    def broken(texts: list[str], kind: str) -> torch.Tensor:
+        vectors = bag_of_words(texts, kind)
+        return torch.full_like(vectors, float("nan")) if kind == "jd" else vectors
+
+    reward = RankReward(broken, {"jdcv": POOL})
+    assert reward(completions=["python"], query=["data"], positive=[POOL[0]], source=["jdcv"]) == [0.2]
+    ties = torch.tensor([[0.5, 0.5, 0.1], [0.5, 0.4, float("nan")]])
+    assert fitting_rank(ties, torch.tensor([0, 0])).tolist() == [2, 1]
+
+
+def test_rank_reward_needs_a_rival_for_every_fitting_cv():
+    with pytest.raises(TrainingDataError, match="jdcv: 1 distinct fitting CVs, need at least 2"):
+        RankReward(bag_of_words, {"jdcv": [POOL[0], POOL[0]]})
+
+
+def test_grpo_raises_the_mean_reward_on_a_toy_ranking_task(tmp_path):
+    # Each query's fitting CV is found only by a trace that names one of its skills.
+    torch.manual_seed(0)
+    policy, tokenizer = tiny_policy()
+    examples = [
+        {"query": "data", "positive": POOL[0], "source": "jdcv"},
+        {"query": "clinic", "positive": POOL[1], "source": "jdcv"},
+    ]
+    reward = RankReward(bag_of_words, {"jdcv": POOL})
+    recipe = GRPORecipe(
+        steps=40, queries_per_step=2, generations=8, max_trace_tokens=6, learning_rate=1e-2, save_steps=1000
+    )
+    trainer = make_trainer(policy, tokenizer, build_dataset(examples, chat=False), reward, recipe, tmp_path)
+    trainer.train()
+    rewards = step_rewards(trainer)
+    assert len(rewards) == 40
+    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    assert last > first + 0.15, (first, last)
+
+
+@pytest.fixture(scope="module")
+def query_data(tmp_path_factory) -> Path:
+    """A synthesis run of short texts in the tiny vocabulary (the tiny policy has 128 positions)."""
+    folder = tmp_path_factory.mktemp("t1-data")
+    cvs = [
+        "python sql spark engineer",
+        "nurse ward patients clinic",
+        "teacher students degree",
+        "ledger audit excel",
+    ]
+    jds = ["senior data engineer", "nurse in london", "teacher in berlin", "accountant with audit"]
+    triplets = [
+        {"query": jd, "positive": cv, "negative": cvs[(i + 1) % 4], "negative_type": "screening"}
+        for i, (jd, cv) in enumerate(zip(jds, cvs, strict=True))
+    ]
+    triplets.append({**triplets[0], "split": "validation"})
+    questions = [{"query": f"candidate with {cv.split()[0]}", "positive": cv} for cv in cvs]
+    for name, rows in (("jdcv.jsonl", triplets), ("cv_queries.jsonl", questions)):
+        (folder / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (folder / "pairs.jsonl").write_text(json.dumps({"query": "a", "positive": "b", "stage": "card"}) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tiny_backbone_dir, tmp_path_factory) -> Path:
+    from train.init_model import build_cre_model
+
+    folder = tmp_path_factory.mktemp("encoder")
+    build_cre_model(str(tiny_backbone_dir("encoder"))).save_pretrained(folder)
+    return folder
+
+
+def test_grpo_command_trains_the_policy_and_changes_its_weights(
+    query_data, encoder_dir, tiny_backbone_dir, tmp_path
+):
+    out = tmp_path / "grpo"
+    argv = [
+        "--data",
+        str(query_data),
+        "--policy",
+        str(tiny_backbone_dir("decoder")),
+        "--encoder",
+        str(encoder_dir),
+    ]
+    options = [
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--generations",
+        "4",
+        "--max-trace-tokens",
+        "8",
+        "--lr",
+        "1e-2",
+    ]
+    assert grpo.main([*argv, *options, "--max-length", "48", "--save-steps", "1"]) == 0
+    summary = json.loads((out / "grpo_summary.json").read_text())
+    assert summary["examples"] == 8 and summary["pool"] == {"jdcv": 4, "cv_queries": 4}
+    assert len(summary["step_rewards"]) == 2 and all(0 < r <= 1 for r in summary["step_rewards"])
+    before, after = (
+        load_file(out / "checkpoint-1" / "model.safetensors"),
+        load_file(out / "final" / "model.safetensors"),
+    )
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    assert changed, "a GRPO step left every weight of the policy unchanged"
+    # --resume continues from the last checkpoint (step 2) to step 3.
+    assert (
+        grpo.main([*argv, *options[:2], "--steps", "3", *options[4:], "--max-length", "48", "--resume"]) == 0
+    )
+    resumed = json.loads((out / "grpo_summary.json").read_text())
+    assert resumed["resumed_from"].endswith("checkpoint-2") and len(resumed["step_rewards"]) == 3
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"--data": "missing"}, "jdcv.jsonl: training data file not found"),
+        ({"--encoder": "/nonexistent"}, "no checkpoint or backbone at /nonexistent"),
+        ({"--sources": "cv_queries", "--data": "empty"}, "cv_queries.jsonl, split train: 0 records"),
+    ],
+)
+def test_grpo_command_fails_with_one_line_naming_the_problem(
+    change, message, query_data, encoder_dir, tiny_backbone_dir, tmp_path, capsys
+):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "cv_queries.jsonl").write_text(
+        json.dumps({"query": "q", "positive": "p", "split": "validation"}) + "\n"
+    )
+    args = {
+        "--data": str(query_data),
+        "--policy": str(tiny_backbone_dir("decoder")),
+        "--encoder": str(encoder_dir),
+    }
+    args |= {
+        key: {"missing": str(tmp_path / "missing"), "empty": str(empty)}.get(value, value)
+        for key, value in change.items()
+    }
+    assert grpo.main([*sum(args.items(), ()), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and error.count("\n") == 0 and error.startswith("error: ")
+
+
+def test_grpo_recipe_rejects_a_group_of_one(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        grpo.main(["--data", "d", "--policy", "p", "--encoder", "e", "--out", "o", "--generations", "1"])
+    assert stopped.value.code == 2
+    assert "--generations must be at least 2" in capsys.readouterr().err
+
+
+class CountingGenerator:
+    """A deterministic trace generator (the query's words, sorted) that records what it was sent."""
+
+    def __init__(self):
+        self.sent: list[list[str]] = []
+
+    def __call__(self, queries: list[str]) -> list[str]:
+        self.sent.append(list(queries))
+        return [
+            "" if query.startswith("candidate with ledger") else " ".join(sorted(query.split()))
+            for query in queries
+        ]
+
+
+def test_expand_data_dir_writes_reasoning_expanded_queries_and_copies_the_rest(query_data, tmp_path):
+    generators = {"jd": CountingGenerator(), "query": CountingGenerator()}
+    counts = t1.expand_data_dir(query_data, tmp_path / "reasoned", generators)
+    assert counts == {
+        "jdcv.jsonl": {"records": 5, "queries": 4, "plain": 0},
+        "cv_queries.jsonl": {"records": 4, "queries": 4, "plain": 1},
+    }
+    assert generators["jd"].sent == [
+        ["senior data engineer", "nurse in london", "teacher in berlin", "accountant with audit"]
+    ]
+    original = [json.loads(line) for line in (query_data / "jdcv.jsonl").read_text().splitlines()]
+    copied = [json.loads(line) for line in (tmp_path / "reasoned" / "jdcv.jsonl").read_text().splitlines()]
+    for before, after in zip(original, copied, strict=True):
+        trace = " ".join(sorted(before["query"].split()))
+        assert after == {**before, "query": join_reasoning(before["query"], trace)}
+    questions = [
+        json.loads(line)["query"]
+        for line in (tmp_path / "reasoned" / "cv_queries.jsonl").read_text().splitlines()
+    ]
+    assert questions[3] == "candidate with ledger"  # a blank trace leaves the query plain
+    assert (tmp_path / "reasoned" / "pairs.jsonl").read_bytes() == (query_data / "pairs.jsonl").read_bytes()
+    with pytest.raises(TrainingDataError, match="already exists"):
+        t1.expand_data_dir(query_data, tmp_path / "reasoned", generators)
+
+
+def test_round_2_trains_unchanged_on_a_reasoning_expanded_synthesis_run(tiny_backbone_dir, tmp_path):
+    synth = make_synth_run(tmp_path / "synth")
+    generate = CountingGenerator()
+    t1.expand_data_dir(synth, tmp_path / "reasoned", {"jd": generate, "query": generate})
+    triplets = r2.load_r2_data(tmp_path / "reasoned")
+    assert triplets and all("\nReasoning: " in triplet["query"] for triplet in triplets)
+    argv = [
+        "--data",
+        str(tmp_path / "reasoned"),
+        "--base",
+        str(tiny_backbone_dir("encoder")),
+        "--out",
+        str(tmp_path / "r2"),
+    ]
+    assert r2.main([*argv, *TINY_R2]) == 0
+    assert (tmp_path / "r2" / "model.safetensors").is_file()
+
+
+def test_policy_trace_generator_writes_one_trace_per_query_deterministically(tiny_backbone_dir):
+    model, tokenizer = t1.load_policy(str(tiny_backbone_dir("decoder")))
+    generate = t1.PolicyTraceGenerator(model, tokenizer, "jd", max_new_tokens=5, batch_size=2)
+    queries = ["senior data engineer", "nurse", "teacher in berlin"]
+    traces = generate(queries)
+    assert len(traces) == 3 and all(isinstance(trace, str) for trace in traces)
+    assert generate(queries) == traces
+    assert generate(queries[1:2]) == traces[1:2]  # padding with other queries does not change a trace
