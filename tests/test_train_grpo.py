@@ -150,32 +150,33 @@ def test_grpo_command_trains_the_policy_and_changes_its_weights(
         "--encoder",
         str(encoder_dir),
     ]
+    common = ["--out", str(out), "--generations", "4", "--max-trace-tokens", "8", "--max-length", "48"]
     options = [
-        "--out",
-        str(out),
         "--steps",
         "2",
-        "--generations",
+        "--queries-per-step",
         "4",
-        "--max-trace-tokens",
-        "8",
         "--lr",
         "1e-2",
+        "--save-steps",
+        "1",
+        "--eval-examples",
+        "3",
     ]
-    assert grpo.main([*argv, *options, "--max-length", "48", "--save-steps", "1"]) == 0
+    assert grpo.main([*argv, *common, *options]) == 0
     summary = json.loads((out / "grpo_summary.json").read_text())
+    greedy = summary["greedy_reward"]
+    assert greedy["examples"] == 3 and 0 < greedy["before"] <= 1 and 0 < greedy["after"] <= 1
     assert summary["examples"] == 8 and summary["pool"] == {"jdcv": 4, "cv_queries": 4}
     assert len(summary["step_rewards"]) == 2 and all(0 < r <= 1 for r in summary["step_rewards"])
-    before, after = (
-        load_file(out / "checkpoint-1" / "model.safetensors"),
-        load_file(out / "final" / "model.safetensors"),
-    )
-    changed = [name for name in before if not torch.equal(before[name], after[name])]
-    assert changed, "a GRPO step left every weight of the policy unchanged"
+    # The policy started from the decoder backbone's weights (its LM head is new, so not compared).
+    before = load_file(tiny_backbone_dir("decoder") / "model.safetensors")
+    after = load_file(out / "final" / "model.safetensors")
+    assert {f"model.{name}" for name in before} <= set(after)
+    changed = [name for name in before if not torch.equal(before[name], after[f"model.{name}"])]
+    assert changed, "two GRPO steps left every weight of the policy unchanged"
     # --resume continues from the last checkpoint (step 2) to step 3.
-    assert (
-        grpo.main([*argv, *options[:2], "--steps", "3", *options[4:], "--max-length", "48", "--resume"]) == 0
-    )
+    assert grpo.main([*argv, *common, "--steps", "3", "--queries-per-step", "4", "--resume"]) == 0
     resumed = json.loads((out / "grpo_summary.json").read_text())
     assert resumed["resumed_from"].endswith("checkpoint-2") and len(resumed["step_rewards"]) == 3
 

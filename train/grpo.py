@@ -48,6 +48,7 @@ from train.loop import setup_logging
 from train.recipes import add_recipe_arguments, option, recipe_from_args
 from train.t1 import (
     QUERY_SOURCES,
+    PolicyTraceGenerator,
     completion_text,
     load_policy,
     load_query_examples,
@@ -79,6 +80,8 @@ class GRPORecipe:
         pool_size: Other CVs each query's fitting CV is ranked against (0: all of its source).
         sources: Synthesis files the queries come from (:data:`train.t1.QUERY_SOURCES`).
         max_examples: Use a seeded sample of this many queries (``None``: all).
+        eval_examples: Before and after training, score the greedy trace of this many of the queries
+            (the first of the seeded order; 0: off): the policy's reward without sampling noise.
         max_length: Encoder token budget for the expanded query and for each CV.
         save_steps: Save a TRL checkpoint every this many steps (for ``--resume``).
         seed: Seed of the sampling, the pool and the data order.
@@ -100,6 +103,9 @@ class GRPORecipe:
         metavar="SOURCE,...",
     )
     max_examples: int | None = option(None, "use a seeded sample of this many queries (default: all)")
+    eval_examples: int = option(
+        0, "score greedy traces of this many queries before and after training (0 = off)"
+    )
     max_length: int = option(512, "encoder token budget per expanded query and per CV")
     save_steps: int = option(50, "save a checkpoint every this many steps")
     seed: int = option(0, "seed of sampling, pool and data order")
@@ -113,8 +119,12 @@ class GRPORecipe:
             raise ValueError(
                 f"--generations must be at least 2 (GRPO compares traces of one query), got {self.generations}"
             )
-        if self.pool_size < 0 or (self.max_examples is not None and self.max_examples < 1):
-            raise ValueError("--pool-size must be >= 0 and --max-examples >= 1")
+        if (
+            self.pool_size < 0
+            or self.eval_examples < 0
+            or (self.max_examples is not None and self.max_examples < 1)
+        ):
+            raise ValueError("--pool-size and --eval-examples must be >= 0, --max-examples >= 1")
         if not self.temperature > 0 or not self.learning_rate > 0 or self.beta < 0:
             raise ValueError("--temperature and --lr must be > 0, --beta >= 0")
         unknown = sorted(set(self.sources) - set(QUERY_SOURCES))
@@ -307,6 +317,26 @@ def make_trainer(
     )
 
 
+def greedy_reward(
+    model: torch.nn.Module, tokenizer: Any, reward: RankReward, examples: Sequence[dict], max_new_tokens: int
+) -> float:
+    """Mean reward of the policy's greedy traces for ``examples`` (no sampling: the same policy, the
+    same number).
+
+    Example:
+        >>> greedy_reward(policy, tokenizer, reward, examples[:32], max_new_tokens=48)  # doctest: +SKIP
+        0.41
+    """
+    scores = []
+    for name in dict.fromkeys(e["source"] for e in examples):
+        rows = [e for e in examples if e["source"] == name]
+        generate = PolicyTraceGenerator(model, tokenizer, QUERY_SOURCES[name].query_kind, max_new_tokens)
+        columns = {key: [e[key] for e in rows] for key in ("query", "positive", "source")}
+        scores += reward(completions=generate(columns["query"]), **columns)
+    model.train()  # PolicyTraceGenerator put it in eval mode; the trainer expects train mode
+    return sum(scores) / len(scores)
+
+
 def step_rewards(trainer: Any) -> list[float]:
     """The mean reward of each logged step of a trained ``GRPOTrainer``."""
     return [entry["reward"] for entry in trainer.state.log_history if entry.get("reward") is not None]
@@ -339,8 +369,8 @@ def train_grpo(
     for source in (policy, encoder):
         check_model_source(source)  # a wrong path fails before anything is read
     examples = load_query_examples(data_dir, recipe.sources)
-    if recipe.max_examples is not None and recipe.max_examples < len(examples):
-        examples = random.Random(recipe.seed).sample(examples, recipe.max_examples)
+    # A seeded order: --max-examples and --eval-examples take its first queries, of every source.
+    examples = random.Random(recipe.seed).sample(examples, len(examples))[: recipe.max_examples]
     pools = sample_pools(examples, recipe.pool_size, recipe.seed)
     frozen = load_model(encoder).requires_grad_(False).eval()
     reward = RankReward(cre_encoder(frozen, recipe.max_length), pools, recipe.reward)
@@ -348,6 +378,8 @@ def train_grpo(
     dataset = build_dataset(examples, chat=bool(tokenizer.chat_template))
     trainer = make_trainer(model, tokenizer, dataset, reward, recipe, out_dir)
     frozen.to(trainer.accelerator.device)
+    scored = examples[: recipe.eval_examples]
+    before = greedy_reward(model, tokenizer, reward, scored, recipe.max_trace_tokens) if scored else None
     checkpoint = get_last_checkpoint(str(out_dir)) if resume and Path(out_dir).is_dir() else None
     first_step = int(checkpoint.rsplit("-", 1)[1]) if checkpoint else 0  # TRL names them checkpoint-<step>
     started = time.perf_counter()
@@ -357,6 +389,10 @@ def train_grpo(
     trainer.save_model(str(final))
     tokenizer.save_pretrained(final)
     rewards = step_rewards(trainer)
+    policy_model = trainer.accelerator.unwrap_model(trainer.model)
+    after = (
+        greedy_reward(policy_model, tokenizer, reward, scored, recipe.max_trace_tokens) if scored else None
+    )
     summary = {
         "policy": policy,
         "encoder": encoder,
@@ -366,6 +402,7 @@ def train_grpo(
         "pool": {name: len(pool) for name, pool in pools.items()},
         "resumed_from": checkpoint,
         "step_rewards": rewards,
+        "greedy_reward": {"examples": len(scored), "before": before, "after": after},
         "seconds_per_step": seconds / max(1, trainer.state.global_step - first_step),
     }
     if trainer.accelerator.is_main_process:
