@@ -7,7 +7,7 @@ import pytest
 from tests.chat_server import ChatServer
 from train.reasoning import TraceGenerator, parse_trace, trace_problem
 from train.synth.generators import ThirdPartyNotAllowed
-from train.synth.rules import reasoning_trace
+from train.synth.traces import reasoning_trace
 
 JD = (
     "Job title: Senior Backend Engineer\n\n"
@@ -65,7 +65,7 @@ def test_rules_generator_returns_valid_traces_and_rejects_nothing_it_can_read():
 
 
 def test_openai_backend_answers_through_a_real_chat_server_and_caches_on_disk(tmp_path):
-    with ChatServer(responder="train.synth.rules:RulesGenerator") as server:
+    with ChatServer(responder="train.synth.traces:RulesTraces") as server:
         reason = TraceGenerator("openai", model="test-llm", base_url=server.url, cache_dir=tmp_path)
         assert reason(JD) == reasoning_trace(JD)
         assert reason(QUESTION) == reasoning_trace(QUESTION)

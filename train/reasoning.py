@@ -8,7 +8,7 @@ recruiter questions); CVs and passages never are.
 A :class:`TraceGenerator` is a callable ``query -> trace | None`` over one of the synthesis backends
 (:mod:`train.synth.generators`), all answering the same ``reasoning`` prompt:
 
-* ``rules``: offline and deterministic (:func:`train.synth.rules.reasoning_trace`);
+* ``rules``: offline and deterministic (:func:`train.synth.traces.reasoning_trace`);
 * ``openai``: any chat-completions endpoint (the prompt, which quotes the query, leaves the machine:
   the endpoint must be named, or OpenAI's API allowed explicitly);
 * ``local``: a transformers causal LM (default SmolLM2-135M-Instruct from its PyPI package).
@@ -37,6 +37,7 @@ from train.backbones import default_cache_dir
 from train.synth.generators import MalformedResponse, get_generator
 from train.synth.prompts import load_prompt
 from train.synth.text import content_words
+from train.synth.traces import RulesTraces
 
 BACKENDS = ("rules", "openai", "local")
 # Long enough for the prompt's 60 words with room to spare; a longer answer is rambling, not a trace.
@@ -101,8 +102,8 @@ class TraceGenerator:
     Args:
         backend: ``rules``, ``openai`` or ``local``.
         max_words: Traces longer than this are rejected (see :func:`trace_problem`).
-        **options: The backend's options (:func:`train.synth.generators.get_generator`): ``seed`` for
-            ``rules``; ``model``, ``base_url``, ``allow_openai_api``, ``concurrency``, ... for
+        **options: The LLM backend's options (:func:`train.synth.generators.get_generator`):
+            ``model``, ``base_url``, ``allow_openai_api``, ``concurrency``, ... for
             ``openai``; ``model``, ``device``, ``max_new_tokens`` for ``local``; ``cache_dir`` for
             both LLM backends (default :func:`default_trace_cache_dir`, ``False`` for none).
 
@@ -117,9 +118,11 @@ class TraceGenerator:
     def __init__(self, backend: str = "rules", *, max_words: int = MAX_TRACE_WORDS, **options: Any):
         if backend not in BACKENDS:
             raise ValueError(f"unknown reasoning backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        if backend != "rules":
+        if backend == "rules":
+            self.backend = RulesTraces(**options)
+        else:
             options.setdefault("cache_dir", default_trace_cache_dir())
-        self.backend = get_generator(backend, **options)
+            self.backend = get_generator(backend, **options)
         self.max_words = max_words
         self.prompt = load_prompt("reasoning")
 

@@ -27,7 +27,6 @@ from train.synth.matching import (
     certification_lexicon,
     degree_lexicon,
     extract_constraints,
-    mentions,
     normalize,
     ownership_level,
     ownership_of,
@@ -785,74 +784,6 @@ def recruiter_queries(cv: str, title: str, count: int, rng: random.Random) -> li
     return queries
 
 
-# ---- reasoning before encoding (CRE-T1) -----------------------------------------------------------------
-
-# The vocabulary's own wordings of "optional": its phrase synonyms pair "nice to have" and "preferred"
-# with their variants, so a requirement cue the paraphraser writes is one the trace reader knows.
-_NICE_TO_HAVE_CUES = tuple(
-    cue for pair in PHRASE_SYNONYMS if {"nice to have", "preferred"} & set(pair) for cue in pair
-)
-# "Job title: X", "We're hiring: X": the title is what follows the lead-in.
-_TITLE_LEAD_IN = re.compile(r"^[^:]{0,30}:\s+")
-
-
-def _title_line(text: str) -> str:
-    """The text's first line if it reads as a job title (short, not a question), else ``""``."""
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    first = _TITLE_LEAD_IN.sub("", first).rstrip(" .:")
-    return first if len(first.split()) <= 8 and not first.endswith("?") else ""
-
-
-def _related_titles(title: str, skills: list[str], limit: int = 4) -> list[str]:
-    """Other names of the role: title alternates first, then the titles of its vocabulary family."""
-    base = split_seniority(singular_title(title))[1] if title else ""
-    family = infer_family(base, skills) if base or skills else None
-    names = [*TITLE_ALTERNATES.get(base, ()), *(family.titles if family else ())]
-    own = title_variants(base) if base else set()
-    related = [name for name in dict.fromkeys(names) if normalize(name) not in own]
-    return related[:limit]
-
-
-def reasoning_trace(text: str) -> str:
-    """A short reasoning trace about a JD or a recruiter question: what the role really requires.
-
-    The trace names the role and its seniority and ownership scope, splits the skills and hard
-    constraints into must-haves and nice-to-haves (skills named in a sentence with a "nice to have"
-    cue) and lists related titles, all read with the matching rules and vocabularies. Parts the text
-    gives no evidence for are left out; a text with none gives ``""``.
-
-    Example:
-        >>> reasoning_trace("Senior Data Engineer\\n\\nOwn the Spark pipelines. 5+ years of experience "
-        ...                 "with Airflow. Kubernetes is a plus.")  # doctest: +NORMALIZE_WHITESPACE
-        'Role: Data Engineer, senior level, own scope. Must have: Apache Spark, Apache Airflow, 5+ years.
-        Nice to have: Kubernetes. Related titles: Analytics Engineer, Big Data Engineer.'
-    """
-    title = _title_line(text)
-    anchor = extract_anchor(title or " ", text)
-    nice_sentences = [s for s in sentences(text) if any(cue in s.lower() for cue in _NICE_TO_HAVE_CUES)]
-    nice = [skill for skill in anchor["skills"] if any(mentions(skill, s) for s in nice_sentences)]
-    # "0+ years" (a graduate role) requires nothing.
-    constraints = {**anchor["constraints"], "years": anchor["constraints"]["years"] or None}
-    must = [skill for skill in anchor["skills"] if skill not in nice][:6] + _must_haves(constraints)
-    parts, role = [], [""]
-    if title:
-        role = [split_seniority(singular_title(title))[1]]
-        if anchor["seniority"] != "unspecified":
-            role.append(f"{anchor['seniority']} level")
-        if ownership_level(text) is not None:
-            role.append(f"{anchor['ownership_scope']['level']} scope")
-        parts.append("Role: " + ", ".join(role) + ".")
-    if must:
-        parts.append("Must have: " + ", ".join(must) + ".")
-    if nice:
-        parts.append("Nice to have: " + ", ".join(nice[:4]) + ".")
-    related = _related_titles(title, anchor["skills"])
-    if related:
-        parts.append("Related titles: " + ", ".join(related) + ".")
-    # A bare "Role: <the query's first line>." restates the query: no trace is better than that.
-    return " ".join(parts) if parts != [f"Role: {role[0]}."] else ""
-
-
 class RulesGenerator:
     """Deterministic offline generator: answers every stage prompt from the project's vocabularies.
 
@@ -905,8 +836,6 @@ class RulesGenerator:
                 "negative_cv": render_resume(negative, rng),
                 "negative_type": kind,
             }
-        if stage == "reasoning":
-            return {"trace": reasoning_trace(inputs["text"])}
         if stage == "cv_queries":
             return {"queries": recruiter_queries(inputs["cv"], inputs["title"], int(inputs["count"]), rng)}
         raise ValueError(f"the rules generator has no stage {stage!r}")
