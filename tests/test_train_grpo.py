@@ -36,38 +36,55 @@ def bag_of_words(texts: list[str], kind: str) -> torch.Tensor:
     return F.normalize(rows, dim=-1)
 
 
+# A chat template as plain as the tiny vocabulary allows (its words are unknown tokens, which is fine).
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }} : {{ m['content'] }} ; {% endfor %}"
+    "{% if add_generation_prompt %}assistant :{% endif %}"
+)
+
+
 def tiny_policy(seed: int = 0) -> tuple[LlamaForCausalLM, object]:
-    """A tiny random causal LM over the test vocabulary and its tokenizer (left padding)."""
+    """A tiny random chat LM over the test vocabulary and its tokenizer (left padding).
+
+    It reads 512 positions: the ``reasoning`` prompt alone is longer than the tiny backbone's 128.
+    """
     backbone = build_backbone(decoder=True, seed=seed)
+    backbone.config.max_position_embeddings = 512  # rotary positions: no weights depend on it
     policy = LlamaForCausalLM(backbone.config)
     policy.model.load_state_dict(backbone.state_dict())
     tokenizer = build_tokenizer(decoder=True)
+    tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.padding_side, tokenizer.pad_token = "left", tokenizer.eos_token
     return policy, tokenizer
 
 
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("policy")
+    for part in tiny_policy():
+        part.save_pretrained(folder)
+    return folder
+
+
 def test_rank_reward_ranks_the_fitting_cv_higher_with_a_trace_that_names_its_skills():
     reward = RankReward(bag_of_words, {"jdcv": POOL})
-    columns = {"query": ["data engineer"] * 3, "positive": [POOL[0]] * 3, "source": ["jdcv"] * 3}
-    # An empty trace shares no word with any CV: every rival ties with the fitting CV, and a tie is no win.
-    ranks = reward.ranks(["", "python spark", "nurse ward"], **columns)
-    assert ranks == [(5, 5), (1, 5), (5, 5)]
-    assert reward(completions=["", "python spark", "nurse ward"], **columns) == [0.2, 1.0, 0.2]
+    columns = {"query": ["data engineer"] * 4, "positive": [POOL[0]] * 4, "source": ["jdcv"] * 4}
+    # The plain query shares no word with any CV: every rival ties with the fitting CV, and a tie is
+    # no win. An empty trace, or one that shares no word with the query, leaves the query plain.
+    traces = ["", "data engineer with python and spark", "python spark", "data engineer on the ward"]
+    assert reward.ranks(traces, **columns) == [(5, 5), (1, 5), (5, 5), (5, 5)]
+    assert reward.scores(traces, **columns) == [0.2, 1.0, 0.2, 0.2]
     normalised = RankReward(bag_of_words, {"jdcv": POOL}, reward="normalised-rank")
-    assert normalised(completions=["teacher", "python"], **{k: v[:2] for k, v in columns.items()}) == [
-        0.0,
-        1.0,
-    ]
-    # Chat completions (a list of messages) are read as their content.
-    assert reward(
-        completions=[[{"role": "assistant", "content": "sql"}]], **{k: v[:1] for k, v in columns.items()}
-    ) == [1.0]
+    assert normalised.scores(traces[:2], **{k: v[:2] for k, v in columns.items()}) == [0.0, 1.0]
+    # TRL's completions (chat messages) are read as the local backend reads its answers.
+    completion = [{"role": "assistant", "content": 'Sure. {"trace": "data engineer, sql"}'}]
+    assert reward(completions=[completion], **{k: v[:1] for k, v in columns.items()}) == [1.0]
 
 
 def test_rank_reward_ranks_a_fitting_cv_outside_the_pool_against_the_whole_pool():
     reward = RankReward(bag_of_words, {"cv_queries": POOL[1:]})
-    ranks = reward.ranks(["python", "nurse"], ["q", "q"], [POOL[0], POOL[0]], ["cv_queries"] * 2)
-    assert ranks == [(1, 5), (5, 5)]
+    columns = {"query": ["data"] * 2, "positive": [POOL[0]] * 2, "source": ["cv_queries"] * 2}
+    assert reward.ranks(["data python", "data nurse"], **columns) == [(1, 5), (5, 5)]
 
 
 def test_non_finite_similarity_ranks_last_never_first():
@@ -76,7 +93,7 @@ def test_non_finite_similarity_ranks_last_never_first():
         return torch.full_like(vectors, float("nan")) if kind == "jd" else vectors
 
     reward = RankReward(broken, {"jdcv": POOL})
-    assert reward(completions=["python"], query=["data"], positive=[POOL[0]], source=["jdcv"]) == [0.2]
+    assert reward.scores(["data python"], query=["data"], positive=[POOL[0]], source=["jdcv"]) == [0.2]
     ties = torch.tensor([[0.5, 0.5, 0.1], [0.5, 0.4, float("nan")]])
     assert fitting_rank(ties, torch.tensor([0, 0])).tolist() == [2, 1]
 
@@ -91,14 +108,14 @@ def test_grpo_raises_the_mean_reward_on_a_toy_ranking_task(tmp_path):
     torch.manual_seed(0)
     policy, tokenizer = tiny_policy()
     examples = [
-        {"query": "data", "positive": POOL[0], "source": "jdcv"},
-        {"query": "clinic", "positive": POOL[1], "source": "jdcv"},
+        {"query": "senior data engineer team platform", "positive": POOL[0], "source": "jdcv"},
+        {"query": "nurse clinic budget students", "positive": POOL[1], "source": "jdcv"},
     ]
     reward = RankReward(bag_of_words, {"jdcv": POOL})
     recipe = GRPORecipe(
-        steps=40, queries_per_step=2, generations=8, max_trace_tokens=6, learning_rate=1e-2, save_steps=1000
+        steps=40, queries_per_step=2, generations=8, max_trace_tokens=10, learning_rate=1e-2, save_steps=1000
     )
-    trainer = make_trainer(policy, tokenizer, build_dataset(examples, chat=False), reward, recipe, tmp_path)
+    trainer = make_trainer(policy, tokenizer, build_dataset(examples), reward, recipe, tmp_path)
     trainer.train()
     rewards = step_rewards(trainer)
     assert len(rewards) == 40
@@ -139,41 +156,21 @@ def encoder_dir(tiny_backbone_dir, tmp_path_factory) -> Path:
 
 
 def test_grpo_command_trains_the_policy_and_changes_its_weights(
-    query_data, encoder_dir, tiny_backbone_dir, tmp_path
+    query_data, encoder_dir, policy_dir, tmp_path
 ):
     out = tmp_path / "grpo"
-    argv = [
-        "--data",
-        str(query_data),
-        "--policy",
-        str(tiny_backbone_dir("decoder")),
-        "--encoder",
-        str(encoder_dir),
-    ]
+    argv = ["--data", str(query_data), "--policy", str(policy_dir), "--encoder", str(encoder_dir)]
     common = ["--out", str(out), "--generations", "4", "--max-trace-tokens", "8", "--max-length", "48"]
-    options = [
-        "--steps",
-        "2",
-        "--queries-per-step",
-        "4",
-        "--lr",
-        "1e-2",
-        "--save-steps",
-        "1",
-        "--eval-examples",
-        "3",
-    ]
+    options = "--steps 2 --queries-per-step 4 --lr 1e-2 --save-steps 1 --eval-examples 3".split()
     assert grpo.main([*argv, *common, *options]) == 0
     summary = json.loads((out / "grpo_summary.json").read_text())
     greedy = summary["greedy_reward"]
     assert greedy["examples"] == 3 and 0 < greedy["before"] <= 1 and 0 < greedy["after"] <= 1
     assert summary["examples"] == 8 and summary["pool"] == {"jdcv": 4, "cv_queries": 4}
     assert len(summary["step_rewards"]) == 2 and all(0 < r <= 1 for r in summary["step_rewards"])
-    # The policy started from the decoder backbone's weights (its LM head is new, so not compared).
-    before = load_file(tiny_backbone_dir("decoder") / "model.safetensors")
+    before = load_file(policy_dir / "model.safetensors")
     after = load_file(out / "final" / "model.safetensors")
-    assert {f"model.{name}" for name in before} <= set(after)
-    changed = [name for name in before if not torch.equal(before[name], after[f"model.{name}"])]
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
     assert changed, "two GRPO steps left every weight of the policy unchanged"
     # --resume continues from the last checkpoint (step 2) to step 3.
     assert grpo.main([*argv, *common, "--steps", "3", "--queries-per-step", "4", "--resume"]) == 0
@@ -187,28 +184,26 @@ def test_grpo_command_trains_the_policy_and_changes_its_weights(
         ({"--data": "missing"}, "jdcv.jsonl: training data file not found"),
         ({"--encoder": "/nonexistent"}, "no checkpoint or backbone at /nonexistent"),
         ({"--sources": "cv_queries", "--data": "empty"}, "cv_queries.jsonl, split train: 0 records"),
+        ({"--policy": "no-chat"}, "the tokenizer has no chat template; the policy must be a chat model"),
     ],
 )
 def test_grpo_command_fails_with_one_line_naming_the_problem(
-    change, message, query_data, encoder_dir, tiny_backbone_dir, tmp_path, capsys
+    change, message, query_data, encoder_dir, policy_dir, tiny_backbone_dir, tmp_path, capsys
 ):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "cv_queries.jsonl").write_text(
         json.dumps({"query": "q", "positive": "p", "split": "validation"}) + "\n"
     )
-    args = {
-        "--data": str(query_data),
-        "--policy": str(tiny_backbone_dir("decoder")),
-        "--encoder": str(encoder_dir),
-    }
-    args |= {
-        key: {"missing": str(tmp_path / "missing"), "empty": str(empty)}.get(value, value)
-        for key, value in change.items()
-    }
+    named = {"missing": tmp_path / "missing", "empty": empty, "no-chat": tiny_backbone_dir("decoder")}
+    args = {"--data": str(query_data), "--policy": str(policy_dir), "--encoder": str(encoder_dir)}
+    args |= {key: str(named.get(value, value)) for key, value in change.items()}
+    capsys.readouterr()  # the fixtures' own output
     assert grpo.main([*sum(args.items(), ()), "--out", str(tmp_path / "out")]) == 2
-    error = capsys.readouterr().err.strip()
-    assert message in error and error.count("\n") == 0 and error.startswith("error: ")
+    error = capsys.readouterr().err
+    # Progress bars of what loaded before the problem came to light may precede the one-line error.
+    assert "Traceback" not in error and error.strip().splitlines()[-1].startswith("error: ")
+    assert message in error.strip().splitlines()[-1]
 
 
 def test_grpo_recipe_rejects_a_group_of_one(capsys):
@@ -219,67 +214,75 @@ def test_grpo_recipe_rejects_a_group_of_one(capsys):
 
 
 class CountingGenerator:
-    """A deterministic trace generator (the query's words, sorted) that records what it was sent."""
+    """A deterministic trace generator (the query's words, sorted; none for some) that records its calls."""
 
     def __init__(self):
-        self.sent: list[list[str]] = []
+        self.sent: list[str] = []
 
-    def __call__(self, queries: list[str]) -> list[str]:
-        self.sent.append(list(queries))
-        return [
-            "" if query.startswith("candidate with ledger") else " ".join(sorted(query.split()))
-            for query in queries
-        ]
+    def __call__(self, query: str) -> str | None:
+        self.sent.append(query)
+        return None if query.startswith("candidate with ledger") else " ".join(sorted(query.split()))
 
 
 def test_expand_data_dir_writes_reasoning_expanded_queries_and_copies_the_rest(query_data, tmp_path):
-    generators = {"jd": CountingGenerator(), "query": CountingGenerator()}
-    counts = t1.expand_data_dir(query_data, tmp_path / "reasoned", generators)
+    reason = CountingGenerator()
+    counts = t1.expand_data_dir(query_data, tmp_path / "reasoned", reason)
     assert counts == {
         "jdcv.jsonl": {"records": 5, "queries": 4, "plain": 0},
         "cv_queries.jsonl": {"records": 4, "queries": 4, "plain": 1},
     }
-    assert generators["jd"].sent == [
-        ["senior data engineer", "nurse in london", "teacher in berlin", "accountant with audit"]
-    ]
+    assert len(reason.sent) == 8  # the JD repeated in the validation split was sent once
     original = [json.loads(line) for line in (query_data / "jdcv.jsonl").read_text().splitlines()]
     copied = [json.loads(line) for line in (tmp_path / "reasoned" / "jdcv.jsonl").read_text().splitlines()]
     for before, after in zip(original, copied, strict=True):
         trace = " ".join(sorted(before["query"].split()))
         assert after == {**before, "query": join_reasoning(before["query"], trace)}
-    questions = [
-        json.loads(line)["query"]
-        for line in (tmp_path / "reasoned" / "cv_queries.jsonl").read_text().splitlines()
-    ]
-    assert questions[3] == "candidate with ledger"  # a blank trace leaves the query plain
+    lines = (tmp_path / "reasoned" / "cv_queries.jsonl").read_text().splitlines()
+    assert json.loads(lines[3])["query"] == "candidate with ledger"  # no valid trace: the plain query
     assert (tmp_path / "reasoned" / "pairs.jsonl").read_bytes() == (query_data / "pairs.jsonl").read_bytes()
     with pytest.raises(TrainingDataError, match="already exists"):
-        t1.expand_data_dir(query_data, tmp_path / "reasoned", generators)
+        t1.expand_data_dir(query_data, tmp_path / "reasoned", reason)
 
 
-def test_round_2_trains_unchanged_on_a_reasoning_expanded_synthesis_run(tiny_backbone_dir, tmp_path):
+def test_round_2_trains_unchanged_on_a_synthesis_run_expanded_by_rules_traces(
+    tiny_backbone_dir, tmp_path, capsys
+):
     synth = make_synth_run(tmp_path / "synth")
-    generate = CountingGenerator()
-    t1.expand_data_dir(synth, tmp_path / "reasoned", {"jd": generate, "query": generate})
+    assert t1.main(["--data", str(synth), "--out", str(tmp_path / "reasoned"), "--generator", "rules"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["jdcv.jsonl"]["plain"] < counts["jdcv.jsonl"]["queries"]
     triplets = r2.load_r2_data(tmp_path / "reasoned")
-    assert triplets and all("\nReasoning: " in triplet["query"] for triplet in triplets)
-    argv = [
-        "--data",
-        str(tmp_path / "reasoned"),
-        "--base",
-        str(tiny_backbone_dir("encoder")),
-        "--out",
-        str(tmp_path / "r2"),
-    ]
-    assert r2.main([*argv, *TINY_R2]) == 0
+    expanded = [triplet for triplet in triplets if "\nReasoning: " in triplet["query"]]
+    assert len(expanded) >= len(triplets) / 2
+    argv = ["--data", str(tmp_path / "reasoned"), "--base", str(tiny_backbone_dir("encoder"))]
+    assert r2.main([*argv, "--out", str(tmp_path / "r2"), *TINY_R2]) == 0
     assert (tmp_path / "r2" / "model.safetensors").is_file()
 
 
-def test_policy_trace_generator_writes_one_trace_per_query_deterministically(tiny_backbone_dir):
-    model, tokenizer = t1.load_policy(str(tiny_backbone_dir("decoder")))
-    generate = t1.PolicyTraceGenerator(model, tokenizer, "jd", max_new_tokens=5, batch_size=2)
-    queries = ["senior data engineer", "nurse", "teacher in berlin"]
-    traces = generate(queries)
-    assert len(traces) == 3 and all(isinstance(trace, str) for trace in traces)
-    assert generate(queries) == traces
-    assert generate(queries[1:2]) == traces[1:2]  # padding with other queries does not change a trace
+def test_expansion_command_fails_with_one_line_for_a_missing_folder_or_a_refused_endpoint(tmp_path, capsys):
+    assert t1.main(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none'}: synthesis run folder not found"
+    argv = ["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--generator", "openai", "--model", "m"]
+    assert t1.main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "--allow-openai-api" in error and error.count("\n") == 0
+
+
+@pytest.mark.integration
+def test_rank_reward_with_the_real_minilm_follows_what_the_trace_names():
+    from train.checkpoint import load_model
+
+    encode = grpo.cre_encoder(load_model("minilm"), max_length=256)
+    cvs = [
+        "Data engineer: Python, Spark and Airflow pipelines on AWS, 5 years",
+        "Frontend developer: React and TypeScript user interfaces, 5 years",
+        "Backend developer: Java and Spring microservices, 5 years",
+    ]
+    reward = RankReward(encode, {"jdcv": cvs})
+    columns = {"query": ["Software engineer"] * 2, "positive": [cvs[0]] * 2, "source": ["jdcv"] * 2}
+    traces = [
+        "Software engineer for data: must have Python, Spark, Airflow pipelines.",
+        "Software engineer for the frontend: must have React, TypeScript, user interfaces.",
+    ]
+    named, misleading = reward.scores(traces, **columns)
+    assert named == 1.0 and misleading < 1.0

@@ -1,18 +1,21 @@
 """CRE-T1's GRPO stage: train the reasoning generator so that its traces make the encoder retrieve better.
 
-The policy is a causal LM that writes a short reasoning trace for a query (a JD, a recruiter question;
-prompt: :func:`train.t1.policy_prompt`). The reward of a trace is the rank of the query's fitting CV
-when the query is encoded as ``join_reasoning(query, trace)`` by the frozen CRE encoder and compared
-with a pool of CVs (:class:`RankReward`). TRL's ``GRPOTrainer`` samples ``generations`` traces per
-query and moves the policy towards the traces that rank above their group's mean.
+The policy is a chat LM that writes a short reasoning trace for a query (a JD, a recruiter question),
+answering the ``reasoning`` prompt of :class:`train.reasoning.TraceGenerator`'s backends
+(:func:`train.t1.policy_prompt`), so the trained policy serves as ``TraceGenerator("local",
+model="<out>/final")``. The reward of a trace is the rank of the query's fitting CV when the query is
+encoded as ``CREModel.encode(..., reason=...)`` encodes it, ``join_reasoning(query, trace)``, or the
+plain query when the trace fails validation (:func:`train.reasoning.trace_problem`), by the frozen CRE
+encoder and compared with a pool of CVs (:class:`RankReward`). TRL's ``GRPOTrainer`` samples
+``generations`` traces per query and moves the policy towards those that rank above their group's mean.
 
 The pool of a query is every fitting CV (or passage) of its source file, or a seeded sample of
 ``pool_size`` of them, plus its own; the rank counts ties against the trace (a tie is not a win), so
 a trace that changes nothing earns nothing, and a non-finite similarity ranks last.
 
 Written under ``--out``: TRL checkpoints (``checkpoint-N/``, for ``--resume``), ``final/`` (the
-policy and its tokenizer, for :class:`train.t1.PolicyTraceGenerator`) and ``grpo_summary.json``
-(the recipe, the mean reward of each step, seconds per step).
+policy and its tokenizer) and ``grpo_summary.json`` (the recipe, the mean reward of each step, the
+greedy reward before and after, seconds per step).
 
 Command line::
 
@@ -39,17 +42,18 @@ if not __package__:  # run by path (`accelerate launch train/grpo.py`): see trai
     import _run_by_path  # noqa: F401  (puts the repository root on sys.path)
 
 import torch
+from tqdm.auto import tqdm
 
 from cre.modeling_cre import join_reasoning
 from train.backbones import check_model_source
 from train.checkpoint import load_model
 from train.data import TrainingDataError, report_data_errors
 from train.loop import setup_logging
+from train.reasoning import TraceGenerator, trace_problem
 from train.recipes import add_recipe_arguments, option, recipe_from_args
 from train.t1 import (
     QUERY_SOURCES,
-    PolicyTraceGenerator,
-    completion_text,
+    completion_trace,
     load_policy,
     load_query_examples,
     policy_prompt,
@@ -95,7 +99,7 @@ class GRPORecipe:
     learning_rate: float = option(1e-6, "learning rate of the policy", flag="--lr")
     beta: float = option(0.0, "KL penalty towards the starting policy (0 = off, no reference model)")
     reward: str = option(REWARDS[0], "reward of a trace from the fitting CV's rank", choices=REWARDS)
-    pool_size: int = option(64, "other CVs the fitting CV is ranked against (0 = all of its source)")
+    pool_size: int = option(256, "other CVs the fitting CV is ranked against (0 = all of its source)")
     sources: tuple[str, ...] = option(
         tuple(QUERY_SOURCES),
         f"synthesis files the queries come from (of: {', '.join(QUERY_SOURCES)})",
@@ -218,7 +222,8 @@ class RankReward:
     def ranks(
         self, traces: Sequence[str], query: Sequence[str], positive: Sequence[str], source: Sequence[str]
     ) -> list[tuple[int, int]]:
-        """``(rank, pool size)`` of each example's fitting CV with its query expanded by its trace."""
+        """``(rank, pool size)`` of each example's fitting CV with its query expanded by its trace (the
+        plain query where the trace fails :func:`~train.reasoning.trace_problem`, as encode does)."""
         found: list[tuple[int, int]] = [(0, 0)] * len(traces)
         for name in dict.fromkeys(source):
             rows = [i for i, s in enumerate(source) if s == name]
@@ -226,7 +231,11 @@ class RankReward:
             if name not in self._pool_vectors:
                 self._pool_vectors[name] = self._documents(self.pools[name], spec.document_kind)
             pool, texts = self._pool_vectors[name], self.pools[name]
-            queries = self.encode([join_reasoning(query[i], traces[i]) for i in rows], spec.query_kind)
+            texts_in = [
+                query[i] if trace_problem(query[i], traces[i]) else join_reasoning(query[i], traces[i])
+                for i in rows
+            ]
+            queries = self.encode(texts_in, spec.query_kind)
             fitting = self._documents([positive[i] for i in rows], spec.document_kind)
             for row, vector, own in zip(rows, queries, fitting, strict=True):
                 # The fitting CV in column 0, its rivals the pool without it.
@@ -238,14 +247,21 @@ class RankReward:
                 )
         return found
 
+    def scores(
+        self, traces: Sequence[str], query: Sequence[str], positive: Sequence[str], source: Sequence[str]
+    ) -> list[float]:
+        """The reward of each trace (see :meth:`ranks`)."""
+        ranks = self.ranks(traces, query, positive, source)
+        if self.reward == "reciprocal-rank":
+            return [1.0 / rank for rank, _ in ranks]
+        return [1.0 - (rank - 1) / (size - 1) for rank, size in ranks]
+
     def __call__(
         self, completions: list, query: list[str], positive: list[str], source: list[str], **_: Any
     ) -> list[float]:
-        traces = [completion_text(completion) for completion in completions]
-        scores = []
-        for rank, size in self.ranks(traces, query, positive, source):
-            scores.append(1.0 / rank if self.reward == "reciprocal-rank" else 1.0 - (rank - 1) / (size - 1))
-        return scores
+        """TRL's reward-function call: the completions are read as the ``local`` backend reads them."""
+        traces = [completion_trace(completion) for completion in completions]
+        return self.scores(traces, query, positive, source)
 
 
 def sample_pools(examples: Sequence[dict], pool_size: int, seed: int) -> dict[str, list[str]]:
@@ -267,14 +283,14 @@ def sample_pools(examples: Sequence[dict], pool_size: int, seed: int) -> dict[st
     }
 
 
-def build_dataset(examples: Sequence[dict], chat: bool) -> Any:
+def build_dataset(examples: Sequence[dict]) -> Any:
     """The GRPO prompts (``prompt``) with the columns :class:`RankReward` reads."""
     from datasets import Dataset
 
     return Dataset.from_list(
         [
             {
-                "prompt": policy_prompt(e["query"], QUERY_SOURCES[e["source"]].query_kind, chat),
+                "prompt": policy_prompt(e["query"]),
                 "query": e["query"],
                 "positive": e["positive"],
                 "source": e["source"],
@@ -317,23 +333,17 @@ def make_trainer(
     )
 
 
-def greedy_reward(
-    model: torch.nn.Module, tokenizer: Any, reward: RankReward, examples: Sequence[dict], max_new_tokens: int
-) -> float:
-    """Mean reward of the policy's greedy traces for ``examples`` (no sampling: the same policy, the
-    same number).
+def greedy_reward(reason: Callable[[str], str | None], reward: RankReward, examples: Sequence[dict]) -> float:
+    """Mean reward of ``reason``'s traces for ``examples``: with a greedy ``TraceGenerator("local")``
+    over the policy, its reward without sampling noise.
 
     Example:
-        >>> greedy_reward(policy, tokenizer, reward, examples[:32], max_new_tokens=48)  # doctest: +SKIP
+        >>> greedy_reward(TraceGenerator("local", model="outputs/grpo/final", cache_dir=False), reward, examples)  # doctest: +SKIP
         0.41
     """
-    scores = []
-    for name in dict.fromkeys(e["source"] for e in examples):
-        rows = [e for e in examples if e["source"] == name]
-        generate = PolicyTraceGenerator(model, tokenizer, QUERY_SOURCES[name].query_kind, max_new_tokens)
-        columns = {key: [e[key] for e in rows] for key in ("query", "positive", "source")}
-        scores += reward(completions=generate(columns["query"]), **columns)
-    model.train()  # PolicyTraceGenerator put it in eval mode; the trainer expects train mode
+    traces = [reason(e["query"]) or "" for e in tqdm(examples, desc="Greedy traces", unit="query")]
+    columns = {key: [e[key] for e in examples] for key in ("query", "positive", "source")}
+    scores = reward.scores(traces, **columns)
     return sum(scores) / len(scores)
 
 
@@ -372,14 +382,24 @@ def train_grpo(
     # A seeded order: --max-examples and --eval-examples take its first queries, of every source.
     examples = random.Random(recipe.seed).sample(examples, len(examples))[: recipe.max_examples]
     pools = sample_pools(examples, recipe.pool_size, recipe.seed)
+    model, tokenizer = load_policy(policy)
     frozen = load_model(encoder).requires_grad_(False).eval()
     reward = RankReward(cre_encoder(frozen, recipe.max_length), pools, recipe.reward)
-    model, tokenizer = load_policy(policy)
-    dataset = build_dataset(examples, chat=bool(tokenizer.chat_template))
+    dataset = build_dataset(examples)
     trainer = make_trainer(model, tokenizer, dataset, reward, recipe, out_dir)
     frozen.to(trainer.accelerator.device)
     scored = examples[: recipe.eval_examples]
-    before = greedy_reward(model, tokenizer, reward, scored, recipe.max_trace_tokens) if scored else None
+
+    def greedy(source: str) -> float | None:
+        """The policy saved at ``source`` as the ``local`` backend runs it (greedy, no answer cache)."""
+        if not scored:
+            return None
+        options = {"device": str(trainer.accelerator.device), "max_new_tokens": recipe.max_trace_tokens}
+        return greedy_reward(
+            TraceGenerator("local", model=source, cache_dir=False, **options), reward, scored
+        )
+
+    before = greedy(policy)
     checkpoint = get_last_checkpoint(str(out_dir)) if resume and Path(out_dir).is_dir() else None
     first_step = int(checkpoint.rsplit("-", 1)[1]) if checkpoint else 0  # TRL names them checkpoint-<step>
     started = time.perf_counter()
@@ -389,10 +409,7 @@ def train_grpo(
     trainer.save_model(str(final))
     tokenizer.save_pretrained(final)
     rewards = step_rewards(trainer)
-    policy_model = trainer.accelerator.unwrap_model(trainer.model)
-    after = (
-        greedy_reward(policy_model, tokenizer, reward, scored, recipe.max_trace_tokens) if scored else None
-    )
+    after = greedy(str(final))
     summary = {
         "policy": policy,
         "encoder": encoder,

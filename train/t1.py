@@ -1,20 +1,21 @@
-"""CRE-T1 training data: (query, fitting CV) examples, reasoning traces and reasoning-expanded copies.
+"""CRE-T1 training data: (query, fitting CV) examples, the policy's prompt, reasoning-expanded copies.
 
 CRE-T1 expands the query side (a JD, a recruiter question) by a short reasoning trace before encoding
 it, as :func:`cre.modeling_cre.join_reasoning` writes them. Two trainings need traces:
 
-* the GRPO stage (:mod:`train.grpo`) samples them from a causal LM, the policy, prompted by
-  :func:`policy_prompt`, and rewards the ones that rank the fitting CV high;
+* the GRPO stage (:mod:`train.grpo`) samples them from a causal LM, the policy, which reads the
+  ``reasoning`` prompt that every backend of :class:`train.reasoning.TraceGenerator` answers
+  (:func:`policy_prompt`), so a trained policy is a ``local`` backend as it is;
 * supervised Round 2 reads a copy of a synthesis run whose queries are already expanded
   (:func:`expand_data_dir`), so ``python -m train.r2 --data <copy>`` trains on it unchanged.
 
-A trace generator is any callable ``list[str] -> list[str]`` (one trace per query, in order):
-:class:`PolicyTraceGenerator` wraps a causal LM (the GRPO policy before or after training). Documents
-are never expanded.
+Documents are never expanded.
 
-Command line (writes ``runs/synth-reasoned`` from ``runs/synth`` with the GRPO policy's traces)::
+Command line (writes ``runs/synth-reasoned`` from ``runs/synth`` with rules traces, or with the
+traces of a GRPO-trained policy)::
 
-    python -m train.t1 --data runs/synth --out runs/synth-reasoned --policy outputs/grpo/final
+    python -m train.t1 --data runs/synth --out runs/synth-reasoned --generator rules
+    python -m train.t1 --data runs/synth --out runs/synth-grpo --generator local --model outputs/grpo/final
     python -m train.r2 --data runs/synth-reasoned --base outputs/r1 --out outputs/r2-t1
 """
 
@@ -34,7 +35,6 @@ from typing import Any
 if not __package__:  # run by path (`accelerate launch train/t1.py`): see train/_run_by_path.py
     import _run_by_path  # noqa: F401  (puts the repository root on sys.path)
 
-import torch
 from tqdm.auto import tqdm
 
 from cre.modeling_cre import join_reasoning
@@ -42,10 +42,11 @@ from train.backbones import check_model_source, resolve_backbone
 from train.data import TrainingDataError, read_records, report_data_errors, require_records
 from train.loop import setup_logging
 from train.r2 import load_r2_data
+from train.reasoning import BACKENDS, TraceGenerator, parse_trace
+from train.synth.generators import ALLOW_OPENAI_API_FLAG, GeneratorError
+from train.synth.prompts import load_prompt
 
 logger = logging.getLogger("train.t1")  # not __name__, which is __main__ under -m
-
-TraceGenerator = Callable[[list[str]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -62,18 +63,6 @@ class QuerySource:
 QUERY_SOURCES = {
     "jdcv": QuerySource("jdcv.jsonl", "jd", "cv"),
     "cv_queries": QuerySource("cv_queries.jsonl", "query", "cv"),
-}
-
-# The instruction the policy reads before the query: what a useful trace says about it.
-PROMPTS = {
-    "jd": (
-        "Before this job description is matched against résumés, note briefly what the role really "
-        "requires: must-have and nice-to-have skills, seniority, related job titles."
-    ),
-    "query": (
-        "Before this recruiter's question is matched against résumé passages, note briefly what a "
-        "passage that answers it must show: skills, experience, related job titles."
-    ),
 }
 
 
@@ -123,32 +112,27 @@ def load_query_examples(
     return examples
 
 
-def policy_prompt(query: str, kind: str, chat: bool) -> str | list[dict[str, str]]:
-    """What the policy reads to write a trace for ``query`` (of input kind ``jd`` or ``query``).
-
-    Args:
-        query: The JD or recruiter question.
-        kind: Its input kind (a key of :data:`PROMPTS`).
-        chat: Return chat messages (for tokenizers with a chat template) instead of plain text.
+def policy_prompt(query: str) -> list[dict[str, str]]:
+    """The chat messages the policy reads to write a trace for ``query``: the ``reasoning`` prompt of
+    :class:`train.reasoning.TraceGenerator`'s backends.
 
     Example:
-        >>> policy_prompt("Nurse, ICU", "jd", chat=False).endswith("Nurse, ICU\\nNotes:")
-        True
+        >>> [message["role"] for message in policy_prompt("Senior nurse, ICU")]
+        ['system', 'user']
     """
-    text = f"{PROMPTS[kind]}\n\n{query}"
-    return [{"role": "user", "content": text}] if chat else f"{text}\nNotes:"
+    return load_prompt("reasoning").render({"text": query})
 
 
-def completion_text(completion: str | list[dict[str, str]]) -> str:
-    """The trace in a generated completion: plain text, or the content of chat messages.
+def completion_trace(completion: str | list[dict[str, str]]) -> str:
+    """The trace in a generated completion (plain text or chat messages), read as the ``local``
+    backend reads its answers (:func:`train.reasoning.parse_trace`).
 
     Example:
-        >>> completion_text([{"role": "assistant", "content": " Requires SQL. "}])
+        >>> completion_trace([{"role": "assistant", "content": ' {"trace": "Requires SQL."}'}])
         'Requires SQL.'
     """
-    if isinstance(completion, str):
-        return completion.strip()
-    return "".join(message["content"] for message in completion).strip()
+    text = completion if isinstance(completion, str) else "".join(m["content"] for m in completion)
+    return parse_trace(text)
 
 
 def load_policy(policy: str | os.PathLike) -> tuple[Any, Any]:
@@ -156,86 +140,42 @@ def load_policy(policy: str | os.PathLike) -> tuple[Any, Any]:
 
     Raises:
         ModelNotFoundError: ``policy`` names no model (see :func:`train.backbones.check_model_source`).
+        TrainingDataError: Its tokenizer has no chat template (the ``reasoning`` prompt is a chat).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = resolve_backbone(check_model_source(policy))
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    if not tokenizer.chat_template:
+        raise TrainingDataError(
+            f"{policy}: the tokenizer has no chat template; the policy must be a chat model"
+        )
     tokenizer.padding_side = "left"  # generation continues each prompt from its last position
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return AutoModelForCausalLM.from_pretrained(folder), tokenizer
 
 
-class PolicyTraceGenerator:
-    """A trace generator from a causal LM (greedy, so one query always gets one trace).
+def expand_queries(queries: Sequence[str], reason: Callable[[str], str | None]) -> tuple[list[str], int]:
+    """Each query as ``join_reasoning(query, trace)``; a repeated query is sent to ``reason`` once.
 
     Args:
-        model: The causal LM.
-        tokenizer: Its tokenizer (left padding).
-        kind: Input kind of the queries (``jd`` or ``query``), which picks the prompt.
-        max_new_tokens: Longest trace in tokens.
-        batch_size: Queries per ``generate`` call.
-
-    Example:
-        >>> generate = PolicyTraceGenerator(*load_policy("outputs/grpo/final"), kind="jd")  # doctest: +SKIP
-        >>> generate(["Senior nurse, ICU"])  # doctest: +SKIP
-        ['Must-have: critical care ...']
-    """
-
-    def __init__(self, model: Any, tokenizer: Any, kind: str, max_new_tokens: int = 64, batch_size: int = 8):
-        self.model, self.tokenizer, self.kind = model.eval(), tokenizer, kind
-        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
-
-    @torch.inference_mode()
-    def __call__(self, queries: list[str]) -> list[str]:
-        chat = bool(self.tokenizer.chat_template)
-        traces = []
-        for start in tqdm(
-            range(0, len(queries), self.batch_size), desc=f"Traces ({self.kind})", unit="batch"
-        ):
-            prompts = [policy_prompt(q, self.kind, chat) for q in queries[start : start + self.batch_size]]
-            if chat:
-                prompts = [
-                    self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
-                    for p in prompts
-                ]
-            batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
-            output = self.model.generate(
-                **batch,
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
-            new = output[:, batch["input_ids"].shape[1] :]
-            traces += [text.strip() for text in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
-        return traces
-
-
-def expand_queries(queries: Sequence[str], generate: TraceGenerator) -> tuple[list[str], int]:
-    """Each query as ``join_reasoning(query, trace)``; a repeated query is sent to ``generate`` once.
-
-    A blank trace leaves its query plain (a trace with nothing in it would only add the "Reasoning:"
-    marker) and is counted.
+        queries: JDs or recruiter questions.
+        reason: ``query -> trace``, or ``None`` for no valid trace (a :class:`train.reasoning.TraceGenerator`).
 
     Returns:
-        The expanded queries, in order, and the number left plain.
-
-    Raises:
-        ValueError: ``generate`` returned a different number of traces than it was sent queries.
+        The expanded queries, in order, and the number of distinct queries left plain (no valid trace),
+        as ``CREModel.encode(..., reason=...)`` leaves them.
 
     Example:
-        >>> expand_queries(["Nurse", "Nurse", "Cook"], lambda qs: [q.upper() if q == "Nurse" else "" for q in qs])
-        (['Nurse\\nReasoning: NURSE', 'Nurse\\nReasoning: NURSE', 'Cook'], 1)
+        >>> expand_queries(["Nurse", "Nurse", "Cook"], lambda q: "Ward care." if q == "Nurse" else None)
+        (['Nurse\\nReasoning: Ward care.', 'Nurse\\nReasoning: Ward care.', 'Cook'], 1)
     """
     unique = list(dict.fromkeys(queries))
-    traces = generate(unique)
-    if len(traces) != len(unique):
-        raise ValueError(f"the trace generator returned {len(traces)} traces for {len(unique)} queries")
-    expanded = {
-        query: join_reasoning(query, trace.strip()) if trace.strip() else query
-        for query, trace in zip(unique, traces, strict=True)
-    }
+    expanded = {}
+    for query in tqdm(unique, desc="Reasoning traces", unit="query"):
+        trace = reason(query)
+        expanded[query] = join_reasoning(query, trace) if trace else query
     plain = sum(1 for query in unique if expanded[query] == query)
     return [expanded[query] for query in queries], plain
 
@@ -243,7 +183,7 @@ def expand_queries(queries: Sequence[str], generate: TraceGenerator) -> tuple[li
 def expand_data_dir(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
-    generators: dict[str, TraceGenerator],
+    reason: Callable[[str], str | None],
 ) -> dict[str, dict[str, int]]:
     """Copy a synthesis run, with the query side of each :data:`QUERY_SOURCES` file expanded by traces.
 
@@ -254,7 +194,7 @@ def expand_data_dir(
     Args:
         data_dir: The synthesis run folder.
         out_dir: The new folder (must not exist yet: nothing is overwritten).
-        generators: Input kind (``jd``, ``query``) -> the generator of its traces.
+        reason: ``query -> trace | None`` (a :class:`train.reasoning.TraceGenerator`).
 
     Returns:
         Per rewritten file: ``records``, distinct ``queries`` and those left ``plain`` (blank trace).
@@ -263,7 +203,7 @@ def expand_data_dir(
         TrainingDataError: ``data_dir`` is not a folder, ``out_dir`` exists, or a file is malformed.
 
     Example:
-        >>> expand_data_dir("runs/synth", "runs/synth-reasoned", {"jd": generate, "query": generate})  # doctest: +SKIP
+        >>> expand_data_dir("runs/synth", "runs/synth-reasoned", TraceGenerator("rules"))  # doctest: +SKIP
         {'jdcv.jsonl': {'records': 660, 'queries': 330, 'plain': 0}, ...}
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -271,9 +211,7 @@ def expand_data_dir(
         raise TrainingDataError(f"{data_dir}: synthesis run folder not found")
     if out_dir.exists():
         raise TrainingDataError(f"{out_dir} already exists: choose a new folder for the expanded copy")
-    rewritten = {
-        source.file: source for source in QUERY_SOURCES.values() if (data_dir / source.file).is_file()
-    }
+    rewritten = [source.file for source in QUERY_SOURCES.values() if (data_dir / source.file).is_file()]
     if not rewritten:
         raise TrainingDataError(
             f"{data_dir}: holds none of {', '.join(s.file for s in QUERY_SOURCES.values())}"
@@ -282,19 +220,20 @@ def expand_data_dir(
     records = {name: read_records(data_dir / name, ["query", "positive"]) for name in rewritten}
     scratch = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(
-        data_dir, scratch, ignore=lambda folder, _: list(rewritten) if Path(folder) == data_dir else []
-    )
+    shutil.copytree(data_dir, scratch, ignore=lambda folder, _: rewritten if Path(folder) == data_dir else [])
     counts = {}
-    for name, source in rewritten.items():
-        queries, plain = expand_queries([r["query"] for r in records[name]], generators[source.query_kind])
+    for name in rewritten:
+        originals = [record["query"] for record in records[name]]
+        queries, plain = expand_queries(originals, reason)
         with (scratch / name).open("w", encoding="utf-8") as stream:
             for record, query in zip(records[name], queries, strict=True):
                 row = {key: value for key, value in record.items() if key != "_line"} | {"query": query}
                 stream.write(json.dumps(row, ensure_ascii=False) + "\n")
-        counts[name] = {"records": len(queries), "queries": len(set(queries)), "plain": plain}
+        counts[name] = {"records": len(queries), "queries": len(set(originals)), "plain": plain}
         if plain:
-            logger.warning("%s: %d queries got a blank trace and stay plain", name, plain)
+            logger.warning(
+                "%s: %d of %d queries got no valid trace and stay plain", name, plain, len(set(originals))
+            )
     os.replace(scratch, out_dir)
     return counts
 
@@ -306,13 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", required=True, help="synthesis run folder")
     parser.add_argument("--out", required=True, help="the new folder (must not exist)")
+    parser.add_argument("--generator", choices=BACKENDS, default="rules", help="trace backend")
     parser.add_argument(
-        "--policy",
-        required=True,
-        help="causal LM writing the traces (alias, folder, e.g. a GRPO run's final/)",
+        "--model", help="local: causal LM alias or folder (e.g. a GRPO run's final/); openai: model name"
     )
-    parser.add_argument("--max-trace-tokens", type=int, default=64, help="longest trace in tokens")
-    parser.add_argument("--batch-size", type=int, default=8, help="queries per generate call")
+    parser.add_argument(
+        "--base-url", help="openai: API root; every query is sent there, so use a server you trust"
+    )
+    parser.add_argument(
+        ALLOW_OPENAI_API_FLAG, action="store_true", help="openai: allow OpenAI's own API without --base-url"
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="local: longest answer in tokens")
     return parser
 
 
@@ -320,12 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
-    model, tokenizer = load_policy(args.policy)
-    generators = {
-        kind: PolicyTraceGenerator(model, tokenizer, kind, args.max_trace_tokens, args.batch_size)
-        for kind in PROMPTS
-    }
-    counts = expand_data_dir(args.data, args.out, generators)
+    options: dict[str, Any] = {}
+    if args.generator == "local":
+        options = {
+            "model": check_model_source(args.model or "smollm2-135m"),
+            "max_new_tokens": args.max_new_tokens,
+        }
+    elif args.generator == "openai":
+        options = {
+            "model": args.model,
+            "base_url": args.base_url,
+            "allow_openai_api": args.allow_openai_api,
+        }
+    try:  # an endpoint that is refused or cannot be reached: one line, not a traceback
+        counts = expand_data_dir(args.data, args.out, TraceGenerator(args.generator, **options))
+    except GeneratorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(counts, indent=2))
     return 0
 
