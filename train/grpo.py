@@ -50,7 +50,7 @@ from train.checkpoint import load_model
 from train.data import TrainingDataError, report_data_errors
 from train.loop import setup_logging
 from train.reasoning import TraceGenerator, trace_problem
-from train.recipes import add_recipe_arguments, option, recipe_from_args
+from train.recipes import add_recipe_arguments, option, parse_recipe
 from train.t1 import (
     QUERY_SOURCES,
     completion_trace,
@@ -447,12 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
 @report_data_errors
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        recipe = recipe_from_args(GRPORecipe, args)
-    except ValueError as error:
-        parser.error(str(error))
+    args, recipe = parse_recipe(build_parser(), GRPORecipe, argv)
     summary = train_grpo(args.policy, args.encoder, args.data, args.out, recipe, args.resume)
     rewards = summary["step_rewards"]
     logger.info(
