@@ -259,6 +259,19 @@ def test_round_2_trains_unchanged_on_a_synthesis_run_expanded_by_rules_traces(
     assert (tmp_path / "r2" / "model.safetensors").is_file()
 
 
+def test_expansion_command_runs_a_trained_policy_as_the_local_backend(
+    query_data, policy_dir, tmp_path, capsys
+):
+    argv = ["--data", str(query_data), "--out", str(tmp_path / "local"), "--generator", "local"]
+    assert t1.main([*argv, "--model", str(policy_dir), "--max-new-tokens", "5", "--device", "cpu"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["jdcv.jsonl"]["records"] == 5 and counts["cv_queries.jsonl"]["queries"] == 4
+    # A query whose trace failed validation (a random policy's usually do) stays plain, and is counted.
+    rows = [json.loads(line) for line in (tmp_path / "local" / "jdcv.jsonl").read_text().splitlines()]
+    plain = {row["query"] for row in rows if "\nReasoning: " not in row["query"]}
+    assert len(plain) == counts["jdcv.jsonl"]["plain"]
+
+
 def test_expansion_command_fails_with_one_line_for_a_missing_folder_or_a_refused_endpoint(tmp_path, capsys):
     assert t1.main(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none'}: synthesis run folder not found"

@@ -35,6 +35,7 @@ from typing import Any
 if not __package__:  # run by path (`accelerate launch train/t1.py`): see train/_run_by_path.py
     import _run_by_path  # noqa: F401  (puts the repository root on sys.path)
 
+import torch
 from tqdm.auto import tqdm
 
 from cre.modeling_cre import join_reasoning
@@ -256,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         ALLOW_OPENAI_API_FLAG, action="store_true", help="openai: allow OpenAI's own API without --base-url"
     )
     parser.add_argument("--max-new-tokens", type=int, default=None, help="local: longest answer in tokens")
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="local: torch device"
+    )
     return parser
 
 
@@ -268,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         options = {
             "model": check_model_source(args.model or "smollm2-135m"),
             "max_new_tokens": args.max_new_tokens,
+            "device": args.device,
         }
     elif args.generator == "openai":
         options = {
