@@ -391,8 +391,9 @@ def train_grpo(
     scored = examples[: recipe.eval_examples]
 
     def greedy(source: str) -> float | None:
-        """The policy saved at ``source`` as the ``local`` backend runs it (greedy, no answer cache)."""
-        if not scored:
+        """The policy saved at ``source`` as the ``local`` backend runs it (greedy, no answer cache);
+        on the main process only, as the other processes would repeat the same work."""
+        if not scored or not trainer.accelerator.is_main_process:
             return None
         options = {"device": str(trainer.accelerator.device), "max_new_tokens": recipe.max_trace_tokens}
         return greedy_reward(
@@ -407,7 +408,8 @@ def train_grpo(
     seconds = time.perf_counter() - started
     final = Path(out_dir) / "final"
     trainer.save_model(str(final))
-    tokenizer.save_pretrained(final)
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(final)
     rewards = step_rewards(trainer)
     after = greedy(str(final))
     summary = {
