@@ -185,3 +185,9 @@ def test_a_seed_file_that_is_not_utf8_is_named_by_line_and_column(tmp_path, suff
         match=rf"^{re.escape(str(path))}:2: not valid UTF-8: byte 0xe9 at column {len(broken) + 1}",
     ):
         load_seed_jds(path)
+
+
+def test_find_skills_reads_a_short_form_at_the_very_end_of_the_text():
+    # "SEO" also starts the longer form "SEO writing": trying that one at the text's end must not
+    # read past the last token.
+    assert find_skills("Recruiter question: candidate with SEO") == ["Search Engine Optimization"]

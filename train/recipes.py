@@ -193,3 +193,29 @@ def canonical_json(value: Any) -> str:
 def recipe_key(value: Any) -> str:
     """A stable hash (SHA-256, hex) of ``value``'s :func:`canonical_json`."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+def parse_recipe(
+    parser: argparse.ArgumentParser, cls: type, argv: Sequence[str] | None = None
+) -> tuple[argparse.Namespace, Any]:
+    """Parse ``argv`` and build the recipe ``cls`` from it; a recipe that fails its own validation
+    ends the command like any bad flag (usage, the message, exit status 2).
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Demo:
+        ...     steps: int = option(1, "optimizer steps")
+        ...     def __post_init__(self):
+        ...         if self.steps < 1:
+        ...             raise ValueError("--steps must be at least 1")
+        >>> parser = argparse.ArgumentParser()
+        >>> add_recipe_arguments(parser, Demo)
+        >>> parse_recipe(parser, Demo, ["--steps", "2"])[1]
+        Demo(steps=2)
+    """
+    args = parser.parse_args(argv)
+    try:
+        return args, recipe_from_args(cls, args)
+    except ValueError as error:
+        parser.error(str(error))

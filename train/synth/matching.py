@@ -120,6 +120,8 @@ class _Lexicon:
         while index < len(tokens):
             step = 1
             for length in self._lengths.get(lowered[index], ()):
+                if index + length > len(tokens):  # a slice cut by the text's end is a shorter form's key
+                    continue
                 entry = self._forms.get(tuple(lowered[index : index + length]))
                 if entry is None:
                     continue
