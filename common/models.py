@@ -40,7 +40,7 @@ def build_cre_model(backbone: str, cache_dir: str | None = None, **config_overri
 
     Args:
         backbone: An alias (``minilm``, ``smollm2-135m``, ``mpnet``), a local folder or a Hub id.
-        cache_dir: Where converted backbones are cached (see :mod:`train.backbones`).
+        cache_dir: Where converted backbones are cached (see :mod:`common.backbones`).
         **config_overrides: :class:`CREConfig` fields (``pooling``, ``max_length``, ``cnn``, ``rt``, ...).
 
     Returns:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from common.chat import ThirdPartyNotAllowed
 from tests.chat_server import ChatServer
 from train.reasoning import TraceGenerator, parse_trace, trace_problem
-from train.synth.generators import ThirdPartyNotAllowed
 from train.synth.traces import reasoning_trace
 
 JD = (

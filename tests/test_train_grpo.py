@@ -148,7 +148,7 @@ def query_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def encoder_dir(tiny_backbone_dir, tmp_path_factory) -> Path:
-    from train.init_model import build_cre_model
+    from common.models import build_cre_model
 
     folder = tmp_path_factory.mktemp("encoder")
     build_cre_model(str(tiny_backbone_dir("encoder"))).save_pretrained(folder)

@@ -44,8 +44,8 @@ if not __package__:  # run by path (`accelerate launch train/grpo.py`): see trai
 import torch
 from tqdm.auto import tqdm
 
+from common.backbones import check_model_source
 from cre.modeling_cre import join_reasoning
-from train.backbones import check_model_source
 from train.checkpoint import load_model
 from train.data import TrainingDataError, report_data_errors
 from train.loop import setup_logging

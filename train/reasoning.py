@@ -33,8 +33,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from train.backbones import default_cache_dir
-from train.synth.generators import MalformedResponse, get_generator
+from common.chat import MalformedResponse
+from common.paths import cre_cache_root
+from train.synth.generators import get_generator
 from train.synth.prompts import load_prompt
 from train.synth.text import content_words
 from train.synth.traces import RulesTraces
@@ -49,7 +50,7 @@ _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 def default_trace_cache_dir() -> Path:
     """``$CRE_CACHE/reasoning-traces``: the LLM backends' answers (they may quote the queries)."""
-    return default_cache_dir() / "reasoning-traces"
+    return cre_cache_root() / "reasoning-traces"
 
 
 def trace_problem(query: str, trace: str, max_words: int = MAX_TRACE_WORDS) -> str | None:

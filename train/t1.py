@@ -38,13 +38,13 @@ if not __package__:  # run by path (`accelerate launch train/t1.py`): see train/
 import torch
 from tqdm.auto import tqdm
 
+from common.backbones import check_model_source, resolve_backbone
+from common.chat import ALLOW_OPENAI_API_FLAG, GeneratorError
 from cre.modeling_cre import join_reasoning
-from train.backbones import check_model_source, resolve_backbone
 from train.data import TrainingDataError, read_records, report_data_errors, require_records
 from train.loop import setup_logging
 from train.r2 import load_r2_data
 from train.reasoning import BACKENDS, TraceGenerator, parse_trace
-from train.synth.generators import ALLOW_OPENAI_API_FLAG, GeneratorError
 from train.synth.prompts import load_prompt
 
 logger = logging.getLogger("train.t1")  # not __name__, which is __main__ under -m
@@ -140,7 +140,7 @@ def load_policy(policy: str | os.PathLike) -> tuple[Any, Any]:
     """A causal LM and its tokenizer (left padding, a pad token) from an alias, folder or Hub id.
 
     Raises:
-        ModelNotFoundError: ``policy`` names no model (see :func:`train.backbones.check_model_source`).
+        ModelNotFoundError: ``policy`` names no model (see :func:`common.backbones.check_model_source`).
         TrainingDataError: Its tokenizer has no chat template (the ``reasoning`` prompt is a chat).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
