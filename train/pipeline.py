@@ -73,11 +73,14 @@ from train.r2 import R2Recipe
 from train.recipes import recipe_argv, recipe_from_args, recipe_key
 from train.synth import load_seed_jds, run_pipeline
 from train.synth.loaders import load_esco_jds, load_onet_jds
+from train.synth.pipeline import SYNTH_VERSION
+from train.synth.titles import title_pairs
 from train.validation import search_lambda, validation_benchmarks
 
 logger = logging.getLogger("train.pipeline")
 
 STEPS = ("synth", "r1", "r2", "boundary", "lambda", "evaluate")
+JD_SOURCES = ("default", "onet", "onet+esco")
 # The steps that run a round module as a subprocess: its parser and its recipe.
 ROUNDS = {"r1": (r1.build_parser, R1Recipe), "r2": (r2.build_parser, R2Recipe)}
 
@@ -95,6 +98,9 @@ class JobRecipe:
         feedback: The final checkpoint's candidate feedback, over ``FEEDBACK_DEFAULTS`` (off unless set).
         max_length: Token budget of the BoundaryHead and the evaluation.
         cnn: Round 1 trains the CNN projection (``--no-cnn`` on the command line turns it off).
+        jds: The synthesis seeds (``--jds``): ``default`` (the embedded JDs), ``onet`` (plus the O*NET
+            ``train``-split occupations shipped with the project) or ``onet+esco``.
+        mixed_precision: Both rounds' ``--mixed-precision`` (``None``: the rounds' default).
 
     Raises:
         ValueError: Options that contradict each other, or an unknown feedback option.
@@ -108,12 +114,16 @@ class JobRecipe:
     feedback: dict[str, float] = field(default_factory=dict)
     max_length: int = 160
     cnn: bool = True
+    jds: str = "default"
+    mixed_precision: str | None = None
 
     def __post_init__(self):
         if self.r2_from_backbone and not self.r2.task_adapter:
             raise ValueError("r2_from_backbone grafts a task adapter: r2 needs task_adapter")
         if self.r2.graft_onto:
             raise ValueError("r2.graft_onto is the job's to set (r2_from_backbone grafts onto r1/)")
+        if self.jds not in JD_SOURCES:
+            raise ValueError(f"jds must be one of {JD_SOURCES}, got {self.jds!r}")
         unknown = sorted(set(self.feedback) - set(FEEDBACK_DEFAULTS))
         if unknown:
             raise ValueError(f"unknown feedback options {unknown}; known: {sorted(FEEDBACK_DEFAULTS)}")
@@ -134,12 +144,21 @@ RECIPES = {
             max_length=128,
             weights=RankingWeights(distill=0.5),
         ),
-        r2=R2Recipe(steps=25, batch_size=16, max_length=160),
+        # Besides JD→CV triplets, the tasks users run: recruiter questions about CV passages and job
+        # titles that must find their occupation (O*NET train-split and ESCO variants).
+        r2=R2Recipe(
+            steps=25, batch_size=16, max_length=160, question_steps=30, title_steps=30, pair_batch_size=32
+        ),
         # Decided on the development suite's macro average (eval/results/devsuite_decisions.md): the CNN
         # projection did not earn its cost there, and without it the checkpoint exports to plain
         # sentence-transformers and ONNX; candidate feedback over the three best candidates did.
         cnn=False,
         feedback={"top_k": 3, "weight": 1.0},
+        # The O*NET train-split occupations widen the synthetic JDs beyond the embedded seeds' families.
+        jds="onet",
+        # bf16 autocast: on CPUs with native bf16 (AVX512-BF16, AMX) a training step takes about two
+        # thirds of the fp32 time; elsewhere pass `--r1-args/--r2-args "--mixed-precision no"`.
+        mixed_precision="bf16",
     ),
     # Domain adaptation with occupation seeds (`--jds onet+esco --recipe minilm-onet`, ≤ 60 min on 2
     # cores): a long profile stage whose whole-JD targets the frozen model refines with RT, adapters
@@ -201,6 +220,7 @@ class Pipeline:
         self.args = args
         self.out = Path(args.out or f"outputs/cre-{Path(args.backbone).name}")
         self.recipe = RECIPES[args.recipe or (args.backbone if args.backbone in RECIPES else DEFAULT_RECIPE)]
+        self.jds = args.jds or self.recipe.jds
         self.max_length = args.max_length or self.recipe.max_length
         # Benchmarks share texts (and reruns share everything): each model encodes a text once.
         self.embedding_cache = self.out / "eval" / "embeddings"
@@ -218,7 +238,13 @@ class Pipeline:
         steps: list[tuple[str, dict, Callable[[], dict]]] = [
             (
                 "synth",
-                {"seed": self.args.seed, "seed_jds": self.args.seed_jds, "jds": self.args.jds},
+                {
+                    "seed": self.args.seed,
+                    "seed_jds": self.args.seed_jds,
+                    "jds": self.jds,
+                    "titles": bool(self.recipe.r2.title_steps),
+                    "synth_version": SYNTH_VERSION,
+                },
                 self.synth,
             ),
             ("r1", self.round_settings("r1"), lambda: self.train_round("r1")),
@@ -263,14 +289,20 @@ class Pipeline:
         if self.stale:  # new settings: the synthesis journal of the old ones does not apply
             shutil.rmtree(self.out / "synth", ignore_errors=True)
         jds = load_seed_jds()[: self.args.seed_jds]
-        sources = set(self.args.jds.split("+"))
+        sources = set(self.jds.split("+"))
         if "onet" in sources:
             jds += load_onet_jds(self.args.data_dir, split="train")
         # ESCO's one-paragraph descriptions anchor the space (profile stage) but do not steer the rules
         # stages or R2: as full seeds they pulled résumé recall down (docs/research-log.md).
         anchors = load_esco_jds(self.args.data_dir) if "esco" in sources else []
+        titles = title_pairs(self.args.data_dir, seed=self.args.seed) if self.recipe.r2.title_steps else []
         manifest = run_pipeline(
-            jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed, profile_jds=anchors
+            jds,
+            backend="rules",
+            out_dir=self.out / "synth",
+            seed=self.args.seed,
+            profile_jds=anchors,
+            title_pairs=titles,
         )
         return {"files": manifest["files"], "splits": manifest["splits"]}
 
@@ -322,6 +354,8 @@ class Pipeline:
             graft = str(self.out / "r1") if from_backbone else None
             recipe, lr = replace(self.recipe.r2, graft_onto=graft), self.recipe.r2_lr
         options += recipe_argv(recipe) + ([] if lr is None else ["--lr", str(lr)])
+        if self.recipe.mixed_precision:
+            options += ["--mixed-precision", self.recipe.mixed_precision]
         return options + shlex.split(getattr(self.args, f"{name}_args"))
 
     def train_round(self, name: str) -> dict:
@@ -411,15 +445,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed-jds", type=int, help="use only the first N embedded seed JDs (quick trials)")
     parser.add_argument(
         "--jds",
-        choices=("default", "onet", "onet+esco"),
-        default="default",
-        help="synthesis seeds: the embedded JDs, plus the O*NET train-split occupations and their stack "
-        "specialisations (onet), plus the ESCO occupations' labels and descriptions as profile-stage "
-        "anchors (onet+esco; never their ISCO groups)",
+        choices=JD_SOURCES,
+        help="synthesis seeds (default: the recipe's): the embedded JDs, plus the O*NET train-split "
+        "occupations and their stack specialisations (onet), plus the ESCO occupations' labels and "
+        "descriptions as profile-stage anchors (onet+esco; never their ISCO groups)",
     )
     parser.add_argument(
         "--data-dir",
-        help="development data folder for --jds onet[+esco] (default ../shared/data or $CRE_DATA_DIR)",
+        help="data folder with onet/ and esco/ for the O*NET seeds, ESCO anchors and title pairs "
+        "(default: $CRE_DATA_DIR, else the training-only copy shipped in train/synth/data/derived)",
     )
     parser.add_argument("--recipe", choices=sorted(RECIPES), help="round options (default: the backbone's)")
     parser.add_argument(
