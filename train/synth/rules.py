@@ -812,7 +812,9 @@ def _questions_about(block: str, title: str, rng: random.Random) -> list[str]:
         for sentence in sentences(block):
             match = _PAST_BULLET.match(sentence)
             if match and len(match.group(2).split()) >= 3 and not _TOOLS.match(sentence):
-                rest = _OUTCOME_CLAUSE.sub("", match.group(2)).rstrip(".")
+                rest = re.sub(
+                    r"^(?:with|or|and|on|in|to)\s+", "", _OUTCOME_CLAUSE.sub("", match.group(2)).rstrip(".")
+                )
                 found += [t.format(role=role, company=company, rest=rest) for t in _ROLE_QUESTIONS]
         tools = _TOOLS.search(block)
         if tools:
