@@ -101,6 +101,9 @@ class JobRecipe:
         jds: The synthesis seeds (``--jds``): ``default`` (the embedded JDs), ``onet`` (plus the O*NET
             ``train``-split occupations shipped with the project) or ``onet+esco``.
         mixed_precision: Both rounds' ``--mixed-precision`` (``None``: the rounds' default).
+        boundary_weight: λ of ``cos − λ·s_boundary`` in the final checkpoint (``None``: chosen
+            recall-first on the tune half, :func:`train.validation.search_lambda`). The head is trained
+            either way, so a user can turn it on.
 
     Raises:
         ValueError: Options that contradict each other, or an unknown feedback option.
@@ -116,6 +119,7 @@ class JobRecipe:
     cnn: bool = True
     jds: str = "default"
     mixed_precision: str | None = None
+    boundary_weight: float | None = None
 
     def __post_init__(self):
         if self.r2_from_backbone and not self.r2.task_adapter:
@@ -159,6 +163,9 @@ RECIPES = {
         # bf16 autocast: on CPUs with native bf16 (AVX512-BF16, AMX) a training step takes about two
         # thirds of the fp32 time; elsewhere pass `--r1-args/--r2-args "--mixed-precision no"`.
         mixed_precision="bf16",
+        # The boundary term changed no ranking any development benchmark sees, so it is off by default
+        # (eval/results/devsuite_decisions.md); the head ships for users who set λ.
+        boundary_weight=0.0,
     ),
     # Domain adaptation with occupation seeds (`--jds onet+esco --recipe minilm-onet`, ≤ 60 min on 2
     # cores): a long profile stage whose whole-JD targets the frozen model refines with RT, adapters
@@ -228,6 +235,18 @@ class Pipeline:
         self.stale = False  # once a step reruns, every later step reruns too
 
     @property
+    def fixed_lambda(self) -> float | None:
+        """The recipe's λ, unless ``--lambda-grid`` asks for a search."""
+        return None if self.args.lambda_grid else self.recipe.boundary_weight
+
+    @property
+    def lambda_grid(self) -> list[float] | None:
+        """The λ searched on the tune half (``None`` when the recipe's λ applies)."""
+        if self.fixed_lambda is not None:
+            return None
+        return self.args.lambda_grid or list(DEFAULT_LAMBDA_GRID)
+
+    @property
     def feedback(self) -> dict:
         """The final checkpoint's candidate feedback options (``config.feedback``)."""
         return {**FEEDBACK_DEFAULTS, **self.recipe.feedback}
@@ -250,7 +269,11 @@ class Pipeline:
             ("r1", self.round_settings("r1"), lambda: self.train_round("r1")),
             ("r2", self.round_settings("r2"), lambda: self.train_round("r2")),
             ("boundary", {"max_length": self.max_length, "seed": self.args.seed}, self.boundary),
-            ("lambda", {"grid": self.args.lambda_grid, "feedback": self.feedback}, self.choose_lambda),
+            (
+                "lambda",
+                {"grid": self.lambda_grid, "fixed": self.fixed_lambda, "feedback": self.feedback},
+                self.choose_lambda,
+            ),
             ("evaluate", {"max_length": self.max_length}, self.evaluate),
         ]
         results = {}
@@ -387,13 +410,18 @@ class Pipeline:
         return {"metrics": summary["metrics"], "pairs": summary["pairs"]}
 
     def choose_lambda(self) -> dict:
+        config = CREConfig.from_pretrained(self.out / "final")
+        config.feedback = self.feedback
+        if self.fixed_lambda is not None:
+            config.boundary["weight"] = self.fixed_lambda
+            config.save_pretrained(self.out / "final")
+            print(f"    λ = {self.fixed_lambda:g} (the recipe's; --lambda-grid searches instead)", flush=True)
+            return {"best_lambda": self.fixed_lambda, "chosen_by": "recipe"}
         encoder = load_encoder(
             str(self.out / "final"), max_length=self.max_length, cache_dir=self.embedding_cache
         )
-        search = search_lambda(encoder, self.out / "synth", self.args.lambda_grid)
-        config = CREConfig.from_pretrained(self.out / "final")
+        search = search_lambda(encoder, self.out / "synth", self.lambda_grid)
         config.boundary["weight"] = search["best_lambda"]
-        config.feedback = self.feedback
         config.save_pretrained(self.out / "final")
         print(
             f"    λ = {search['best_lambda']:g} ({search['metric']} {search['best_value']:.4f} on the tune half; "
@@ -468,7 +496,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=int, help="token budget for the BoundaryHead and evaluation")
     parser.add_argument("--r1-args", default="", help="extra options for train.r1 (quoted)")
     parser.add_argument("--r2-args", default="", help="extra options for train.r2 (quoted)")
-    parser.add_argument("--lambda-grid", type=float, nargs="+", default=list(DEFAULT_LAMBDA_GRID))
+    parser.add_argument(
+        "--lambda-grid",
+        type=float,
+        nargs="+",
+        help="search λ over these values on the tune half (default: the recipe's λ if it sets one, "
+        f"else {' '.join(map(str, DEFAULT_LAMBDA_GRID))})",
+    )
     add_hub_arguments(parser)
     return parser
 
