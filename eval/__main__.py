@@ -62,6 +62,7 @@ from eval.retrieval import bm25_pools, read_pool_file
 from eval.runner import BM25_ROW
 from eval.suite import (
     MAIN_METRICS,
+    average_rows,
     markdown_suite,
     references_for,
     results_from_report,
@@ -172,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--answer-cache", help="LLM answer cache folder (default $CRE_CACHE/synth-answers)")
     contrast = commands.add_parser("contrast", help="suite contrast between two rows of a saved report")
     contrast.add_argument("--report", required=True, help="results JSON of compare --per-query")
-    contrast.add_argument("--model", required=True, help="row judged")
+    contrast.add_argument(
+        "--model", required=True, nargs="+", help="row judged; several (a recipe's seeds): their mean"
+    )
     contrast.add_argument("--reference", required=True, help="row it is measured against")
     contrast.add_argument("--bootstrap-samples", type=int, default=10_000)
     contrast.add_argument("--out", help="also write the contrast JSON here")
@@ -383,14 +386,18 @@ def run_cache(args: argparse.Namespace) -> list[dict]:
 def run_contrast(args: argparse.Namespace) -> dict:
     report = json.loads(Path(args.report).read_text(encoding="utf-8"))
     rows = set(report["models"])
-    unknown = [row for row in (args.model, args.reference) if row not in rows]
+    unknown = [row for row in (*args.model, args.reference) if row not in rows]
     if unknown:
         raise SystemExit(f"error: {args.report} has no row(s) {unknown}; rows: {sorted(rows)}")
     try:
         results = results_from_report(report)
+        model = args.model[0]
+        if len(args.model) > 1:
+            model = f"mean of {len(args.model)}: " + ", ".join(args.model)
+            results = results + average_rows(results, args.model, model)
     except ValueError as err:
         raise SystemExit(f"error: {args.report}: {err}") from None
-    contrast = suite_contrast(results, args.model, args.reference, samples=args.bootstrap_samples)
+    contrast = suite_contrast(results, model, args.reference, samples=args.bootstrap_samples)
     print(markdown_suite([contrast]))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

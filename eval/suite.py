@@ -196,6 +196,43 @@ def suite_contrast(
     return contrast
 
 
+def average_rows(results: Sequence[RunResult], rows: Sequence[str], name: str) -> list[RunResult]:
+    """One row ``name`` whose per-query scores are the mean over ``rows`` (e.g. a recipe's seeds), on the
+    benchmarks every one of them was scored on.
+
+    A recipe is judged by its mean over seeds: the contrast of this row with a reference is the mean of
+    the seeds' contrasts, and its bootstrap interval (over queries) reflects the queries, not the seeds.
+
+    Raises:
+        ValueError: A row is missing, or two rows were scored on different queries of a benchmark.
+
+    Example:
+        >>> a = RunResult("s0", "b", {}, {"m": np.array([1.0, 0.0])}, ["q1", "q2"])
+        >>> b = RunResult("s1", "b", {}, {"m": np.array([0.0, 0.0])}, ["q1", "q2"])
+        >>> mean = average_rows([a, b], ["s0", "s1"], "seeds")[0]
+        >>> mean.model, mean.per_query["m"].tolist(), mean.metrics
+        ('seeds', [0.5, 0.0], {'m': 0.25})
+    """
+    by_key = {(r.model, r.benchmark): r for r in results}
+    unknown = [row for row in rows if not any(r.model == row for r in results)]
+    if unknown:
+        raise ValueError(f"no rows {unknown} to average")
+    averaged = []
+    for benchmark in dict.fromkeys(r.benchmark for r in results):
+        members = [by_key.get((row, benchmark)) for row in rows]
+        if any(member is None for member in members):
+            continue
+        if any(member.query_ids != members[0].query_ids for member in members):
+            raise ValueError(f"{', '.join(rows)} were scored on different queries of {benchmark}")
+        per_query = {
+            metric: np.mean([member.per_query[metric] for member in members], axis=0)
+            for metric in members[0].per_query
+        }
+        metrics = {metric: float(values.mean()) for metric, values in per_query.items()}
+        averaged.append(RunResult(name, benchmark, metrics, per_query, members[0].query_ids))
+    return averaged
+
+
 def recipe_is_acceptable(contrast: Mapping) -> bool:
     """The suite's rule: the macro Δ is above 0 and no benchmark is significantly worse.
 

@@ -299,3 +299,10 @@ def test_cli_contrast_recomputes_a_suite_contrast_from_a_saved_report(tmp_path, 
     assert "| a | b |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"has no row\(s\) \['c'\]"):
         main(["contrast", "--report", str(path), "--model", "c", "--reference", "b"])
+    # A recipe's seeds: the contrast of their mean is the mean of their contrasts.
+    path.write_text(json.dumps(build_report(results, benchmarks, {}, {}, {}, [], per_query=True, samples=50)))
+    argv = ["contrast", "--report", str(path), "--model", "a", "b", "--reference", "b"]
+    assert main([*argv, "--bootstrap-samples", "100", "--out", str(tmp_path / "mean.json")]) == 0
+    mean = json.loads((tmp_path / "mean.json").read_text())
+    assert mean["model"] == "mean of 2: a, b"
+    assert mean["benchmarks"]["jobnorm"]["delta"] == (saved["benchmarks"]["jobnorm"]["delta"] + 0.0) / 2

@@ -15,21 +15,21 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     out = tmp_path / "job"
     command = [
         "-m", "train.pipeline", "--backbone", str(tiny_backbone_dir("encoder")), "--out", str(out),
-        "--seed-jds", str(SEED_JDS), "--max-length", "48",
-        "--r1-args", " ".join(TINY_R1), "--r2-args", " ".join(TINY_R2),
+        "--seed-jds", str(SEED_JDS), "--jds", "default", "--max-length", "48",
+        "--r1-args", " ".join(TINY_R1),
+        "--r2-args", " ".join([*TINY_R2, "--question-steps", "1", "--title-steps", "1", "--pair-batch-size", "4"]),
     ]  # fmt: skip
     first = run_python(*command)
     for number, step in enumerate(["synth", "r1", "r2", "boundary", "lambda", "evaluate"], start=1):
         assert f"[{number}/6] {step}: finished" in first.stdout
 
     final = AutoModel.from_pretrained(out / "final", trust_remote_code=True)
-    search = json.loads((out / "steps" / "lambda.json").read_text())["result"]
-    assert final.has_boundary_head
-    assert final.config.boundary["weight"] == search["best_lambda"]
+    assert final.has_boundary_head  # trained, but off: the default recipe's λ is 0
+    assert final.config.boundary["weight"] == 0.0
     assert final.config.feedback == {"top_k": 3, "weight": 1.0}  # the default recipe turns it on
     assert not final.config.cnn["enabled"]  # and trains no CNN projection
-    assert {row["lambda"] for row in search["recall_guard"]["grid"]} >= {0.0, 0.3, 1.0}
-    assert {row["lambda"] for row in search["grid"]} == set(search["recall_guard"]["qualified"])
+    r2_summary = json.loads((out / "r2" / "training_summary.json").read_text())
+    assert {"jdcv", "questions", "titles"} <= set(r2_summary["examples"])  # the tasks users run
     results = json.loads((out / "eval" / "results.json").read_text())
     assert {"baseline", "r1", "r2", "full"} <= {name.split(" ")[0] for name in results["models"]}
     assert set(results["benchmarks"]) == {"synth-jd-jd", "synth-jd-cv", "synth-boundary"}
@@ -42,6 +42,14 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     assert json.loads((out / "pipeline_summary.json").read_text())["seconds"] == dict.fromkeys(
         ["synth", "r1", "r2", "boundary", "lambda", "evaluate"], 0.0
     )
+
+    searched = run_python(*command, "--lambda-grid", "0", "0.3", "1")  # λ chosen on the tune half instead
+    assert "[5/6] lambda: settings changed" in searched.stdout and searched.stdout.count("reused") == 4
+    search = json.loads((out / "steps" / "lambda.json").read_text())["result"]
+    final = AutoModel.from_pretrained(out / "final", trust_remote_code=True)
+    assert final.config.boundary["weight"] == search["best_lambda"]
+    assert {row["lambda"] for row in search["recall_guard"]["grid"]} == {0.0, 0.3, 1.0}
+    assert {row["lambda"] for row in search["grid"]} == set(search["recall_guard"]["qualified"])
 
 
 def write_onet(folder):

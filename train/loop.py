@@ -212,6 +212,33 @@ def cycle_batches(examples: Sequence[Any], count: int, batch_size: int, seed: in
     return [[examples[i] for i in order[b * batch_size : (b + 1) * batch_size]] for b in range(count)]
 
 
+def cycle_grouped_batches(
+    examples: Sequence[dict], count: int, batch_size: int, seed: int, per_group: int | None
+) -> list[list[dict]]:
+    """Like :func:`cycle_batches`, but each pass keeps the examples of one ``source_id`` together and
+    takes at most ``per_group`` of them (``None``: all), so a batch holds whole groups.
+
+    Example:
+        >>> rows = [{"source_id": s, "n": n} for s, n in ["a1", "a2", "b1", "c1"]]
+        >>> [[row["source_id"] for row in batch] for batch in cycle_grouped_batches(rows, 2, 2, 0, 1)]
+        [['a', 'c'], ['b', 'a']]
+    """
+    if not examples:
+        raise ValueError("cannot draw batches from an empty set of examples")
+    groups: dict[str, list[dict]] = {}
+    for example in examples:
+        groups.setdefault(example["source_id"], []).append(example)
+    rng = random.Random(seed)
+    order: list[dict] = []
+    while len(order) < count * batch_size:
+        names = list(groups)
+        rng.shuffle(names)
+        for name in names:
+            members = groups[name]
+            order += rng.sample(members, min(per_group or len(members), len(members)))
+    return [order[b * batch_size : (b + 1) * batch_size] for b in range(count)]
+
+
 def latest_state(output_dir: str | Path) -> tuple[Path, int] | None:
     """The newest ``state/step-N`` folder under ``output_dir`` and its step, or ``None``."""
     folders = [

@@ -73,11 +73,14 @@ from train.r2 import R2Recipe
 from train.recipes import recipe_argv, recipe_from_args, recipe_key
 from train.synth import load_seed_jds, run_pipeline
 from train.synth.loaders import load_esco_jds, load_onet_jds
+from train.synth.pipeline import SYNTH_VERSION
+from train.synth.titles import title_pairs
 from train.validation import search_lambda, validation_benchmarks
 
 logger = logging.getLogger("train.pipeline")
 
 STEPS = ("synth", "r1", "r2", "boundary", "lambda", "evaluate")
+JD_SOURCES = ("default", "onet", "onet+esco")
 # The steps that run a round module as a subprocess: its parser and its recipe.
 ROUNDS = {"r1": (r1.build_parser, R1Recipe), "r2": (r2.build_parser, R2Recipe)}
 
@@ -95,6 +98,12 @@ class JobRecipe:
         feedback: The final checkpoint's candidate feedback, over ``FEEDBACK_DEFAULTS`` (off unless set).
         max_length: Token budget of the BoundaryHead and the evaluation.
         cnn: Round 1 trains the CNN projection (``--no-cnn`` on the command line turns it off).
+        jds: The synthesis seeds (``--jds``): ``default`` (the embedded JDs), ``onet`` (plus the O*NET
+            ``train``-split occupations shipped with the project) or ``onet+esco``.
+        mixed_precision: Both rounds' ``--mixed-precision`` (``None``: the rounds' default).
+        boundary_weight: λ of ``cos − λ·s_boundary`` in the final checkpoint (``None``: chosen
+            recall-first on the tune half, :func:`train.validation.search_lambda`). The head is trained
+            either way, so a user can turn it on.
 
     Raises:
         ValueError: Options that contradict each other, or an unknown feedback option.
@@ -108,12 +117,17 @@ class JobRecipe:
     feedback: dict[str, float] = field(default_factory=dict)
     max_length: int = 160
     cnn: bool = True
+    jds: str = "default"
+    mixed_precision: str | None = None
+    boundary_weight: float | None = None
 
     def __post_init__(self):
         if self.r2_from_backbone and not self.r2.task_adapter:
             raise ValueError("r2_from_backbone grafts a task adapter: r2 needs task_adapter")
         if self.r2.graft_onto:
             raise ValueError("r2.graft_onto is the job's to set (r2_from_backbone grafts onto r1/)")
+        if self.jds not in JD_SOURCES:
+            raise ValueError(f"jds must be one of {JD_SOURCES}, got {self.jds!r}")
         unknown = sorted(set(self.feedback) - set(FEEDBACK_DEFAULTS))
         if unknown:
             raise ValueError(f"unknown feedback options {unknown}; known: {sorted(FEEDBACK_DEFAULTS)}")
@@ -134,12 +148,24 @@ RECIPES = {
             max_length=128,
             weights=RankingWeights(distill=0.5),
         ),
-        r2=R2Recipe(steps=25, batch_size=16, max_length=160),
+        # Besides JD→CV triplets, the tasks users run: recruiter questions about CV passages and job
+        # titles that must find their occupation (O*NET train-split and ESCO variants).
+        r2=R2Recipe(
+            steps=25, batch_size=16, max_length=160, question_steps=30, title_steps=30, pair_batch_size=32
+        ),
         # Decided on the development suite's macro average (eval/results/devsuite_decisions.md): the CNN
         # projection did not earn its cost there, and without it the checkpoint exports to plain
         # sentence-transformers and ONNX; candidate feedback over the three best candidates did.
         cnn=False,
         feedback={"top_k": 3, "weight": 1.0},
+        # The O*NET train-split occupations widen the synthetic JDs beyond the embedded seeds' families.
+        jds="onet",
+        # bf16 autocast: on CPUs with native bf16 (AVX512-BF16, AMX) a training step takes about two
+        # thirds of the fp32 time; elsewhere pass `--r1-args/--r2-args "--mixed-precision no"`.
+        mixed_precision="bf16",
+        # The boundary term changed no ranking any development benchmark sees, so it is off by default
+        # (eval/results/devsuite_decisions.md); the head ships for users who set λ.
+        boundary_weight=0.0,
     ),
     # Domain adaptation with occupation seeds (`--jds onet+esco --recipe minilm-onet`, ≤ 60 min on 2
     # cores): a long profile stage whose whole-JD targets the frozen model refines with RT, adapters
@@ -201,11 +227,24 @@ class Pipeline:
         self.args = args
         self.out = Path(args.out or f"outputs/cre-{Path(args.backbone).name}")
         self.recipe = RECIPES[args.recipe or (args.backbone if args.backbone in RECIPES else DEFAULT_RECIPE)]
+        self.jds = args.jds or self.recipe.jds
         self.max_length = args.max_length or self.recipe.max_length
         # Benchmarks share texts (and reruns share everything): each model encodes a text once.
         self.embedding_cache = self.out / "eval" / "embeddings"
         self.timings: dict[str, float] = {}
         self.stale = False  # once a step reruns, every later step reruns too
+
+    @property
+    def fixed_lambda(self) -> float | None:
+        """The recipe's λ, unless ``--lambda-grid`` asks for a search."""
+        return None if self.args.lambda_grid else self.recipe.boundary_weight
+
+    @property
+    def lambda_grid(self) -> list[float] | None:
+        """The λ searched on the tune half (``None`` when the recipe's λ applies)."""
+        if self.fixed_lambda is not None:
+            return None
+        return self.args.lambda_grid or list(DEFAULT_LAMBDA_GRID)
 
     @property
     def feedback(self) -> dict:
@@ -218,13 +257,23 @@ class Pipeline:
         steps: list[tuple[str, dict, Callable[[], dict]]] = [
             (
                 "synth",
-                {"seed": self.args.seed, "seed_jds": self.args.seed_jds, "jds": self.args.jds},
+                {
+                    "seed": self.args.seed,
+                    "seed_jds": self.args.seed_jds,
+                    "jds": self.jds,
+                    "titles": bool(self.recipe.r2.title_steps),
+                    "synth_version": SYNTH_VERSION,
+                },
                 self.synth,
             ),
             ("r1", self.round_settings("r1"), lambda: self.train_round("r1")),
             ("r2", self.round_settings("r2"), lambda: self.train_round("r2")),
             ("boundary", {"max_length": self.max_length, "seed": self.args.seed}, self.boundary),
-            ("lambda", {"grid": self.args.lambda_grid, "feedback": self.feedback}, self.choose_lambda),
+            (
+                "lambda",
+                {"grid": self.lambda_grid, "fixed": self.fixed_lambda, "feedback": self.feedback},
+                self.choose_lambda,
+            ),
             ("evaluate", {"max_length": self.max_length}, self.evaluate),
         ]
         results = {}
@@ -263,14 +312,20 @@ class Pipeline:
         if self.stale:  # new settings: the synthesis journal of the old ones does not apply
             shutil.rmtree(self.out / "synth", ignore_errors=True)
         jds = load_seed_jds()[: self.args.seed_jds]
-        sources = set(self.args.jds.split("+"))
+        sources = set(self.jds.split("+"))
         if "onet" in sources:
             jds += load_onet_jds(self.args.data_dir, split="train")
         # ESCO's one-paragraph descriptions anchor the space (profile stage) but do not steer the rules
         # stages or R2: as full seeds they pulled résumé recall down (docs/research-log.md).
         anchors = load_esco_jds(self.args.data_dir) if "esco" in sources else []
+        titles = title_pairs(self.args.data_dir, seed=self.args.seed) if self.recipe.r2.title_steps else []
         manifest = run_pipeline(
-            jds, backend="rules", out_dir=self.out / "synth", seed=self.args.seed, profile_jds=anchors
+            jds,
+            backend="rules",
+            out_dir=self.out / "synth",
+            seed=self.args.seed,
+            profile_jds=anchors,
+            title_pairs=titles,
         )
         return {"files": manifest["files"], "splits": manifest["splits"]}
 
@@ -322,6 +377,8 @@ class Pipeline:
             graft = str(self.out / "r1") if from_backbone else None
             recipe, lr = replace(self.recipe.r2, graft_onto=graft), self.recipe.r2_lr
         options += recipe_argv(recipe) + ([] if lr is None else ["--lr", str(lr)])
+        if self.recipe.mixed_precision:
+            options += ["--mixed-precision", self.recipe.mixed_precision]
         return options + shlex.split(getattr(self.args, f"{name}_args"))
 
     def train_round(self, name: str) -> dict:
@@ -353,13 +410,18 @@ class Pipeline:
         return {"metrics": summary["metrics"], "pairs": summary["pairs"]}
 
     def choose_lambda(self) -> dict:
+        config = CREConfig.from_pretrained(self.out / "final")
+        config.feedback = self.feedback
+        if self.fixed_lambda is not None:
+            config.boundary["weight"] = self.fixed_lambda
+            config.save_pretrained(self.out / "final")
+            print(f"    λ = {self.fixed_lambda:g} (the recipe's; --lambda-grid searches instead)", flush=True)
+            return {"best_lambda": self.fixed_lambda, "chosen_by": "recipe"}
         encoder = load_encoder(
             str(self.out / "final"), max_length=self.max_length, cache_dir=self.embedding_cache
         )
-        search = search_lambda(encoder, self.out / "synth", self.args.lambda_grid)
-        config = CREConfig.from_pretrained(self.out / "final")
+        search = search_lambda(encoder, self.out / "synth", self.lambda_grid)
         config.boundary["weight"] = search["best_lambda"]
-        config.feedback = self.feedback
         config.save_pretrained(self.out / "final")
         print(
             f"    λ = {search['best_lambda']:g} ({search['metric']} {search['best_value']:.4f} on the tune half; "
@@ -411,15 +473,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed-jds", type=int, help="use only the first N embedded seed JDs (quick trials)")
     parser.add_argument(
         "--jds",
-        choices=("default", "onet", "onet+esco"),
-        default="default",
-        help="synthesis seeds: the embedded JDs, plus the O*NET train-split occupations and their stack "
-        "specialisations (onet), plus the ESCO occupations' labels and descriptions as profile-stage "
-        "anchors (onet+esco; never their ISCO groups)",
+        choices=JD_SOURCES,
+        help="synthesis seeds (default: the recipe's): the embedded JDs, plus the O*NET train-split "
+        "occupations and their stack specialisations (onet), plus the ESCO occupations' labels and "
+        "descriptions as profile-stage anchors (onet+esco; never their ISCO groups)",
     )
     parser.add_argument(
         "--data-dir",
-        help="development data folder for --jds onet[+esco] (default ../shared/data or $CRE_DATA_DIR)",
+        help="data folder with onet/ and esco/ for the O*NET seeds, ESCO anchors and title pairs "
+        "(default: $CRE_DATA_DIR, else the training-only copy shipped in train/synth/data/derived)",
     )
     parser.add_argument("--recipe", choices=sorted(RECIPES), help="round options (default: the backbone's)")
     parser.add_argument(
@@ -434,7 +496,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=int, help="token budget for the BoundaryHead and evaluation")
     parser.add_argument("--r1-args", default="", help="extra options for train.r1 (quoted)")
     parser.add_argument("--r2-args", default="", help="extra options for train.r2 (quoted)")
-    parser.add_argument("--lambda-grid", type=float, nargs="+", default=list(DEFAULT_LAMBDA_GRID))
+    parser.add_argument(
+        "--lambda-grid",
+        type=float,
+        nargs="+",
+        help="search λ over these values on the tune half (default: the recipe's λ if it sets one, "
+        f"else {' '.join(map(str, DEFAULT_LAMBDA_GRID))})",
+    )
     add_hub_arguments(parser)
     return parser
 

@@ -56,6 +56,7 @@ from train.loop import (
     MicroBatch,
     add_loop_arguments,
     cycle_batches,
+    cycle_grouped_batches,
     make_accelerator,
     run_training,
     setup_logging,
@@ -74,6 +75,29 @@ from train.synth.schema import TRIPLET_NEGATIVE_TYPES
 from train.synth.text import opening
 
 TRIPLET_FIELDS = {"query": "jd", "positive": "cv", "negative": "cv"}  # field -> input kind
+
+
+@dataclass(frozen=True)
+class PairTask:
+    """A task of (query, positive) pairs trained beside the triplets with in-batch negatives.
+
+    Attributes:
+        file: The data folder's JSONL file (``train`` split).
+        kinds: Input kind of the ``query`` and the ``positive`` field.
+        per_group: Pairs of one ``source_id`` a pass puts in one batch (``None``: all of them). Questions
+            about one CV's passages share a batch, so its other passages are the hard negatives; the
+            variants of one title would be false negatives of each other, so one per batch.
+    """
+
+    file: str
+    kinds: dict[str, str]
+    per_group: int | None
+
+
+PAIR_TASKS = {
+    "questions": PairTask("cv_queries.jsonl", {"query": "query", "positive": "cv"}, per_group=None),
+    "titles": PairTask("titles.jsonl", {"query": "jd", "positive": "jd"}, per_group=1),
+}
 logger = logging.getLogger("train.r2")  # not __name__, which is __main__ under -m
 
 
@@ -119,6 +143,11 @@ class R2Recipe:
             for it and belong to the BoundaryHead and the recruiter's filters.
         graft_onto: A checkpoint trained from the same base (Round 1) that receives the task adapter
             (:func:`train.lora.graft_task_adapter`) and becomes the saved model (``None``: the base).
+        question_steps: Steps of the recruiter-question task (:data:`PAIR_TASKS`), spread evenly
+            between the JD–CV steps: the questions users type about CVs, which JD→CV triplets never show.
+        title_steps: Steps of the title-normalisation task: a job title must pick its occupation.
+        pair_batch_size: The pair tasks' micro-batch: their texts are short, so a batch holds more of
+            them for the same cost, and more in-batch negatives.
     """
 
     steps: int | None = option(None, "optimizer steps (default: one pass over the triplets)")
@@ -153,6 +182,24 @@ class R2Recipe:
         "save the task adapter on this checkpoint trained from the same --base (Round 1) instead",
         metavar="CHECKPOINT",
     )
+    question_steps: int = option(
+        0, "optimizer steps on recruiter questions → CV passages (cv_queries.jsonl), between the JD–CV steps"
+    )
+    title_steps: int = option(
+        0, "optimizer steps on job titles → occupations (titles.jsonl), between the JD–CV steps"
+    )
+    pair_batch_size: int = option(32, "pairs per process per micro-batch of the question and title steps")
+
+    def __post_init__(self):
+        for name in ("question_steps", "title_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+        if self.pair_batch_size < 2:
+            raise ValueError(f"pair_batch_size must be ≥ 2 (in-batch negatives), got {self.pair_batch_size}")
+
+    def pair_steps(self, task: str) -> int:
+        """The optimizer steps of a pair task (one of :data:`PAIR_TASKS`)."""
+        return {"questions": self.question_steps, "titles": self.title_steps}[task]
 
 
 def check_options(recipe: R2Recipe, lora: LoraSettings) -> None:
@@ -181,6 +228,29 @@ def load_r2_data(data_dir: str | Path, skip_negative_types: Sequence[str] = ()) 
             ", ".join(skip_negative_types),
         )
     return require_records(kept, f"R2 triplets ({path}, split train)")
+
+
+def load_pair_data(data_dir: str | Path, task: str) -> list[dict]:
+    """The ``train`` pairs of a :data:`PAIR_TASKS` task, validated."""
+    path = Path(data_dir) / PAIR_TASKS[task].file
+    records = read_records(path, list(PAIR_TASKS[task].kinds), "train")
+    return require_records(records, f"R2 {task} pairs ({path}, split train)")
+
+
+def interleave(*tasks: list[list[MicroBatch]]) -> list[MicroBatch]:
+    """The tasks' optimizer steps (each a list of micro-batches) spread evenly over one schedule.
+
+    Example:
+        >>> steps = lambda name, n: [[MicroBatch(name, [])] for _ in range(n)]
+        >>> [micro.stage for micro in interleave(steps("a", 4), steps("b", 2))]
+        ['a', 'b', 'a', 'a', 'b', 'a']
+    """
+    keyed = [
+        ((index + 0.5) / len(steps), order, step)
+        for order, steps in enumerate(tasks)
+        for index, step in enumerate(steps)
+    ]
+    return [micro for *_, step in sorted(keyed, key=lambda item: item[:2]) for micro in step]
 
 
 class _RandomState:
@@ -240,6 +310,8 @@ class R2Objective:
     def __call__(
         self, model: torch.nn.Module, batch: MicroBatch, accelerator: Accelerator
     ) -> dict[str, float]:
+        if batch.stage in PAIR_TASKS:
+            return self.pairs(model, batch, accelerator)
         fields = {
             name: (kind, [example[name] for example in batch.examples])
             for name, kind in TRIPLET_FIELDS.items()
@@ -257,6 +329,32 @@ class R2Objective:
                 embeddings |= self.encoder(model, {"opening": fields["opening"]}, accelerator.device)
             loss = self.loss(embeddings, accelerator, anchors)
             accelerator.backward(loss)
+        return {"loss": float(loss.detach())}
+
+    def pairs(self, model: torch.nn.Module, batch: MicroBatch, accelerator: Accelerator) -> dict[str, float]:
+        """A pair task's batch: each query must pick its own positive among the batch's (all processes'
+        when gathered) — :func:`train.losses.jd_cv_loss` without hard negatives or anchors, in one pass
+        (the pairs are short, so ``cache_chunk`` does not apply)."""
+        fields = {
+            name: (kind, [example[name] for example in batch.examples])
+            for name, kind in PAIR_TASKS[batch.stage].kinds.items()
+        }
+        embeddings = self.encoder(model, fields, accelerator.device)
+        positives, offset = embeddings["positive"], 0
+        queries = embeddings["query"] if self.recipe.symmetric else None
+        if self.recipe.gather:
+            positives, offset = gather_keep_grad(positives, accelerator)
+            queries = gather_keep_grad(queries, accelerator)[0] if queries is not None else None
+        loss = jd_cv_loss(
+            embeddings["query"],
+            embeddings["positive"],
+            positives,
+            None,
+            self.recipe.temperature,
+            offset,
+            pool_queries=queries,
+        )
+        accelerator.backward(loss)
         return {"loss": float(loss.detach())}
 
     @torch.no_grad()
@@ -334,6 +432,7 @@ def train_r2(
     for model_source in filter(None, [base, recipe.graft_onto]):
         check_model_source(model_source)  # a wrong path fails before the data is read
     triplets = load_r2_data(data_dir, recipe.skip_negative_types)
+    pairs = {task: load_pair_data(data_dir, task) for task in PAIR_TASKS if recipe.pair_steps(task)}
     accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
     set_seed(settings.seed)
     model = load_model(base)
@@ -346,10 +445,22 @@ def train_r2(
     world, accumulation = accelerator.num_processes, settings.gradient_accumulation_steps
     batch = recipe.batch_size * world
     steps = recipe.steps or math.ceil(len(triplets) / (batch * accumulation))
-    schedule = [
-        MicroBatch("jdcv", chunk)
-        for chunk in cycle_batches(triplets, steps * accumulation, batch, settings.seed)
+    tasks = [
+        [
+            MicroBatch("jdcv", chunk)
+            for chunk in cycle_batches(triplets, steps * accumulation, batch, settings.seed)
+        ]
     ]
+    for task, examples in pairs.items():
+        count = recipe.pair_steps(task) * accumulation
+        chunks = cycle_grouped_batches(
+            examples, count, recipe.pair_batch_size * world, settings.seed, PAIR_TASKS[task].per_group
+        )
+        tasks.append([MicroBatch(task, chunk) for chunk in chunks])
+    # One optimizer step is one task's micro-batches, so accumulation never mixes two tasks' losses.
+    schedule = interleave(
+        *([task[i : i + accumulation] for i in range(0, len(task), accumulation)] for task in tasks)
+    )
     objective = R2Objective(BatchEncoder.for_model(model, recipe.max_length), recipe, frozen)
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
@@ -362,7 +473,8 @@ def train_r2(
             model = graft_task_adapter(model, host, frozen, recipe.task_adapter)
     elif recipe.update_weight != 1:
         model = scale_update(model, frozen, recipe.update_weight)
-    return model, round_summary(result, {"jdcv": len(triplets)}, recipe, lora, settings)
+    counts = {"jdcv": len(triplets)} | {task: len(examples) for task, examples in pairs.items()}
+    return model, round_summary(result, counts, recipe, lora, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

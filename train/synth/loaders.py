@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import logging
 import os
@@ -32,6 +33,8 @@ from train.synth.vocab import STACKS
 logger = logging.getLogger(__name__)
 
 SEED_JDS_PATH = Path(__file__).parent / "data" / "seed_jds.jsonl"
+# Training-only O*NET (train split) and ESCO texts shipped with the project (scripts/derive_training_data.py)
+DERIVED_DATA_DIR = Path(__file__).parent / "data" / "derived"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_FIELDS = ("id", "title", "text")
 OPTIONAL_FIELDS = ("family", "seniority", "source")
@@ -153,10 +156,24 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
     return folder
 
 
-def _read_tsv(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise DataNotFoundError(f"missing O*NET file: {path}")
-    with path.open(encoding="utf-8", newline="") as handle:
+def training_data_dir(path: str | os.PathLike | None = None) -> Path:
+    """Where training reads O*NET ``train``-split and ESCO texts: ``path``, else ``$CRE_DATA_DIR``, else
+    the derived copy shipped with the project (:data:`DERIVED_DATA_DIR`)."""
+    return data_dir(path) if path or os.environ.get("CRE_DATA_DIR") else DERIVED_DATA_DIR
+
+
+def open_data_file(path: Path, what: str) -> io.TextIOBase:
+    """``path``, or its gzipped copy ``path.gz`` (the shipped derived data), opened as UTF-8 text."""
+    if path.is_file():
+        return path.open(encoding="utf-8", newline="")
+    packed = path.with_name(path.name + ".gz")
+    if packed.is_file():
+        return gzip.open(packed, "rt", encoding="utf-8", newline="")
+    raise DataNotFoundError(f"missing {what} file: {path}")
+
+
+def read_tsv(path: Path) -> list[dict]:
+    with open_data_file(path, "O*NET") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 
@@ -173,7 +190,7 @@ def load_onet_jds(
     (:func:`train.synth.pipeline.sibling_triplets`).
 
     Args:
-        folder: The development data folder (see :func:`data_dir`).
+        folder: A development data folder (default: :func:`training_data_dir` for ``train``, :func:`data_dir` for ``dev``).
         split: ``"train"`` (training) or ``"dev"`` (tuning). ``"test"`` is reserved and refused.
         stack_variants: Add the per-stack JDs.
 
@@ -182,19 +199,19 @@ def load_onet_jds(
     """
     if split not in ("train", "dev"):
         raise ValueError(f"O*NET split {split!r} may not be used for synthesis (allowed: 'train', 'dev')")
-    onet = data_dir(folder) / "onet"
-    codes = {row["onet_soc_code"] for row in _read_tsv(onet / "splits.tsv") if row["split"] == split}
+    onet = (training_data_dir(folder) if split == "train" else data_dir(folder)) / "onet"
+    codes = {row["onet_soc_code"] for row in read_tsv(onet / "splits.tsv") if row["split"] == split}
     tasks, technologies = defaultdict(list), defaultdict(list)
-    for row in _read_tsv(onet / "task_statements.tsv"):
+    for row in read_tsv(onet / "task_statements.tsv"):
         if row["O*NET-SOC Code"] in codes and row["Task Type"] == "Core":
             tasks[row["O*NET-SOC Code"]].append(row["Task"])
-    for row in _read_tsv(onet / "technology_skills.tsv"):
+    for row in read_tsv(onet / "technology_skills.tsv"):
         if row["O*NET-SOC Code"] in codes:
             # Hot technologies first: they are the ones JDs name.
             technologies[row["O*NET-SOC Code"]].append((row["Hot Technology"] != "Y", row["Example"]))
     stacks = _stacks_in_titles(onet / "alternate_titles.tsv", codes) if stack_variants else {}
     jds, variants = [], []
-    for row in _read_tsv(onet / "occupation_data.tsv"):
+    for row in read_tsv(onet / "occupation_data.tsv"):
         code = row["O*NET-SOC Code"]
         if code not in codes:
             continue
@@ -230,7 +247,7 @@ def _stacks_in_titles(path: Path, codes: set[str]) -> dict[str, dict[str, str]]:
     """Per occupation, each stack its alternate titles name -> one such title (no parenthesis): a
     "Developer" title if there is one (an "Architect" reads as another family), else the shortest."""
     found: dict[str, dict[str, str]] = defaultdict(dict)
-    for row in _read_tsv(path):
+    for row in read_tsv(path):
         if row["O*NET-SOC Code"] not in codes:
             continue
         title = re.sub(r"\s*\(.*?\)", "", row["Alternate Title"]).strip()
@@ -251,25 +268,28 @@ def _slug(text: str) -> str:
 
 def load_esco_jds(folder: str | os.PathLike | None = None) -> list[JobDescription]:
     """ESCO occupations with a description as JDs: preferred label, description and alternative labels."""
-    path = data_dir(folder) / "esco" / "occupations_en.csv"
-    if not path.is_file():
-        raise DataNotFoundError(f"missing ESCO file: {path}")
     jds = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            description = (row.get("description") or "").strip()
-            if not description:
-                continue
-            alternates = [
-                label.strip() for label in (row.get("altLabels") or "").splitlines() if label.strip()
-            ]
-            parts = [row["preferredLabel"], description]
-            if alternates:
-                parts.append("Also known as: " + ", ".join(alternates[:5]) + ".")
-            uri_tail = row["conceptUri"].rstrip("/").rsplit("/", 1)[-1]
-            jds.append(
-                JobDescription(
-                    id=f"esco:{uri_tail}", title=row["preferredLabel"], text="\n\n".join(parts), source="esco"
-                )
-            )
+    for row in read_esco(folder):
+        description = (row.get("description") or "").strip()
+        if not description:
+            continue
+        parts = [row["preferredLabel"], description]
+        if row["alternates"]:
+            parts.append("Also known as: " + ", ".join(row["alternates"][:5]) + ".")
+        jds.append(
+            JobDescription(id=row["id"], title=row["preferredLabel"], text="\n\n".join(parts), source="esco")
+        )
     return jds
+
+
+def read_esco(folder: str | os.PathLike | None = None) -> list[dict]:
+    """ESCO's occupation rows, each with its JD ``id`` (``esco:<URI tail>``) and ``alternates`` (the
+    alternative labels as a list) added."""
+    with open_data_file(training_data_dir(folder) / "esco" / "occupations_en.csv", "ESCO") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["id"] = "esco:" + row["conceptUri"].rstrip("/").rsplit("/", 1)[-1]
+        row["alternates"] = [
+            label.strip() for label in (row.get("altLabels") or "").splitlines() if label.strip()
+        ]
+    return rows

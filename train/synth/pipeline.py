@@ -25,6 +25,7 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from train.synth.text import opening
 
 logger = logging.getLogger(__name__)
 
-SYNTH_VERSION = "1.0"
+SYNTH_VERSION = "1.1"
 # Between the extraction (each JD's first stage, which the others read) and the CV queries (asked of
 # the CVs the JD-CV stages wrote): the stages that read one JD and its anchor, in schema order.
 PER_JD_STAGES = tuple(stage for stage in STAGES if stage not in ("extraction", "cv_queries"))
@@ -66,7 +67,7 @@ TEMPERATURE = {stage: 0.0 if stage in ("extraction", "cv_queries") else 0.7 for 
 ENHANCE_INSTRUCTION = (
     "Given a job description and its key facts, retrieve matching job descriptions and candidates."
 )
-OUTPUT_FILES = ("anchors", "pairs", "profiles", "ranking", "role_negatives", "jdcv", "cv_queries")
+OUTPUT_FILES = ("anchors", "pairs", "profiles", "ranking", "role_negatives", "jdcv", "cv_queries", "titles")
 # Replies seen before "most replies are malformed" may stop a run: a few unlucky first replies
 # should not, a server speaking another API should not get thousands of requests.
 MALFORMED_STOP_AFTER = 10
@@ -235,6 +236,7 @@ def run_pipeline(
     input_issues: list[str] | None = None,
     source: str | None = None,
     profile_jds: list[JobDescription] = (),
+    title_pairs: Sequence[dict] = (),
     **generator_kwargs,
 ) -> dict:
     """Synthesise supervision for ``jds`` into ``out_dir`` and return the manifest.
@@ -251,6 +253,8 @@ def run_pipeline(
         source: A description of the input, for the manifest.
         profile_jds: JDs that only give ``profiles.jsonl`` rows (opening → whole JD), no generated
             samples: a source that should anchor the embedding space without steering the rounds.
+        title_pairs: (title variant, occupation) records written as ``titles.jsonl`` as they are
+            (:func:`train.synth.titles.title_pairs`): taxonomy data, not generated.
         **generator_kwargs: Options of the backend (model, base_url, cache_dir, ...).
 
     Returns:
@@ -284,7 +288,7 @@ def run_pipeline(
                 pass  # counted by the runner; the JD stays pending for the next run
             bar.update(1)
     bar.close()
-    manifest = write_outputs(jds, journal, out, settings, enhance_queries, profile_jds)
+    manifest = write_outputs(jds, journal, out, settings, enhance_queries, profile_jds, title_pairs)
     pending = sum(1 for jd in jds if not _finished(journal, jd))
     manifest["complete"] = runner.failure is None and pending == 0
     manifest["failure"] = runner.failure or run_problem(
@@ -364,6 +368,7 @@ def write_outputs(
     settings: dict,
     enhance_queries: bool,
     profile_jds: list[JobDescription] = (),
+    title_pairs: Sequence[dict] = (),
 ) -> dict:
     """Deduplicate the journaled samples in input order, write the JSONL files and return the manifest body."""
     filters = {stage: DuplicateFilter() for stage in STAGES}
@@ -394,6 +399,7 @@ def write_outputs(
     synthesised = {jd.id for jd in jds}
     for jd in unique_jds([jd for jd in profile_jds if jd.id not in synthesised])[0]:
         rows["profiles"].extend(_profile_rows(jd, settings, jd.title))
+    rows["titles"] = list(title_pairs)
     files = {}
     for name, records in rows.items():
         path = out / f"{name}.jsonl"

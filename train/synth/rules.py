@@ -36,7 +36,7 @@ from train.synth.matching import (
     title_variants,
 )
 from train.synth.prompts import parse_task
-from train.synth.resume import Resume, Role, participle, render_resume, responsibility_to_bullet, timeline
+from train.synth.resume import Resume, Role, render_resume, responsibility_to_bullet, timeline
 from train.synth.text import extract_anchor
 from train.synth.vocab import (
     COMPANY_KINDS,
@@ -739,49 +739,116 @@ class CandidateWriter:
         return self.other_professional(self._other_family(adjacent=True))
 
 
-# ---- stage 8: recruiter queries answered by a CV chunk ---------------------------------------------------
+# ---- stage 8: recruiter questions answered by a CV passage ----------------------------------------------
+# Recruiters ask about a CV's employers, projects, tools, education and experience, and quote its names
+# ("How did the Java Developer at Northwind Labs ..."); a question answerable by any CV ("What are the
+# candidate's skills?", "How many years in fintech?") would make every other CV's passage a false negative, so each one names
+# something of its passage.
 
 _PAST_BULLET = re.compile(
     r"^(?:[-•*]\s+)?([A-Z][a-z]+(?:ed|ied|led|drove|built|wrote|ran|set|taught|made|took|kept|met|oversaw|sold|held|brought|was))\b\s+(.*)$"
 )
-_QUERY_TEMPLATES = ("Who has {pp} {rest}?", "{title} who {past} {rest}", "candidate that {past} {rest}")
-_OUTCOME_CLAUSE = re.compile(r",\s*(?:reducing|cutting|improving|with a|growing|increasing)\b.*$")
+_OUTCOME_CLAUSE = re.compile(r",\s*(?:reducing|cutting|improving|with a|growing|increasing|measurably)\b.*$")
+_COMPANY = re.compile(
+    rf"\b(?:{'|'.join(COMPANY_PREFIXES)})(?:{'|'.join(COMPANY_SUFFIXES)}) (?:{'|'.join(COMPANY_KINDS)})\b"
+)
+_SCHOOL = re.compile(
+    "|".join(re.escape(form).replace(r"\{city\}", f"(?:{'|'.join(EDU_CITIES)})") for form in SCHOOL_FORMS)
+)
+_TOOLS = re.compile(r"(?:Worked daily with|Tools:) ([^.\n]+)")
+_SKILLS_LINE = re.compile(r"^(?:#+ )?(?:SKILLS|Skills|Core competencies:?)\s*(.*)$", re.MULTILINE)
+_ROLE_NEAR_COMPANY = (
+    r"^(?:[#*\s]*)([^|\n]+?) \| {company}",  # Title | Company | City
+    r"{company} — ([^\n*]+)",  # ### Company — Title
+    r"(?:^|: )([A-Z][^,:\n]+?), {company}",  # 2024-06 to present: Title, Company (City)
+)
+_ROLE_QUESTIONS = (
+    "How did the {role} at {company} contribute to {rest}?",
+    "What did the candidate achieve as {role} at {company}?",
+    "What were the responsibilities of the {role} at {company}, for example {rest}?",
+    "Describe the candidate's work on {rest} at {company}.",
+    "Which projects did the {role} work on at {company}?",
+)
+_TOOL_QUESTIONS = (
+    "Which tools and technologies did the candidate use at {company}?",
+    "How did the {role} at {company} use {tools}?",
+    "Who has hands-on experience with {tools} from their job at {company}?",
+)
+_SCHOOL_QUESTIONS = (
+    "What degree did the candidate earn at {school}?",
+    "When did the candidate graduate from {school}, and in which field?",
+    "What did the candidate study at {school}?",
+)
+_SKILL_QUESTIONS = (
+    "Does the candidate list {skills} among their skills?",
+    "Which candidate has skills in {skills}?",
+    "Is the {title} proficient in {skills}?",
+)
 
 
-def _chunks(cv: str) -> list[str]:
-    """Passages of a CV: blank-line separated blocks, and the lines of a block that has no bullets."""
-    chunks = []
-    for block in (b.strip() for b in cv.split("\n\n") if b.strip()):
-        lines = block.splitlines()
-        has_bullets = any(re.match(r"^[-•*] ", line) for line in lines)
-        chunks.extend([block] if has_bullets or len(lines) < 3 else lines)
-    return chunks
+def _blocks(cv: str) -> list[str]:
+    """Passages of a CV: its blank-line separated blocks."""
+    return [block.strip() for block in cv.split("\n\n") if block.strip()]
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _role_at(block: str, company: str) -> str | None:
+    for pattern in _ROLE_NEAR_COMPANY:
+        match = re.search(pattern.format(company=re.escape(company)), block, re.MULTILINE)
+        if match:
+            return match.group(1).strip(" *#—")
+    return None
+
+
+def _questions_about(block: str, title: str, rng: random.Random) -> list[str]:
+    """Every question of the templates that ``block`` answers (named by what it contains)."""
+    found = []
+    base = split_seniority(title)[1]
+    for company in dict.fromkeys(_COMPANY.findall(block)):
+        role = _role_at(block, company) or base
+        for sentence in sentences(block):
+            match = _PAST_BULLET.match(sentence)
+            if match and len(match.group(2).split()) >= 3 and not _TOOLS.match(sentence):
+                rest = re.sub(
+                    r"^(?:with|or|and|on|in|to)\s+", "", _OUTCOME_CLAUSE.sub("", match.group(2)).rstrip(".")
+                )
+                found += [t.format(role=role, company=company, rest=rest) for t in _ROLE_QUESTIONS]
+        tools = _TOOLS.search(block)
+        if tools:
+            names = [name.strip() for name in tools.group(1).split(",") if name.strip()][:3]
+            found += [t.format(role=role, company=company, tools=_and(names)) for t in _TOOL_QUESTIONS]
+    for school in dict.fromkeys(_SCHOOL.findall(block)):
+        found += [t.format(school=school) for t in _SCHOOL_QUESTIONS]
+    skills = _SKILLS_LINE.search(block)
+    if skills:
+        listed = skills.group(1) or block.split("\n", 1)[-1]
+        names = [name.strip() for name in re.split(r"[,•·]", listed) if name.strip() and "\n" not in name]
+        if len(names) >= 2:
+            picked = rng.sample(names, min(3, len(names)))
+            found += [t.format(skills=_and(picked), title=base) for t in _SKILL_QUESTIONS]
+    return found
 
 
 def recruiter_queries(cv: str, title: str, count: int, rng: random.Random) -> list[dict]:
-    """Queries a recruiter might type, each with the CV passage that answers it."""
-    candidates = []
-    for chunk in _chunks(cv):
-        for sentence in sentences(chunk):
-            match = _PAST_BULLET.match(sentence)
-            if match and len(match.group(2).split()) >= 3:
-                candidates.append(
-                    (chunk, match.group(1), _OUTCOME_CLAUSE.sub("", match.group(2)).rstrip("."))
-                )
+    """Questions a recruiter might ask about a CV, each with the CV passage that answers it.
+
+    One question per passage (two questions of one CV never share an answer), naming the passage's
+    employer, project, tools, school or skills.
+
+    Example:
+        >>> cv = "Jane Roe\\n\\nEXPERIENCE\\nData Analyst | Northwind Labs | Leeds\\n• Designed dashboards for the sales team.\\n\\nEDUCATION\\nBSc Statistics, University of Leeds, 2019"
+        >>> for item in recruiter_queries(cv, "Data Analyst", 2, random.Random(0)):
+        ...     print(item["query"])
+        Describe the candidate's work on dashboards for the sales team at Northwind Labs.
+        What degree did the candidate earn at University of Leeds?
+    """
+    candidates = [(block, _questions_about(block, title, rng)) for block in _blocks(cv)]
+    candidates = [(block, questions) for block, questions in candidates if questions]
     rng.shuffle(candidates)
-    queries, used = [], set()
-    for chunk, past, rest in candidates:
-        if chunk in used:
-            continue
-        used.add(chunk)
-        template = rng.choice(_QUERY_TEMPLATES)
-        query = template.format(
-            pp=participle(past), past=past.lower(), rest=rest, title=split_seniority(title)[1]
-        )
-        queries.append({"query": query[0].upper() + query[1:], "chunk": chunk})
-        if len(queries) == count:
-            break
-    return queries
+    return [{"query": rng.choice(questions), "chunk": block} for block, questions in candidates[:count]]
 
 
 class RulesGenerator:

@@ -38,7 +38,7 @@ from train.synth.text import content_words
 from train.synth.vocab import DEGREE_FORMS, OWNERSHIP_LEVELS
 
 ROLE_NEGATIVES_PER_JD = 3
-QUERIES_PER_CV = 2
+QUERIES_PER_CV = 3
 # Character bounds per kind of text.
 LENGTH_BOUNDS = {
     "summary": (40, 1200),

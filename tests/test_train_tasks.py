@@ -1,0 +1,181 @@
+"""The tasks users run, trained beside the JD→CV triplets: recruiter questions and job titles.
+
+Their data (the rules backend's questions, the shipped title pairs) and Round 2's pair-task steps, end to
+end on a tiny backbone.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import random
+import re
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from tests.train_support import TINY_R2, make_synth_run
+from train import r2
+from train.checkpoint import SUMMARY_FILE
+from train.data import TrainingDataError
+from train.loop import LoopSettings, cycle_grouped_batches
+from train.lora import LoraSettings
+from train.synth.loaders import DERIVED_DATA_DIR, load_onet_jds, training_data_dir
+from train.synth.rules import _COMPANY, _SCHOOL, recruiter_queries
+from train.synth.titles import title_pairs
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory) -> Path:
+    folder = make_synth_run(tmp_path_factory.mktemp("synth"))
+    pairs = title_pairs(per_occupation=1, seed=0)
+    rows = random.Random(0).sample(pairs, 40)
+    (folder / "titles.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
+
+
+# ---- the shipped training-only data ----------------------------------------------------------------------
+
+
+def _rows(path: Path, delimiter: str) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter=delimiter))
+
+
+def test_shipped_data_holds_only_train_split_occupations_and_no_evaluation_labels():
+    onet = DERIVED_DATA_DIR / "onet"
+    splits = _rows(onet / "splits.tsv.gz", "\t")
+    train = {row["onet_soc_code"] for row in splits}
+    assert {row["split"] for row in splits} == {"train"} and len(train) > 500
+    for path in onet.glob("*.tsv.gz"):
+        codes = {row.get("O*NET-SOC Code") or row["onet_soc_code"] for row in _rows(path, "\t")}
+        assert codes <= train, path.name
+    assert not list(DERIVED_DATA_DIR.rglob("related_occupations*"))  # the JD–JD benchmark's labels
+    esco = _rows(DERIVED_DATA_DIR / "esco" / "occupations_en.csv.gz", ",")
+    assert len(esco) > 2900 and "iscoGroup" not in esco[0]  # the ESCO benchmark's labels
+    if (SHARED / "onet" / "splits.tsv").is_file():  # and the split is the data README's
+        with (SHARED / "onet" / "splits.tsv").open(encoding="utf-8") as handle:
+            held_out = {
+                row["onet_soc_code"]
+                for row in csv.DictReader(handle, delimiter="\t")
+                if row["split"] != "train"
+            }
+        assert held_out and not held_out & train
+
+
+@pytest.mark.skipif(not (SHARED / "onet").is_dir(), reason="needs ../shared/data")
+def test_the_script_rewrites_the_shipped_data_byte_for_byte(tmp_path):
+    from scripts.derive_training_data import derive
+
+    counts = derive(SHARED, tmp_path)
+    for name in counts:
+        assert (tmp_path / name).read_bytes() == (DERIVED_DATA_DIR / name).read_bytes(), name
+
+
+def test_training_reads_the_shipped_copy_unless_told_otherwise(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRE_DATA_DIR", raising=False)
+    assert training_data_dir() == DERIVED_DATA_DIR
+    assert training_data_dir(tmp_path) == tmp_path
+    jds = load_onet_jds()
+    assert jds and all(jd.id.startswith("onet:") and jd.text for jd in jds)
+
+
+# ---- title pairs -----------------------------------------------------------------------------------------
+
+
+def test_title_pairs_pair_each_variant_with_its_own_occupation():
+    pairs = title_pairs(per_occupation=3, seed=1)
+    per_source = Counter(pair["source_id"] for pair in pairs)
+    assert max(per_source.values()) == 3 and len(per_source) > 3000
+    onet = {jd.id: jd for jd in load_onet_jds(stack_variants=False)}
+    for pair in pairs:
+        assert pair["split"] == "train" and pair["query"].strip()
+        if pair["source_id"] in onet:  # the name or the JD of the variant's own occupation
+            assert pair["positive"] in (onet[pair["source_id"]].title, onet[pair["source_id"]].text)
+        name = pair["positive"].split("\n\n")[0]
+        assert pair["query"].casefold() != name.casefold()  # never the name itself
+    sides = Counter(pair["positive"].count("\n\n") > 0 for pair in pairs)
+    assert sides[True] > 0.4 * len(pairs) and sides[False] > 0.4 * len(pairs)  # names and JDs
+    assert title_pairs(per_occupation=3, seed=1) == pairs
+
+
+# ---- recruiter questions ---------------------------------------------------------------------------------
+
+
+def test_each_question_names_something_of_its_own_passage(synth_dir):
+    rows = [json.loads(line) for line in (synth_dir / "jdcv.jsonl").read_text().splitlines()]
+    rng, kinds = random.Random(0), Counter()
+    for row in rows[:60]:
+        questions = recruiter_queries(row["positive"], row["title"], 3, rng)
+        assert len({item["chunk"] for item in questions}) == len(questions)  # one question per passage
+        for item in questions:
+            query, chunk = item["query"], item["chunk"]
+            assert chunk in row["positive"]
+            names = _COMPANY.findall(chunk) + _SCHOOL.findall(chunk)
+            named = [name for name in names if name in query]
+            items = {item.strip() for item in re.split(r"[,•·\n]", chunk) if len(item.strip()) > 1}
+            skills = [item for item in items if item in query]
+            assert named or len(skills) >= 2, "a question must name its passage's employer, school or skills"
+            kinds[
+                "employer" if _COMPANY.search(query) else "school" if _SCHOOL.search(query) else "skills"
+            ] += 1
+    assert min(kinds.values()) > 5 and len(kinds) == 3
+
+
+# ---- Round 2's pair tasks --------------------------------------------------------------------------------
+
+
+def test_grouped_batches_keep_one_cvs_questions_together_and_one_variant_per_occupation():
+    rows = [{"source_id": f"s{group}", "n": n} for group in range(6) for n in range(3)]
+    together = cycle_grouped_batches(rows, 3, 6, seed=0, per_group=None)
+    assert all(len({row["source_id"] for row in batch}) == 2 for batch in together)
+    one_each = cycle_grouped_batches(rows, 1, 6, seed=0, per_group=1)[0]
+    assert len({row["source_id"] for row in one_each}) == 6
+
+
+def test_round2_interleaves_question_and_title_steps_and_trains_on_them(
+    synth_dir, tiny_backbone_dir, tiny_cre, tmp_path
+):
+    argv = [
+        "--data",
+        str(synth_dir),
+        "--base",
+        str(tiny_backbone_dir("encoder")),
+        "--out",
+        str(tmp_path / "r2"),
+    ]
+    tasks = ["--question-steps", "2", "--title-steps", "1", "--pair-batch-size", "4", "--lr", "1e-2"]
+    assert r2.main([*argv, *TINY_R2, *tasks]) == 0
+    with (tmp_path / "r2" / "logs" / "train_log.csv").open() as stream:
+        stages = [row["stage"] for row in csv.DictReader(stream)]
+    assert Counter(stages) == {"jdcv": 2, "questions": 2, "titles": 1}
+    assert stages[0] != stages[1]  # spread out, not one task after another
+    summary = json.loads((tmp_path / "r2" / SUMMARY_FILE).read_text())
+    assert summary["examples"]["titles"] == 40 and summary["examples"]["questions"] > 0
+    assert set(summary["metrics"]) >= {"loss_jdcv", "loss_questions", "loss_titles"}
+    trained = AutoModel.from_pretrained(tmp_path / "r2", trust_remote_code=True)
+    texts = ["Which tools did the analyst use at Northwind Labs?", "payroll clerk"]
+    assert not torch.allclose(
+        torch.as_tensor(trained.encode(texts)), torch.as_tensor(tiny_cre("encoder").encode(texts)), atol=1e-4
+    )
+
+
+def test_a_pair_task_without_data_fails_before_training(synth_dir, tiny_backbone_dir, tmp_path):
+    data = tmp_path / "synth"
+    shutil.copytree(synth_dir, data)
+    (data / "titles.jsonl").write_text("")
+    with pytest.raises(TrainingDataError, match=r"titles\.jsonl: holds no records"):
+        r2.train_r2(
+            str(tiny_backbone_dir("encoder")),
+            data,
+            LoopSettings(output_dir=str(tmp_path / "r2")),
+            r2.R2Recipe(steps=1, title_steps=1),
+            LoraSettings(),
+        )

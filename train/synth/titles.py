@@ -1,0 +1,78 @@
+"""Job titles paired with their occupations: the title-normalisation task's training pairs.
+
+Recruiters and job boards write titles their own way ("Java Backend Engineer II", "RN - ICU nights");
+search and normalisation must map them onto occupations. Two public taxonomies list such variants,
+and both may be trained on (``../shared/data/README.md``):
+
+* O*NET ``train``-split occupations: their alternate titles and the titles incumbents reported;
+* ESCO occupations: their alternative labels.
+
+Each variant is paired with its occupation, half the time by the occupation's name (title↔title, as
+job-title normalisation ranks names) and half the time by its whole description (title↔JD, as a title
+typed into a search box meets job descriptions). The pairs come from the derived copy shipped with the
+project unless a data folder is given (:func:`train.synth.loaders.training_data_dir`).
+
+Example:
+    >>> pairs = title_pairs(per_occupation=2, seed=0)
+    >>> sorted(pairs[0])
+    ['id', 'positive', 'query', 'source_id', 'split']
+    >>> len({pair["source_id"] for pair in pairs}) > 3000  # O*NET train occupations and ESCO's
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from collections import defaultdict
+
+from train.synth.loaders import load_esco_jds, load_onet_jds, read_esco, read_tsv, training_data_dir
+
+TITLE_FILES = {"alternate_titles.tsv": "Alternate Title", "reported_titles.tsv": "Reported Job Title"}
+
+
+def _key(title: str) -> str:
+    return re.sub(r"\W+", " ", title.casefold()).strip()
+
+
+def title_pairs(
+    folder: str | os.PathLike | None = None, per_occupation: int = 8, seed: int = 0
+) -> list[dict]:
+    """Up to ``per_occupation`` (title variant, occupation) training pairs per occupation.
+
+    Args:
+        folder: A data folder with ``onet/`` and ``esco/`` (default: the shipped derived copy).
+        per_occupation: Variants drawn per occupation (seeded), so that occupations with hundreds of
+            alternate titles do not drown the others.
+        seed: Changes which variants are drawn and which side is the name or the description.
+
+    Returns:
+        Records ``{"id", "source_id", "split": "train", "query": variant, "positive": name or JD}``;
+        ``source_id`` is the occupation's JD id (``onet:<code>`` or ``esco:<id>``).
+    """
+    rng = random.Random(seed)
+    variants: dict[str, list[str]] = defaultdict(list)
+    onet = training_data_dir(folder) / "onet"
+    for name, column in TITLE_FILES.items():
+        for row in read_tsv(onet / name):
+            variants[f"onet:{row['O*NET-SOC Code']}"].append(row[column])
+    occupations = [jd for jd in load_onet_jds(folder, "train", stack_variants=False) if jd.id in variants]
+    for row in read_esco(folder):
+        variants[row["id"]] += row["alternates"]
+    esco = load_esco_jds(folder)
+    pairs = []
+    for jd in occupations + esco:
+        seen = {_key(jd.title)}
+        unique = [v for v in variants[jd.id] if _key(v) not in seen and not seen.add(_key(v))]
+        for number, variant in enumerate(rng.sample(unique, min(per_occupation, len(unique)))):
+            pairs.append(
+                {
+                    "id": f"{jd.id}/title/{number}",
+                    "source_id": jd.id,
+                    "split": "train",
+                    "query": variant,
+                    "positive": jd.title if rng.random() < 0.5 else jd.text,
+                }
+            )
+    return pairs
