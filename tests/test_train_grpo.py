@@ -283,7 +283,7 @@ def test_expansion_command_fails_with_one_line_for_a_missing_folder_or_a_refused
 
 @pytest.mark.integration
 def test_rank_reward_with_the_real_minilm_follows_what_the_trace_names():
-    from train.checkpoint import load_model
+    from common.models import load_model
 
     encode = grpo.cre_encoder(load_model("minilm"), max_length=256)
     cvs = [

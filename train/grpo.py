@@ -45,8 +45,8 @@ import torch
 from tqdm.auto import tqdm
 
 from common.backbones import check_model_source
+from common.models import load_model
 from cre.modeling_cre import join_reasoning
-from train.checkpoint import load_model
 from train.data import TrainingDataError, report_data_errors
 from train.loop import setup_logging
 from train.reasoning import TraceGenerator, trace_problem
