@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, Literal, get_args
 
 from transformers import AutoConfig
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-POOLING_MODES = ("mean", "cls", "last_token")
-INPUT_KINDS = ("jd", "cv", "query", "document")
-RT_PLACEMENTS = ("prefix", "suffix")
+Pooling = Literal["mean", "cls", "last_token"]
+RTPlacement = Literal["prefix", "suffix"]
 # What the embeddings will be compared with: other JDs (JD–JD search) or CVs (JD→CV matching, both sides).
-TASKS = ("jd-jd", "jd-cv")
+Task = Literal["jd-jd", "jd-cv"]
+POOLING_MODES: tuple[str, ...] = get_args(Pooling)
+RT_PLACEMENTS: tuple[str, ...] = get_args(RTPlacement)
+TASKS: tuple[str, ...] = get_args(Task)
+INPUT_KINDS = ("jd", "cv", "query", "document")
 
 # Decoders read instructions in the E5-Mistral style; on the passage side they read raw text, so a
 # JD→CV query and a CV→CV query differ only by the instruction.
@@ -79,7 +82,7 @@ class CREConfig(PreTrainedConfig):
     sub_configs_defaults = {"text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
 
     text_config: dict | PreTrainedConfig | None = None
-    pooling: str | None = None
+    pooling: Pooling | None = None
     max_length: int = 256
     normalize: bool = True
     output_dim: int | None = None
@@ -90,9 +93,15 @@ class CREConfig(PreTrainedConfig):
     boundary: dict[str, Any] | None = None
     feedback: dict[str, Any] | None = None
     task_adapters: dict[str, dict[str, Any]] | None = None
-    default_task: str = "jd-cv"
+    default_task: Task = "jd-cv"
 
     def __post_init__(self, **kwargs):
+        """Fill the defaults that depend on the backbone, then validate every CRE option.
+
+        Raises:
+            ValueError: An option is out of range or not one of its allowed values; the message names
+                the field (``pooling``, ``rt.placement``, ``default_task``, ...) and what is allowed.
+        """
         super().__post_init__(**kwargs)
         width = self.text_config.hidden_size
         self.output_dim = self.output_dim or width
@@ -103,24 +112,37 @@ class CREConfig(PreTrainedConfig):
         defaults = DECODER_INSTRUCTIONS if self.is_decoder_backbone else ENCODER_INSTRUCTIONS
         self.instructions = {**defaults, **(self.instructions or {})}
         self.pooling = self.pooling or ("last_token" if self.is_decoder_backbone else "mean")
-        if self.pooling not in POOLING_MODES:
-            raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
+        check_choice(self.pooling, "pooling", POOLING_MODES)
         self.cnn = _with_defaults("cnn", self.cnn, CNN_DEFAULTS)
         self.rt = _with_defaults("rt", self.rt, RT_DEFAULTS)
         self.boundary = _with_defaults("boundary", self.boundary, BOUNDARY_DEFAULTS)
         self.feedback = _with_defaults("feedback", self.feedback, FEEDBACK_DEFAULTS)
         check_feedback(self.feedback["top_k"], self.feedback["weight"])
-        if self.rt["placement"] not in RT_PLACEMENTS:
-            raise ValueError(f"rt.placement must be one of {RT_PLACEMENTS}, got {self.rt['placement']!r}")
+        check_choice(self.rt["placement"], "rt.placement", RT_PLACEMENTS)
         check_int(self.rt["iterations"], "rt.iterations")
+        check_choice(self.default_task, "default_task", TASKS)
         self.task_adapters = dict(self.task_adapters or {})
-        for task in [self.default_task, *self.task_adapters]:
-            check_task(task)
+        for task in self.task_adapters:
+            check_choice(task, "task_adapters key", TASKS)
 
     @property
     def is_decoder_backbone(self) -> bool:
         """True for causal (decoder-only) backbones, which need left padding and last-token pooling."""
         return self.text_config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def check_choice(value: Any, name: str, allowed: tuple[str, ...]) -> Any:
+    """``value`` itself if it is one of ``allowed``, else a ValueError naming ``name`` and the allowed values.
+
+    Example:
+        >>> check_choice("max", "pooling", POOLING_MODES)
+        Traceback (most recent call last):
+        ...
+        ValueError: pooling must be one of ('mean', 'cls', 'last_token'), got 'max'
+    """
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
 
 
 def check_task(task: str) -> str:

@@ -13,11 +13,15 @@ with two optional test-time and reranking components:
   :meth:`CREModel.rerank` as ``s = cos − λ·s_boundary``.
 
 :meth:`CREModel.rerank` can also add candidate feedback (:func:`candidate_feedback`): each candidate
-gains ``w ×`` its mean cosine to the pool's ``k`` candidates closest to the JD.
+gains ``w ×`` its mean cosine to the pool's ``k`` candidates closest to the JD. :func:`final_score`
+is the one place that combines the three terms.
 
 This file and ``configuration_cre.py`` are the checkpoint's custom code: they import only torch and
-transformers, so ``AutoModel.from_pretrained(path, trust_remote_code=True)`` and
-``SentenceTransformer(path, trust_remote_code=True)`` load a CRE checkpoint anywhere.
+transformers, so ``AutoModel.from_pretrained(path, trust_remote_code=True)`` loads a CRE checkpoint
+anywhere. Loading one with sentence-transformers needs sentence-transformers >= 6 and
+``SentenceTransformer(path, trust_remote_code=True)``: the saved ``modules.json`` names the
+``sentence_transformers.base.modules`` classes of version 6, which earlier versions do not have,
+and the custom code only runs with ``trust_remote_code=True``.
 """
 
 from __future__ import annotations
@@ -30,15 +34,25 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, MappingView, Sequence, Set
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
 
-from .configuration_cre import CREConfig, InputTypeError, check_feedback, check_int, check_number, check_task
+from .configuration_cre import (
+    CREConfig,
+    InputTypeError,
+    RTPlacement,
+    Task,
+    check_feedback,
+    check_int,
+    check_number,
+    check_task,
+)
 
 try:  # progress bars are a convenience, not a requirement of the checkpoint code
     from tqdm.auto import tqdm
@@ -46,8 +60,11 @@ except ImportError:  # pragma: no cover
     tqdm = None
 
 # sentence-transformers' pipeline for a CRE folder: the model's own forward yields the embedding.
+# These module paths exist from sentence-transformers 6 on, so a saved checkpoint needs version >= 6.
 ST_TRANSFORMER = "sentence_transformers.base.modules.Transformer"
 ST_NORMALIZE = "sentence_transformers.base.modules.Normalize"
+
+ScoreT = TypeVar("ScoreT")  # torch.Tensor or numpy.ndarray (numpy is not a dependency of this file)
 
 
 @dataclass
@@ -150,6 +167,40 @@ def candidate_feedback(candidates: torch.Tensor, cosine: torch.Tensor, top_k: in
     return (candidates @ candidates[best].T).mean(dim=1)
 
 
+def final_score(
+    cosine: ScoreT,
+    feedback: ScoreT | None = None,
+    feedback_weight: float = 0.0,
+    boundary: ScoreT | None = None,
+    boundary_weight: float = 0.0,
+) -> ScoreT:
+    """A candidate pool's ranking scores ``s = cos + w·feedback − λ·s_boundary``.
+
+    The one formula :meth:`CREModel.rerank` and the evaluation protocols rank by. A term without
+    scores (``None``) or with weight 0 is left out, so a pool ranks exactly by cosine when both are.
+
+    Args:
+        cosine: ``(n,)`` cosine of the query to each candidate (a torch tensor or a numpy array).
+        feedback: ``(n,)`` :func:`candidate_feedback` scores, or ``None``.
+        feedback_weight: ``w``.
+        boundary: ``(n,)`` ``s_boundary`` in [0, 1], or ``None``.
+        boundary_weight: ``λ``.
+
+    Returns:
+        ``(n,)`` scores, of the type of ``cosine`` (higher ranks first).
+
+    Example:
+        >>> final_score(torch.tensor([0.8, 0.6]), boundary=torch.tensor([1.0, 0.0]), boundary_weight=0.5)
+        tensor([0.3000, 0.6000])
+    """
+    score = cosine
+    if feedback is not None and feedback_weight:
+        score = score + feedback_weight * feedback
+    if boundary is not None and boundary_weight:
+        score = score - boundary_weight * boundary
+    return score
+
+
 def join_reasoning(query: str, trace: str) -> str:
     """The text encoded for a query expanded by a reasoning trace (CRE-T1's reasoning before encoding).
 
@@ -183,7 +234,8 @@ class CNNProjection(nn.Module):
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv1d(hidden_size, channels, w, padding="same") for w in kernel_sizes)
         self.fusion = nn.Linear(hidden_size + channels * len(kernel_sizes), hidden_size)
-        self.fusion.zero_init = True  # read by CREPreTrainedModel._init_weights
+        # CREPreTrainedModel._init_weights zeroes a layer carrying this mark: a new projection is the identity.
+        self.fusion.zero_init = True
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
         keep = mask.bool().unsqueeze(1)  # (batch, 1, seq_len)
@@ -194,6 +246,33 @@ class CNNProjection(nn.Module):
         ]
         fused = torch.cat([pooled, *features], dim=-1)
         return pooled + self.fusion(fused.to(self.fusion.weight.dtype)).float()
+
+    def make_identity(self) -> CNNProjection:
+        """Zero the fusion layer, so that ``e' = e + W_f [e ; c]`` returns the pooled vector unchanged.
+
+        Returns:
+            The projection itself.
+
+        Example:
+            >>> cnn = CNNProjection(8, [1], 4).make_identity()
+            >>> cnn.is_identity
+            True
+        """
+        _zero_linear(self.fusion)
+        return self
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the fusion layer is all zeros, i.e. the projection leaves every embedding unchanged."""
+        return not torch.any(self.fusion.weight) and not torch.any(self.fusion.bias)
+
+
+@torch.no_grad()
+def _zero_linear(layer: nn.Linear) -> None:
+    # Not inlined in CNNProjection.make_identity: transformers' weight init never visits a module without
+    # parameters of its own in custom code, so the init reaches the fusion layer, not the projection.
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
 
 
 class BoundaryHead(nn.Module):
@@ -291,9 +370,7 @@ class CREPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if getattr(module, "zero_init", False):
-            # The CNN fusion starts at zero so that the projection is the identity until trained.
-            nn.init.zeros_(module.weight)
-            nn.init.zeros_(module.bias)
+            _zero_linear(module)  # a CNN projection's fusion: see CNNProjection.make_identity
 
 
 class CREModel(CREPreTrainedModel):
@@ -425,18 +502,18 @@ class CREModel(CREPreTrainedModel):
 
     # ------------------------------------------------------------------ forward
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         rt_iterations: int | None = None,
-        rt_placement: str | None = None,
+        rt_placement: RTPlacement | None = None,
         use_cache: bool = True,
-        return_dict: bool = True,
-        task: str | None = None,
-    ) -> CREModelOutput:
-        """Embed a tokenised batch.
+        task: Task | None = None,
+    ) -> CREModelOutput | tuple[torch.Tensor, ...]:
+        """Embed a tokenised batch: backbone pass → pooling → RT → CNN projection → truncation.
 
         Args:
             input_ids: ``(batch, seq_len)`` token ids, padded on either side.
@@ -446,13 +523,17 @@ class CREModel(CREPreTrainedModel):
             rt_placement: ``"prefix"`` or ``"suffix"`` (default: ``config.rt["placement"]``).
             use_cache: For decoders with suffix placement, reuse the text's key/value cache so that
                 each RT iteration costs one token's forward pass. ``False`` re-encodes the text.
-            return_dict: Kept for the transformers calling convention; the output is always a
-                :class:`CREModelOutput`.
             task: ``"jd-jd"`` or ``"jd-cv"``: what the embeddings will be compared with; a task with
                 its own adapter (``config.task_adapters``) encodes with it. Default: ``config.default_task``.
+            return_dict: As in every transformers model (keyword only): ``False`` returns the tuple
+                ``(sentence_embedding, last_hidden_state, attention_mask)`` instead of a
+                :class:`CREModelOutput`. Default: ``config.return_dict`` (True).
 
         Returns:
             :class:`CREModelOutput` with the float32 ``sentence_embedding`` (not normalised).
+
+        Example:
+            >>> embedding, states, mask = model(**batch, return_dict=False)  # doctest: +SKIP
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -475,17 +556,16 @@ class CREModel(CREPreTrainedModel):
             )
             embedding = pool(states, attention_mask, self.config.pooling)
             if iterations > 0:
-                token_embeddings = self.backbone.get_input_embeddings()(input_ids)
-                keep = attention_mask.unsqueeze(-1).float()
-                scale = (token_embeddings.float().norm(dim=-1, keepdim=True) * keep).sum(1) / keep.sum(1)
-                for _ in range(iterations):
-                    memory = memory_vector(states, attention_mask, embedding, scale.squeeze(-1))
-                    if cached:
-                        embedding = self._cached_memory_pass(memory, attention_mask, cache)
-                    else:
-                        states, embedding = self._memory_pass(
-                            token_embeddings, attention_mask, token_type_ids, memory, placement
-                        )
+                states, embedding = self.refine_thought(
+                    input_ids,
+                    attention_mask,
+                    token_type_ids,
+                    states,
+                    embedding,
+                    iterations,
+                    placement,
+                    cache if cached else None,
+                )
 
         cnn = adapter.cnn if adapter is not None and adapter.cnn is not None else self.cnn
         if cnn is not None:
@@ -524,6 +604,52 @@ class CREModel(CREPreTrainedModel):
 
     def _padding_idx(self) -> int | None:
         return getattr(getattr(self.backbone, "embeddings", None), "padding_idx", None)
+
+    # ------------------------------------------------------------------ RT (Refine Thought)
+
+    def refine_thought(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None,
+        states: torch.Tensor,
+        embedding: torch.Tensor,
+        iterations: int,
+        placement: RTPlacement,
+        cache: Any = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """RT: ``iterations`` more reads of the text, each with a memory token of the previous pass.
+
+        Each iteration builds the memory token from the previous pass (:func:`memory_vector`) and
+        reads the text again with it (:meth:`_memory_pass`), or, given the decoder's key/value
+        ``cache`` of a suffix placement, runs the memory token alone against it
+        (:meth:`_cached_memory_pass`).
+
+        Args:
+            input_ids: ``(batch, seq_len)`` the text's token ids.
+            attention_mask: ``(batch, seq_len)``; 1 for text tokens.
+            token_type_ids: Optional segment ids (BERT-style encoders).
+            states: ``(batch, seq_len, dim)`` last-layer states of the first pass.
+            embedding: ``(batch, dim)`` the first pass's pooled embedding.
+            iterations: Passes after the first (>= 1).
+            placement: ``"prefix"`` or ``"suffix"``: where the memory token goes.
+            cache: The first pass's key/value cache (decoder and suffix placement only), else ``None``.
+
+        Returns:
+            The text tokens' states of the last pass and its embedding.
+        """
+        token_embeddings = self.backbone.get_input_embeddings()(input_ids)
+        keep = attention_mask.unsqueeze(-1).float()
+        scale = (token_embeddings.float().norm(dim=-1, keepdim=True) * keep).sum(1) / keep.sum(1)
+        for _ in range(iterations):
+            memory = memory_vector(states, attention_mask, embedding, scale.squeeze(-1))
+            if cache is not None:
+                embedding = self._cached_memory_pass(memory, attention_mask, cache)
+            else:
+                states, embedding = self._memory_pass(
+                    token_embeddings, attention_mask, token_type_ids, memory, placement
+                )
+        return states, embedding
 
     def _memory_pass(
         self,
@@ -599,23 +725,46 @@ class CREModel(CREPreTrainedModel):
 
     # ------------------------------------------------------------------ encoding
 
-    def tokenize(
-        self, texts: Sequence[str], kind: str = "jd", max_length: int | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Prepend the kind's instruction, tokenise, truncate and pad (on the tokenizer's side).
+    def prompt(self, texts: Sequence[str], kind: str | Sequence[str]) -> list[str]:
+        """The texts the backbone reads: each text with its kind's instruction in front.
 
         Args:
             texts: Raw texts.
-            kind: An input kind of ``config.instructions`` (``jd``, ``cv``, ``query``, ``document``).
-            max_length: Token budget (default ``config.max_length``).
+            kind: One input kind of ``config.instructions`` for every text, or one kind per text.
+
+        Raises:
+            ValueError: A kind is unknown, or there is not one kind per text.
+
+        Example:
+            >>> model.prompt(["Python developer", "Nurse"], ["jd", "cv"])  # doctest: +SKIP
+            ['Python developer', 'Nurse']
+        """
+        if isinstance(kind, str):
+            instruction = self._instruction(kind)
+            return [instruction + text for text in texts]
+        if len(kind) != len(texts):
+            raise ValueError(
+                f"kind must name one kind per text: got {len(kind)} kinds for {len(texts)} texts"
+            )
+        return [self._instruction(k) + text for k, text in zip(kind, texts, strict=True)]
+
+    def tokenize(
+        self, texts: Sequence[str], kind: str | Sequence[str] = "jd", max_length: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Prepend the kind's instruction (:meth:`prompt`), tokenise, truncate and pad (on the tokenizer's side).
+
+        Args:
+            texts: Raw texts.
+            kind: An input kind of ``config.instructions`` (``jd``, ``cv``, ``query``, ``document``),
+                or one kind per text (a training batch holding JDs and CVs).
+            max_length: Token budget (default ``config.max_length``, see :meth:`token_budget`).
 
         Returns:
             ``input_ids`` and ``attention_mask`` tensors (and ``token_type_ids`` for BERT-style models).
         """
         tokenizer = self._require_tokenizer()
-        instruction = self._instruction(kind)
         return tokenizer(
-            [instruction + text for text in texts],
+            self.prompt(texts, kind),
             padding=True,
             truncation=True,
             max_length=self.token_budget(max_length),
@@ -707,8 +856,9 @@ class CREModel(CREPreTrainedModel):
             raise ValueError(f"convert_to must be 'numpy' or 'torch', got {convert_to!r}")
         tokenizer = self._require_tokenizer()
         self._task_adapter(task)  # an unknown task fails before any work
+        self._instruction(kind)  # so does an unknown kind, or a list of them: encode reads one kind
         limit = self.token_budget(max_length)
-        prompted = [self._instruction(kind) + text for text in texts]
+        prompted = self.prompt(texts, kind)
         token_ids = tokenizer(prompted, add_special_tokens=True, verbose=False)["input_ids"]
         too_long = [i for i, ids in enumerate(token_ids) if len(ids) > limit]
         if too_long:
@@ -856,19 +1006,17 @@ class CREModel(CREPreTrainedModel):
         candidates = _unit(candidates)
         cosine = candidates @ _unit(query)
         boundary = feedback = None
-        final = cosine
         if feedback_top_k > 0:
             feedback = candidate_feedback(candidates, cosine, feedback_top_k)
-            final = final + feedback_weight * feedback
         if self.has_boundary_head:
-            weight = self.config.boundary["weight"] if boundary_weight is None else boundary_weight
             boundary = self.boundary_scores(query, candidates)
-            final = final - weight * boundary
         else:
             warnings.warn(
                 "This checkpoint has no trained BoundaryHead: candidates are ranked without s_boundary.",
                 stacklevel=2,
             )
+        boundary_weight = self.config.boundary["weight"] if boundary_weight is None else boundary_weight
+        final = final_score(cosine, feedback, feedback_weight, boundary, boundary_weight)
         order = torch.argsort(final, descending=True)[:top_k]
         return [
             {
@@ -1060,6 +1208,7 @@ __all__ = [
     "CREModel",
     "CREModelOutput",
     "CREPreTrainedModel",
+    "final_score",
     "memory_vector",
     "pool",
 ]

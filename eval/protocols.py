@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cre.modeling_cre import candidate_feedback
+from cre.modeling_cre import candidate_feedback, final_score
 from eval.ir_data import IRDataset
 from eval.models import SupportsEncode
 from eval.retrieval import exact_top_k, rank_by_scores
@@ -53,13 +53,8 @@ class PoolScores:
     feedback: np.ndarray | None = None
 
     def combined(self, boundary_weight: float, feedback_weight: float = 0.0) -> np.ndarray:
-        """``cosine + w·feedback − λ·s_boundary``; a term without scores (or with weight 0) is left out."""
-        score = self.cosine
-        if self.feedback is not None and feedback_weight:
-            score = score + feedback_weight * self.feedback
-        if self.boundary is not None and boundary_weight:
-            score = score - boundary_weight * self.boundary
-        return score
+        """``cosine + w·feedback − λ·s_boundary`` (:func:`~modeling_cre.final_score`)."""
+        return final_score(self.cosine, self.feedback, feedback_weight, self.boundary, boundary_weight)
 
 
 def _embed(encoder: SupportsEncode, texts: list[str], kind: str, batch_size: int, show_progress: bool):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from cre.modeling_cre import BoundaryHead, candidate_feedback, memory_vector
+from cre.modeling_cre import BoundaryHead, CNNProjection, candidate_feedback, final_score, memory_vector
 
 TEXTS = [
     "Senior data engineer : python , spark and airflow . owns the platform pipeline",
@@ -28,6 +28,18 @@ def test_cnn_projection_is_the_identity_at_initialisation(tiny_cre, kind):
     with_cnn = tiny_cre(kind, cnn={"enabled": True, "kernel_sizes": [1, 3], "channels": 8})
     assert with_cnn.cnn is not None
     np.testing.assert_allclose(with_cnn.encode(TEXTS), plain, atol=1e-6)
+
+
+def test_make_identity_zeroes_the_fusion_so_the_pooled_vector_passes_unchanged():
+    cnn = CNNProjection(8, [1, 3], 4)
+    states, mask, pooled = torch.randn(2, 5, 8), torch.ones(2, 5), torch.randn(2, 8)
+    assert not cnn.is_identity  # torch's own init: not zero
+    assert not torch.allclose(cnn(states, mask, pooled), pooled)
+    assert cnn.make_identity() is cnn and cnn.is_identity
+    torch.testing.assert_close(cnn(states, mask, pooled), pooled)
+    with torch.no_grad():
+        cnn.fusion.bias[0] = 1e-3
+    assert not cnn.is_identity
 
 
 def test_cnn_projection_trains_jointly_and_is_saved(tiny_cre, tmp_path):
@@ -200,6 +212,19 @@ def test_candidate_feedback_ranks_like_the_rocchio_query():
     torch.testing.assert_close(cosine + 0.7 * feedback, rocchio)
     assert torch.equal(candidate_feedback(candidates, cosine, top_k=0), torch.zeros(12))
     assert torch.equal(candidate_feedback(candidates[:3], cosine[:3], top_k=3), torch.zeros(3))
+
+
+def test_final_score_adds_feedback_and_subtracts_boundary_for_torch_and_numpy():
+    cosine, feedback, boundary = [0.8, 0.6, 0.1], [0.2, 0.9, 0.0], [1.0, 0.0, 0.5]
+    expected = [0.8 + 0.5 * 0.2 - 0.3 * 1.0, 0.6 + 0.5 * 0.9, 0.1 - 0.3 * 0.5]
+    as_torch = final_score(torch.tensor(cosine), torch.tensor(feedback), 0.5, torch.tensor(boundary), 0.3)
+    torch.testing.assert_close(as_torch, torch.tensor(expected))
+    as_numpy = final_score(np.array(cosine), np.array(feedback), 0.5, np.array(boundary), 0.3)
+    np.testing.assert_allclose(as_numpy, expected)
+    # A term without scores, or with weight 0, is left out: the cosine itself.
+    assert final_score(torch.tensor(cosine), None, 0.5, torch.tensor(boundary), 0.0).tolist() == (
+        torch.tensor(cosine).tolist()
+    )
 
 
 def test_rerank_adds_weighted_feedback_from_the_config_or_the_call(tiny_cre):

@@ -72,10 +72,15 @@ def test_config_round_trips_through_json(tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"pooling": "max"}, "pooling must be one of"),
+        ({"pooling": "max"}, r"pooling must be one of \('mean', 'cls', 'last_token'\), got 'max'"),
+        ({"default_task": "cv-cv"}, r"default_task must be one of \('jd-jd', 'jd-cv'\), got 'cv-cv'"),
+        ({"task_adapters": {"jd-xx": {}}}, r"task_adapters key must be one of \('jd-jd', 'jd-cv'\)"),
         ({"output_dim": 17}, "output_dim must be in 1..16"),
         ({"cnn": {"width": 3}}, "Unknown cnn option"),
-        ({"rt": {"placement": "middle"}}, "rt.placement"),
+        (
+            {"rt": {"placement": "middle"}},
+            r"rt.placement must be one of \('prefix', 'suffix'\), got 'middle'",
+        ),
         ({"rt": {"iterations": -1}}, "rt.iterations"),
         ({"feedback": {"k": 3}}, "Unknown feedback option"),
         ({"feedback": {"top_k": -1}}, "feedback top_k must be an integer >= 0"),
@@ -141,6 +146,32 @@ def test_encode_is_the_same_for_left_and_right_padding(tiny_cre, kind):
     model.tokenizer.padding_side = "left"
     left = model.encode(TEXTS, batch_size=len(TEXTS))
     np.testing.assert_allclose(left, right, atol=1e-5)
+
+
+def test_tokenize_prompts_each_text_with_its_own_kind(tiny_cre):
+    model = tiny_cre("encoder", instructions={"jd": "senior data :"})
+    assert model.prompt(["python", "nurse"], ["jd", "cv"]) == ["senior data :python", "nurse"]
+    mixed = model.tokenize(["python", "nurse"], ["jd", "cv"])
+    assert mixed["input_ids"][0].tolist() == model.tokenize(["python"], "jd")["input_ids"][0].tolist()
+    assert mixed["input_ids"][1].tolist()[:3] == model.tokenize(["nurse"], "cv")["input_ids"][0].tolist()
+    with pytest.raises(ValueError, match="one kind per text: got 1 kinds for 2 texts"):
+        model.prompt(["python", "nurse"], ["jd"])
+    with pytest.raises(ValueError, match="Unknown kind 'resume'"):
+        model.tokenize(["python"], ["resume"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_honours_return_dict(tiny_cre, kind):
+    model = tiny_cre(kind, rt={"iterations": 1}).eval()
+    batch = model.tokenize(TEXTS[:2], kind="cv")
+    with torch.no_grad():
+        output = model(**batch)
+        as_tuple = model(**batch, return_dict=False)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == 3
+    for got, expected in zip(
+        as_tuple, (output.sentence_embedding, output.last_hidden_state, output.attention_mask), strict=True
+    ):
+        torch.testing.assert_close(got, expected)
 
 
 def test_decoder_tokenizer_pads_left_and_ends_with_eos(tiny_cre):

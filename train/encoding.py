@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import PreTrainedTokenizerBase
 
 from cre.modeling_cre import CREModel
 
@@ -32,27 +31,24 @@ class BatchEncoder:
     """Tokenises fields with their kind's instruction and splits the model's embeddings back per field.
 
     Attributes:
-        tokenizer: The model's tokenizer.
-        instructions: ``config.instructions`` of the model (kind -> prefix).
+        model: The model whose :meth:`~modeling_cre.CREModel.tokenize` prompts and tokenises.
         max_length: Token budget per text (instruction included).
     """
 
-    tokenizer: PreTrainedTokenizerBase
-    instructions: Mapping[str, str]
+    model: CREModel
     max_length: int
 
     @classmethod
     def for_model(cls, model: CREModel, max_length: int | None = None) -> BatchEncoder:
         """The encoder of ``model``; ``max_length`` (default ``config.max_length``) is capped at the
         backbone's position limit, so that a long budget never indexes past its position table."""
-        return cls(model.tokenizer, dict(model.config.instructions), model.token_budget(max_length))
+        return cls(model, model.token_budget(max_length))
 
     def tokenize(self, fields: Fields) -> dict[str, torch.Tensor]:
         """One padded batch holding every field's texts, in field order."""
-        texts = [self.instructions[kind] + text for kind, values in fields.values() for text in values]
-        return self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
+        kinds = [kind for kind, values in fields.values() for _ in values]
+        texts = [text for _, values in fields.values() for text in values]
+        return self.model.tokenize(texts, kinds, self.max_length)
 
     def __call__(self, model: torch.nn.Module, fields: Fields, device: torch.device | None = None) -> dict:
         """Embed every field; returns ``{field: (n, output_dim) float32 tensor}`` (not normalised)."""

@@ -50,7 +50,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cre.configuration_cre import TASKS, check_task
-from cre.modeling_cre import CNNProjection, CREModel
+from cre.modeling_cre import CREModel
 from eval.models import is_cre_checkpoint
 
 FORMATS = ("sentence-transformers", "onnx")
@@ -187,23 +187,12 @@ def check_exportable(model: CREModel, adapter: str | None, tasks: list[str]) -> 
         )
     cnn = model.task_adapters[adapter].cnn if adapter is not None else None
     cnn = model.cnn if cnn is None else cnn
-    if cnn is not None and not is_identity_cnn(cnn):
+    if cnn is not None and not cnn.is_identity:
         raise ExportError(
             f"the CNN projection used by task(s) {served} is enabled and not the identity (its fusion "
             "weights are non-zero): n-gram max-pooling cannot be expressed in a plain model"
             + ("" if len(TASKS) == len(tasks) else "; export another task with --task")
         )
-
-
-def is_identity_cnn(cnn: CNNProjection) -> bool:
-    """True when the projection returns the pooled vector unchanged: ``e + W_f [e ; c]`` with ``W_f``
-    and its bias all zeros (an untrained projection, or the identity a grafted task adapter gets).
-
-    Example:
-        >>> is_identity_cnn(CNNProjection(8, [1], 4))  # zero fusion only after CREModel's init
-        False
-    """
-    return not torch.any(cnn.fusion.weight) and not torch.any(cnn.fusion.bias)
 
 
 @torch.no_grad()

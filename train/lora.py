@@ -219,9 +219,7 @@ def graft_task_adapter(model: CREModel, host: CREModel, base: CREModel, task: st
     if task_cnn is not None and host.cnn is None:
         raise ValueError("the adapter comes with a CNN projection but the host model has none")
     if task_cnn is None and host.cnn is not None:
-        task_cnn = copy.deepcopy(host.cnn)
-        task_cnn.fusion.weight.zero_()  # the projection adds fusion(...) to the pooled vector: identity
-        task_cnn.fusion.bias.zero_()
+        task_cnn = copy.deepcopy(host.cnn).make_identity()
     host.add_task_adapter(task, factors, task_cnn)
     return host
 
