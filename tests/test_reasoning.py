@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import warnings
+
+import numpy as np
 import pytest
 
+from cre.configuration_cre import InputTypeError
+from cre.modeling_cre import join_reasoning
 from tests.chat_server import ChatServer
 from train.reasoning import TraceGenerator, parse_trace, trace_problem
 from train.synth.generators import ThirdPartyNotAllowed
+from train.synth.prompts import parse_task
 from train.synth.traces import reasoning_trace
 
 JD = (
@@ -16,6 +23,13 @@ JD = (
     "Experience with Kubernetes is a plus."
 )
 QUESTION = "Which candidates have shipped Kubernetes deployments with Terraform?"
+
+
+def chatty_about_questions(messages: list[dict]) -> str:
+    """A chat server responder: rules traces for JDs, chatter (an off-topic trace) for questions."""
+    text = parse_task(messages)[2]["text"]
+    trace = "Sure! Happy to help." if text.endswith("?") else reasoning_trace(text)
+    return json.dumps({"trace": trace})
 
 
 def test_rules_trace_splits_must_haves_from_nice_to_haves_and_names_related_titles():
@@ -91,6 +105,47 @@ def test_openai_backend_refuses_openai_api_without_an_endpoint(monkeypatch):
 def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match="unknown reasoning backend 'gpt'"):
         TraceGenerator("gpt")
+
+
+def test_encode_expands_only_the_query_side_and_a_second_encode_sends_nothing(tiny_cre, tmp_path):
+    model = tiny_cre("decoder")
+    queries = [JD, QUESTION, JD]
+    expected = model.encode([join_reasoning(q, reasoning_trace(q)) for q in queries], kind="jd")
+    with ChatServer(responder="train.synth.traces:RulesTraces") as server:
+        reason = TraceGenerator("openai", model="test-llm", base_url=server.url, cache_dir=tmp_path)
+        np.testing.assert_allclose(model.encode(queries, kind="jd", reason=reason), expected, atol=1e-5)
+        assert len(server.requests()) == 2  # one request per distinct query
+        fresh = TraceGenerator("openai", model="test-llm", base_url=server.url, cache_dir=tmp_path)
+        np.testing.assert_allclose(model.encode(queries, kind="jd", reason=fresh), expected, atol=1e-5)
+        assert len(server.requests()) == 2  # traces come from the on-disk cache
+        cvs = model.encode(queries, kind="cv", reason=reason)
+        np.testing.assert_allclose(cvs, model.encode(queries, kind="cv"), atol=1e-6)  # never expanded
+        assert len(server.requests()) == 2
+    assert not np.allclose(expected, model.encode(queries, kind="jd"), atol=1e-3)
+
+
+def test_encode_falls_back_to_the_plain_query_with_one_counted_warning(tiny_cre):
+    model = tiny_cre("decoder")
+    with ChatServer(responder="tests.test_reasoning:chatty_about_questions") as server:
+        reason = TraceGenerator("openai", base_url=server.url, cache_dir=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            vectors = model.encode([JD, QUESTION, QUESTION], kind="query", reason=reason)
+    messages = [str(w.message) for w in caught]
+    assert messages == ["2 of 3 queries got no valid reasoning trace and were encoded without one."]
+    assert caught[0].filename == __file__  # points at the caller
+    plain = model.encode([QUESTION], kind="query")[0]
+    np.testing.assert_allclose(vectors[1:], [plain, plain], atol=1e-6)
+    expanded = model.encode(join_reasoning(JD, reasoning_trace(JD)), kind="query")
+    np.testing.assert_allclose(vectors[0], expanded, atol=1e-6)
+
+
+def test_encode_refuses_a_reason_that_is_not_a_trace_function(tiny_cre):
+    model = tiny_cre("encoder")
+    with pytest.raises(InputTypeError, match="reason must be a callable"):
+        model.encode([JD], kind="jd", reason="rules")
+    with pytest.raises(InputTypeError, match="reason must return a trace string or None, got int"):
+        model.encode([JD], kind="jd", reason=lambda query: 3)
 
 
 @pytest.mark.integration
