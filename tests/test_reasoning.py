@@ -58,6 +58,7 @@ def test_rules_trace_of_a_question_has_no_role_line_but_keeps_its_skills():
         ("Python " * 121, "too long"),
         ("Sure! Here is my answer.", "off-topic"),
         ("Must have: Python, PostgreSQL.", None),
+        ("Role: Backend Engineers.", None),  # plural and singular alike
     ],
 )
 def test_trace_problem(trace, problem):
