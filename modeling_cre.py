@@ -591,7 +591,8 @@ class CREModel(CREPreTrainedModel):
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        if self.config.pooling == "embtoken":
+        # An exported graph cannot raise on data; the tokenizer it ships with appends the token.
+        if self.config.pooling == "embtoken" and not torch.compiler.is_compiling():
             self._check_embtoken(input_ids, attention_mask)
         iterations = (
             self.config.rt["iterations"]

@@ -151,3 +151,32 @@ def test_init_model_cli_builds_an_embtoken_checkpoint(tiny_backbone_dir, tmp_pat
     assert model.config.pooling == "embtoken"
     assert model.tokenizer.convert_tokens_to_ids(EMBTOKEN) == model.config.embtoken_id
     assert model.encode(TEXTS).shape == (len(TEXTS), 32)
+
+
+def test_sentence_transformers_export_reads_the_embtoken_as_the_last_token(embtoken_model, tmp_path):
+    from train.export import export_checkpoint
+
+    with torch.no_grad():
+        embtoken_model.backbone.get_input_embeddings().weight[embtoken_model.config.embtoken_id] += 0.5
+    [folder] = export_checkpoint(embtoken_model, tmp_path / "st")
+    st = SentenceTransformer(str(folder.path), device="cpu")
+    for kind in ("jd", "cv"):
+        np.testing.assert_allclose(
+            st.encode(TEXTS, prompt_name=kind, normalize_embeddings=True),
+            embtoken_model.encode(TEXTS, kind=kind),
+            atol=1e-5,
+        )
+
+
+@pytest.mark.slow
+def test_onnx_export_keeps_the_embtoken(embtoken_model, tmp_path):
+    import onnxruntime
+
+    from train.export import export_checkpoint
+
+    [folder] = export_checkpoint(embtoken_model, tmp_path / "onnx", format="onnx")
+    session = onnxruntime.InferenceSession(str(folder.path / "model.onnx"))
+    batch = embtoken_model.tokenize(TEXTS, kind="cv")
+    batch = {name: batch[name].numpy() for name in ("input_ids", "attention_mask")}
+    [got] = session.run(None, batch)
+    np.testing.assert_allclose(got, embtoken_model.encode(TEXTS, kind="cv"), atol=1e-5)
