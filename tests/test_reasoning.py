@@ -157,3 +157,28 @@ def test_local_smollm2_writes_a_trace_or_is_rejected(tmp_path):
     assert isinstance(trace, str)
     assert reason(JD) == (None if trace_problem(JD, trace) else trace)
     assert len(reason.backend.cache) == 1
+
+
+def test_bench_reasoning_expands_the_queries_and_leaves_the_corpus():
+    from bench.reasoning import trace_cost, with_reasoning
+    from eval.benchmarks import Benchmark
+    from eval.ir_data import IRDataset
+
+    dataset = IRDataset.from_dicts(
+        {"q1": JD, "q2": "hello"}, {"d1": JD, "d2": "Nurse"}, {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    )
+    benchmark = Benchmark("toy", dataset, "global", {"recall": [1]}, query_kind="jd", doc_kind="jd")
+    with pytest.warns(UserWarning, match="1 of 2 queries got no valid reasoning trace"):
+        expanded = with_reasoning(benchmark, TraceGenerator("rules"))
+    assert expanded.dataset.queries == {"q1": join_reasoning(JD, reasoning_trace(JD)), "q2": "hello"}
+    assert expanded.dataset.corpus == dataset.corpus and expanded.dataset.qrels == dataset.qrels
+    assert benchmark.dataset.queries["q1"] == JD  # the original is left as it was
+    cost = trace_cost(TraceGenerator("rules"), [JD, "hello"], repeats=1)
+    assert cost["queries"] == 2 and cost["valid_share"] == 0.5 and cost["ms_per_query"] > 0
+
+
+def test_load_encoder_refuses_a_pooling_it_cannot_apply(tiny_backbone_dir):
+    from eval.models import load_encoder
+
+    with pytest.raises(ValueError, match="pooling='embtoken' applies to a decoder alias built in memory"):
+        load_encoder(str(tiny_backbone_dir("decoder")), pooling="embtoken", cache_dir=False)
