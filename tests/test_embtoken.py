@@ -180,3 +180,21 @@ def test_onnx_export_keeps_the_embtoken(embtoken_model, tmp_path):
     batch = {name: batch[name].numpy() for name in ("input_ids", "attention_mask")}
     [got] = session.run(None, batch)
     np.testing.assert_allclose(got, embtoken_model.encode(TEXTS, kind="cv"), atol=1e-5)
+
+
+@pytest.mark.integration
+def test_smollm2_embtoken_checkpoint_round_trip(tmp_path):
+    """The real SmolLM2-135M-Instruct tokenizer and weights: the token is appended, untrained it
+    embeds like last-token pooling, and a saved checkpoint loads through both stacks alike."""
+    from train.init_model import build_cre_model
+
+    texts = ["Senior data engineer: Spark and Airflow", "Registered nurse, ICU, 5 years", ""]
+    model = build_cre_model("smollm2-135m", pooling="embtoken", max_length=64)
+    assert model.tokenizer(texts[0])["input_ids"][-1] == model.config.embtoken_id
+    vectors = model.encode(texts, kind="jd")
+    np.testing.assert_allclose(
+        vectors, build_cre_model("smollm2-135m", max_length=64).encode(texts, kind="jd"), atol=1e-4
+    )
+    model.save_pretrained(tmp_path)
+    st = SentenceTransformer(str(tmp_path), trust_remote_code=True, device="cpu")
+    np.testing.assert_allclose(st.encode(texts, prompt_name="jd"), vectors, atol=1e-4)
