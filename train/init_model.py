@@ -143,6 +143,11 @@ def add_embtoken(model: CREModel) -> int:
 
     Returns:
         The token's id, also stored as ``config.embtoken_id``.
+
+    Example:
+        >>> model = build_cre_model("smollm2-135m", pooling="embtoken")  # calls add_embtoken  # doctest: +SKIP
+        >>> model.tokenizer.convert_ids_to_tokens(model.config.embtoken_id)  # doctest: +SKIP
+        '<embtoken>'
     """
     tokenizer = model.tokenizer
     token_id = tokenizer.convert_tokens_to_ids(EMBTOKEN)
