@@ -17,7 +17,7 @@ from transformers import AutoConfig
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-Pooling = Literal["mean", "cls", "last_token"]
+Pooling = Literal["mean", "cls", "last_token", "embtoken"]
 RTPlacement = Literal["prefix", "suffix"]
 # What the embeddings will be compared with: other JDs (JD–JD search) or CVs (JD→CV matching, both sides).
 Task = Literal["jd-jd", "jd-cv"]
@@ -25,6 +25,10 @@ POOLING_MODES: tuple[str, ...] = get_args(Pooling)
 RT_PLACEMENTS: tuple[str, ...] = get_args(RTPlacement)
 TASKS: tuple[str, ...] = get_args(Task)
 INPUT_KINDS = ("jd", "cv", "query", "document")
+# The query side: the kinds that reasoning before encoding expands (CVs and passages never are).
+REASONING_KINDS = ("jd", "query")
+# CRE-T1's embedding token: decoders with embtoken pooling end every text with it and read its state.
+EMBTOKEN = "<embtoken>"
 
 # Decoders read instructions in the E5-Mistral style; on the passage side they read raw text, so a
 # JD→CV query and a CV→CV query differ only by the instruction.
@@ -48,8 +52,9 @@ class CREConfig(PreTrainedConfig):
 
     Args:
         text_config: The backbone's configuration (a ``PreTrainedConfig`` or its dict with ``model_type``).
-        pooling: ``"mean"``, ``"cls"`` or ``"last_token"``. Default: ``"last_token"`` for decoder
-            backbones, ``"mean"`` for encoders.
+        pooling: ``"mean"``, ``"cls"``, ``"last_token"`` or ``"embtoken"`` (decoders only: the final
+            state of an added ``<embtoken>`` that the tokenizer appends after every text, CRE-T1).
+            Default: ``"last_token"`` for decoder backbones, ``"mean"`` for encoders.
         max_length: Token budget per text, instruction and special tokens included; longer texts are
             truncated (and counted by ``encode``).
         normalize: Whether ``encode`` returns unit-length vectors by default.
@@ -69,6 +74,7 @@ class CREConfig(PreTrainedConfig):
             backbone that applies only to that task's inputs (``jd-cv``: both sides of JD→CV
             matching), so one model holds weights tuned for each task. Set by the training script.
         default_task: The task of inputs encoded without one (``jd-jd`` or ``jd-cv``).
+        embtoken_id: The token id of ``<embtoken>`` (embtoken pooling; set when the token is added).
 
     Example:
         >>> from transformers import BertConfig
@@ -94,6 +100,7 @@ class CREConfig(PreTrainedConfig):
     feedback: dict[str, Any] | None = None
     task_adapters: dict[str, dict[str, Any]] | None = None
     default_task: Task = "jd-cv"
+    embtoken_id: int | None = None
 
     def __post_init__(self, **kwargs):
         """Fill the defaults that depend on the backbone, then validate every CRE option.
@@ -113,6 +120,12 @@ class CREConfig(PreTrainedConfig):
         self.instructions = {**defaults, **(self.instructions or {})}
         self.pooling = self.pooling or ("last_token" if self.is_decoder_backbone else "mean")
         check_choice(self.pooling, "pooling", POOLING_MODES)
+        if self.pooling == "embtoken" and not self.is_decoder_backbone:
+            raise ValueError(
+                f"pooling 'embtoken' needs a decoder backbone (causal attention lets the appended token read "
+                f"the whole text); got a {self.text_config.model_type} encoder: use 'mean' or 'cls'"
+            )
+        check_int(self.embtoken_id, "embtoken_id", optional=True)
         self.cnn = _with_defaults("cnn", self.cnn, CNN_DEFAULTS)
         self.rt = _with_defaults("rt", self.rt, RT_DEFAULTS)
         self.boundary = _with_defaults("boundary", self.boundary, BOUNDARY_DEFAULTS)
@@ -138,7 +151,7 @@ def check_choice(value: Any, name: str, allowed: tuple[str, ...]) -> Any:
         >>> check_choice("max", "pooling", POOLING_MODES)
         Traceback (most recent call last):
         ...
-        ValueError: pooling must be one of ('mean', 'cls', 'last_token'), got 'max'
+        ValueError: pooling must be one of ('mean', 'cls', 'last_token', 'embtoken'), got 'max'
     """
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")

@@ -31,7 +31,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, MappingView, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, MappingView, Sequence, Set
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,6 +44,7 @@ from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_cre import (
+    REASONING_KINDS,
     CREConfig,
     InputTypeError,
     RTPlacement,
@@ -89,8 +90,9 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     Args:
         hidden: ``(batch, seq_len, dim)`` token states.
         mask: ``(batch, seq_len)``, 1 for the tokens to pool over.
-        mode: ``"mean"`` (masked mean), ``"cls"`` (first masked-in token) or ``"last_token"``
-            (last masked-in token).
+        mode: ``"mean"`` (masked mean), ``"cls"`` (first masked-in token), ``"last_token"`` (last
+            masked-in token) or ``"embtoken"`` (the same position: the tokenizer of an embtoken model
+            ends every text with ``<embtoken>``, which :meth:`CREModel.forward` checks).
 
     Returns:
         ``(batch, dim)`` float32.
@@ -105,14 +107,25 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "mean":
         weights = keep.unsqueeze(-1).float()
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-    positions = torch.arange(hidden.shape[1], device=hidden.device).expand_as(keep)
     if mode == "cls":
+        positions = torch.arange(hidden.shape[1], device=hidden.device).expand_as(keep)
         index = torch.where(keep, positions, hidden.shape[1]).min(dim=1).values
-    elif mode == "last_token":
-        index = torch.where(keep, positions, -1).max(dim=1).values
+    elif mode in ("last_token", "embtoken"):
+        index = last_index(mask)
     else:
         raise ValueError(f"Unknown pooling mode {mode!r}")
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
+
+
+def last_index(mask: torch.Tensor) -> torch.Tensor:
+    """``(batch,)`` the position of each row's last masked-in token, for left or right padding.
+
+    Example:
+        >>> last_index(torch.tensor([[0, 1, 1], [1, 1, 0]])).tolist()
+        [2, 1]
+    """
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    return torch.where(mask.bool(), positions, -1).max(dim=1).values
 
 
 def memory_vector(
@@ -211,6 +224,47 @@ def join_reasoning(query: str, trace: str) -> str:
         'Senior nurse, ICU\\nReasoning: Requires: critical care, 5+ years.'
     """
     return f"{query}\nReasoning: {trace}"
+
+
+def expand_queries(
+    queries: Sequence[str],
+    reason: Callable[[str], str | None],
+    show_progress: bool = False,
+    stacklevel: int = 2,
+) -> list[str]:
+    """Each query with its reasoning trace (:func:`join_reasoning`), or alone when it gets none.
+
+    ``reason`` runs once per distinct query. A ``None`` or blank trace (a generator's verdict that
+    its trace failed validation, see ``train.reasoning``) leaves the query as it is, and one warning
+    counts those queries (never quoting them: queries may quote CVs).
+
+    Args:
+        queries: JDs or recruiter questions.
+        reason: Any callable ``query -> trace | None``, e.g. ``train.reasoning.TraceGenerator``.
+        show_progress: A progress bar over the distinct queries (LLM backends take seconds each).
+        stacklevel: Of the warning, as in :func:`warnings.warn` called here (2: this function's caller).
+
+    Raises:
+        InputTypeError: ``reason`` returned something else than a string or ``None``.
+
+    Example:
+        >>> expand_queries(["Senior nurse, ICU", "Chef"], lambda q: "Requires: ICU." if "ICU" in q else None)
+        ['Senior nurse, ICU\\nReasoning: Requires: ICU.', 'Chef']
+    """
+    traces: dict[str, str | None] = {}
+    distinct = list(dict.fromkeys(queries))
+    for query in tqdm(distinct, desc="Reasoning", unit="query") if show_progress and tqdm else distinct:
+        trace = reason(query)
+        if trace is not None and not isinstance(trace, str):
+            raise InputTypeError(f"reason must return a trace string or None, got {type(trace).__name__}")
+        traces[query] = trace.strip() if trace and trace.strip() else None
+    plain = sum(traces[query] is None for query in queries)
+    if plain:
+        warnings.warn(
+            f"{plain} of {len(queries)} queries got no valid reasoning trace and were encoded without one.",
+            stacklevel=stacklevel,
+        )
+    return [query if traces[query] is None else join_reasoning(query, traces[query]) for query in queries]
 
 
 class CNNProjection(nn.Module):
@@ -537,6 +591,9 @@ class CREModel(CREPreTrainedModel):
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        # An exported graph cannot raise on data; the tokenizer it ships with appends the token.
+        if self.config.pooling == "embtoken" and not torch.compiler.is_compiling():
+            self._check_embtoken(input_ids, attention_mask)
         iterations = (
             self.config.rt["iterations"]
             if rt_iterations is None
@@ -575,6 +632,23 @@ class CREModel(CREPreTrainedModel):
         return CREModelOutput(
             sentence_embedding=embedding, last_hidden_state=states, attention_mask=attention_mask
         )
+
+    def _check_embtoken(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+        """Embtoken pooling reads the last token: refuse rows that do not end with ``<embtoken>``
+        (ids from another tokenizer), which would otherwise embed silently from the wrong token."""
+        token_id = self.config.embtoken_id
+        if token_id is None:
+            raise ValueError(
+                "config.embtoken_id is not set: build embtoken models with train.init_model "
+                "(--pooling embtoken), which adds <embtoken> to the tokenizer and the embeddings"
+            )
+        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+        wrong = (input_ids[rows, last_index(attention_mask)] != token_id).nonzero().flatten().tolist()
+        if wrong:
+            raise ValueError(
+                f"rows {wrong[:10]} of the batch do not end with <embtoken> (id {token_id}): tokenize with "
+                "this checkpoint's tokenizer (model.tokenize), which appends it after every text"
+            )
 
     def _task_adapter(self, task: str | None) -> TaskAdapter | None:
         """``task``'s adapter (default: ``config.default_task``), or ``None`` when it has none."""
@@ -625,6 +699,11 @@ class CREModel(CREPreTrainedModel):
         ``cache`` of a suffix placement, runs the memory token alone against it
         (:meth:`_cached_memory_pass`).
 
+        With embtoken pooling the embedding stays the state of ``<embtoken>``, always the last
+        position: a prefix memory token goes before the text (``[memory] text <embtoken>``); a suffix
+        memory token goes between the text and ``<embtoken>`` (``text [memory] <embtoken>``), the
+        text's own ``<embtoken>`` being masked out of the RT passes (:meth:`_rt_layout`).
+
         Args:
             input_ids: ``(batch, seq_len)`` the text's token ids.
             attention_mask: ``(batch, seq_len)``; 1 for text tokens.
@@ -638,18 +717,38 @@ class CREModel(CREPreTrainedModel):
         Returns:
             The text tokens' states of the last pass and its embedding.
         """
+        text_mask, tail = self._rt_layout(attention_mask, placement)
         token_embeddings = self.backbone.get_input_embeddings()(input_ids)
-        keep = attention_mask.unsqueeze(-1).float()
+        keep = text_mask.unsqueeze(-1).float()
         scale = (token_embeddings.float().norm(dim=-1, keepdim=True) * keep).sum(1) / keep.sum(1)
         for _ in range(iterations):
-            memory = memory_vector(states, attention_mask, embedding, scale.squeeze(-1))
+            memory = memory_vector(states, text_mask, embedding, scale.squeeze(-1))
             if cache is not None:
-                embedding = self._cached_memory_pass(memory, attention_mask, cache)
+                embedding = self._cached_memory_pass(memory, text_mask, tail, cache)
             else:
                 states, embedding = self._memory_pass(
-                    token_embeddings, attention_mask, token_type_ids, memory, placement
+                    token_embeddings, text_mask, token_type_ids, memory, placement, tail
                 )
         return states, embedding
+
+    def _rt_layout(
+        self, attention_mask: torch.Tensor, placement: RTPlacement
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The text that RT passes read, and what follows a suffix memory token.
+
+        Returns:
+            The text's mask and ``None``, except for embtoken pooling with suffix placement: the mask
+            without the text's ``<embtoken>`` and ``(batch, 1, dim)`` input embeddings of the
+            ``<embtoken>`` that follows the memory token. A row that is nothing but ``<embtoken>``
+            keeps it in its text, so that the memory token has something to attend to.
+        """
+        if self.config.pooling != "embtoken" or placement != "suffix":
+            return attention_mask, None
+        rows = torch.arange(attention_mask.shape[0], device=attention_mask.device)
+        text_mask = attention_mask.clone()
+        text_mask[rows, last_index(attention_mask)] = (attention_mask.sum(dim=1) == 1).to(text_mask.dtype)
+        embtoken = self.backbone.get_input_embeddings().weight[self.config.embtoken_id]
+        return text_mask, embtoken.expand(attention_mask.shape[0], 1, -1)
 
     def _memory_pass(
         self,
@@ -658,13 +757,15 @@ class CREModel(CREPreTrainedModel):
         token_type_ids: torch.Tensor | None,
         memory: torch.Tensor,
         placement: str,
+        tail: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Re-read the text with the memory token before (``prefix``) or after (``suffix``) it.
 
         The text keeps its own positions; the memory token takes the first text position as a
-        prefix (shared with the first token) and one past the last text token as a suffix. Appending
-        at the physical end is right for either padding side: masks handle the padding, and in a
-        decoder the memory token still comes after every text token.
+        prefix (shared with the first token) and one past the last text token as a suffix, followed
+        by ``tail`` (``<embtoken>``, see :meth:`_rt_layout`) at the next positions. Appending at the
+        physical end is right for either padding side: masks handle the padding, and in a decoder
+        the memory token still comes after every text token.
 
         Returns:
             The text tokens' states and the pass's embedding (see :meth:`_pool_memory_pass`).
@@ -678,31 +779,48 @@ class CREModel(CREPreTrainedModel):
             mask = torch.cat([ones, attention_mask], dim=1)
             positions = torch.cat([first_position, positions], dim=1)
         else:
-            embeds = torch.cat([token_embeddings, memory_token], dim=1)
-            mask = torch.cat([attention_mask, ones], dim=1)
-            positions = torch.cat([positions, positions.max(dim=1, keepdim=True).values + 1], dim=1)
+            appended = (
+                memory_token if tail is None else torch.cat([memory_token, tail.to(memory_token.dtype)], 1)
+            )
+            embeds = torch.cat([token_embeddings, appended], dim=1)
+            mask = torch.cat([attention_mask, ones.expand(-1, appended.shape[1])], dim=1)
+            positions = torch.cat(
+                [positions, self._positions_after(attention_mask, appended.shape[1])], dim=1
+            )
         if token_type_ids is not None:
             token_type_ids = torch.cat([token_type_ids, torch.zeros_like(ones)], dim=1)
         states, _ = self._backbone_pass(
             inputs_embeds=embeds, attention_mask=mask, position_ids=positions, token_type_ids=token_type_ids
         )
-        text_states, memory_state = (
-            (states[:, 1:], states[:, 0]) if placement == "prefix" else (states[:, :-1], states[:, -1])
+        length = attention_mask.shape[1]
+        text_states, last_state = (
+            (states[:, 1:], states[:, 0]) if placement == "prefix" else (states[:, :length], states[:, -1])
         )
-        return text_states, self._pool_memory_pass(text_states, attention_mask, memory_state, placement)
+        return text_states, self._pool_memory_pass(text_states, attention_mask, last_state, placement)
+
+    def _positions_after(self, attention_mask: torch.Tensor, count: int) -> torch.Tensor:
+        """``(batch, count)`` the positions of ``count`` tokens appended after each row's last text token."""
+        following = torch.arange(1, count + 1, device=attention_mask.device)
+        return self._position_ids(attention_mask).max(dim=1, keepdim=True).values + following
 
     def _cached_memory_pass(
-        self, memory: torch.Tensor, attention_mask: torch.Tensor, cache: Any
+        self, memory: torch.Tensor, attention_mask: torch.Tensor, tail: torch.Tensor | None, cache: Any
     ) -> torch.Tensor:
         """Decoder + suffix: the text's states do not depend on a later token, so only the memory
-        token runs, against the cached keys and values of the text. Returns the pass's embedding."""
-        if cache.get_seq_length() > attention_mask.shape[1]:
-            cache.crop(-1)  # drop the previous iteration's memory token
-        mask = torch.cat([attention_mask, attention_mask.new_ones((attention_mask.shape[0], 1))], dim=1)
+        token (and ``tail``, see :meth:`_rt_layout`) runs, against the cached keys and values of the
+        text. Returns the pass's embedding: the last position's state."""
+        extra = cache.get_seq_length() - attention_mask.shape[1]
+        if extra > 0:
+            cache.crop(-extra)  # drop the previous iteration's memory token (and tail)
+        dtype = self.backbone.get_input_embeddings().weight.dtype
+        appended = memory.to(dtype).unsqueeze(1)
+        if tail is not None:
+            appended = torch.cat([appended, tail.to(dtype)], dim=1)
+        ones = attention_mask.new_ones((attention_mask.shape[0], appended.shape[1]))
         output = self.backbone(
-            inputs_embeds=memory.to(self.backbone.get_input_embeddings().weight.dtype).unsqueeze(1),
-            attention_mask=mask,
-            position_ids=self._position_ids(attention_mask).max(dim=1, keepdim=True).values + 1,
+            inputs_embeds=appended,
+            attention_mask=torch.cat([attention_mask, ones], dim=1),
+            position_ids=self._positions_after(attention_mask, appended.shape[1]),
             past_key_values=cache,
             use_cache=True,
             return_dict=True,
@@ -713,14 +831,15 @@ class CREModel(CREPreTrainedModel):
         self,
         text_states: torch.Tensor,
         attention_mask: torch.Tensor,
-        memory_state: torch.Tensor,
+        last_state: torch.Tensor,
         placement: str,
     ) -> torch.Tensor:
         """Embedding of an RT pass: the configured pooling over the text tokens, which have all read
-        the memory token, except in a decoder with suffix placement, where the memory token is the
-        only position that sees the memory: there its state is the embedding."""
+        the memory token, except in a decoder with suffix placement, where only the positions from
+        the memory token on see the memory: there the last one's state (the memory token's, or the
+        ``<embtoken>`` after it) is the embedding."""
         if self.config.is_decoder_backbone and placement == "suffix":
-            return memory_state.float()
+            return last_state.float()
         return pool(text_states, attention_mask, self.config.pooling)
 
     # ------------------------------------------------------------------ encoding
@@ -800,6 +919,7 @@ class CREModel(CREPreTrainedModel):
         rt_iterations: int | None = None,
         max_length: int | None = None,
         task: str | None = None,
+        reason: Callable[[str], str | None] | None = None,
     ) -> Any:
         """Embed texts of one kind.
 
@@ -827,6 +947,11 @@ class CREModel(CREPreTrainedModel):
             task: What the vectors will be compared with: ``"jd-cv"`` (JDs and CVs matched to each
                 other; encode both sides with it) or ``"jd-jd"`` (JDs searched against JDs). Matters
                 for models with task adapters. Default: ``config.default_task``.
+            reason: Reasoning before encoding (CRE-T1): a callable ``query -> trace | None`` (e.g.
+                ``train.reasoning.TraceGenerator("rules")``). For the query-side kinds (``jd``,
+                ``query``) each text is encoded as :func:`join_reasoning` ``(text, trace)``; a text
+                whose trace is ``None`` or blank is encoded as it is, and one warning counts them
+                (:func:`expand_queries`). Other kinds (CVs, passages) are never expanded.
 
         Returns:
             ``(n, output_dim)`` embeddings, or ``(output_dim,)`` for a single string.
@@ -844,6 +969,8 @@ class CREModel(CREPreTrainedModel):
             >>> vectors.shape  # doctest: +SKIP
             (2, 384)
             >>> similar_jobs = model.encode(["Data engineer", "Nurse"], kind="jd", task="jd-jd")  # doctest: +SKIP
+            >>> from train.reasoning import TraceGenerator  # doctest: +SKIP
+            >>> thought = model.encode(["Senior data engineer: Spark"], kind="jd", reason=TraceGenerator("rules"))  # doctest: +SKIP
         """
         single = isinstance(texts, str)
         # stacklevel: past the helper and torch's inference_mode wrapper, to the caller.
@@ -858,6 +985,11 @@ class CREModel(CREPreTrainedModel):
         self._task_adapter(task)  # an unknown task fails before any work
         self._instruction(kind)  # so does an unknown kind, or a list of them: encode reads one kind
         limit = self.token_budget(max_length)
+        if reason is not None and not callable(reason):
+            raise InputTypeError(f"reason must be a callable query -> trace, got {type(reason).__name__}")
+        if reason is not None and kind in REASONING_KINDS:
+            progress = show_progress if show_progress is not None else len(texts) > batch_size
+            texts = expand_queries(texts, reason, show_progress=progress, stacklevel=4)
         prompted = self.prompt(texts, kind)
         token_ids = tokenizer(prompted, add_special_tokens=True, verbose=False)["input_ids"]
         too_long = [i for i, ids in enumerate(token_ids) if len(ids) > limit]

@@ -5,7 +5,8 @@ The backbone's weights are copied unchanged into :class:`~modeling_cre.CREModel`
 length and normalisation of a sentence-transformers backbone folder are carried over, so the new
 model embeds exactly like the original until it is trained. Decoder backbones get last-token
 pooling, left padding and an EOS token appended by the tokenizer itself (so CRE's ``encode`` and
-sentence-transformers read the same tokens).
+sentence-transformers read the same tokens); with ``pooling="embtoken"`` the tokenizer appends an added
+``<embtoken>`` instead, whose input embedding starts as EOS's (CRE-T1).
 
 Example:
     >>> from common.models import build_cre_model
@@ -22,11 +23,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from tokenizers import processors
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from common.backbones import is_cre_checkpoint, resolve_backbone
-from cre.configuration_cre import CREConfig
+from cre.configuration_cre import EMBTOKEN, CREConfig
 from cre.modeling_cre import CREModel
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ def build_cre_model(backbone: str, cache_dir: str | None = None, **config_overri
     if missing:
         raise RuntimeError(f"Backbone {backbone!r} lacks weights for {missing[:5]}")
     model.tokenizer = _load_tokenizer(folder, config)
+    if config.pooling == "embtoken":
+        add_embtoken(model)
     model.config.name_or_path = str(backbone)
     return model.eval()
 
@@ -93,14 +97,63 @@ def _sentence_transformers_options(folder: str) -> dict[str, Any]:
 
 
 def _load_tokenizer(folder: str, config: CREConfig) -> PreTrainedTokenizerBase:
-    """The backbone's tokenizer; decoders pad on the left and the tokenizer appends EOS, which
-    last-token pooling reads. Options given at load time are the ones ``save_pretrained`` keeps."""
+    """The backbone's tokenizer; decoders pad on the left and the tokenizer appends the token that
+    pooling reads: EOS for last-token pooling, ``<embtoken>`` for embtoken pooling. Options given at
+    load time are the ones ``save_pretrained`` keeps."""
     options: dict[str, Any] = {"model_max_length": config.max_length}
     if config.is_decoder_backbone:
         options["padding_side"] = "left"
     tokenizer = AutoTokenizer.from_pretrained(folder, **options)
     if not config.is_decoder_backbone:
         return tokenizer
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if config.pooling == "embtoken":
+        tokenizer.add_special_tokens({"additional_special_tokens": [EMBTOKEN]})
+        _append_token(tokenizer, EMBTOKEN)
+    elif tokenizer("x")["input_ids"][-1] != tokenizer.eos_token_id:
+        _append_token(tokenizer, tokenizer.eos_token)
+    return tokenizer
+
+
+def _append_token(tokenizer: PreTrainedTokenizerBase, token: str) -> None:
+    """Make the tokenizer itself end every text with ``token``, so CRE's ``encode``, sentence-transformers
+    and the training code read the same tokens, and truncation keeps its place (a post-processor's
+    tokens are reserved before the text is cut)."""
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    append = processors.TemplateProcessing(
+        single=f"$A:0 {token}:0", pair=f"$A:0 {token}:0 $B:1 {token}:1", special_tokens=[(token, token_id)]
+    )
+    backend = tokenizer.backend_tokenizer
+    existing = backend.post_processor
+    backend.post_processor = append if existing is None else processors.Sequence([existing, append])
+
+
+def add_embtoken(model: CREModel) -> int:
+    """Give an embtoken model's backbone an input embedding for ``<embtoken>`` (already in the tokenizer).
+
+    The row starts as a copy of the EOS token's embedding: the token a decoder has learnt to read as
+    "the text ends here", which is what the embedding token marks. Until training moves it, embtoken
+    pooling therefore embeds exactly like last-token pooling over an EOS-terminated text.
+
+    Returns:
+        The token's id, also stored as ``config.embtoken_id``.
+
+    Example:
+        >>> model = build_cre_model("smollm2-135m", pooling="embtoken")  # calls add_embtoken  # doctest: +SKIP
+        >>> model.tokenizer.convert_ids_to_tokens(model.config.embtoken_id)  # doctest: +SKIP
+        '<embtoken>'
+    """
+    tokenizer = model.tokenizer
+    token_id = tokenizer.convert_tokens_to_ids(EMBTOKEN)
+    embeddings = model.backbone.get_input_embeddings()
+    if token_id >= embeddings.num_embeddings:
+        embeddings = model.backbone.resize_token_embeddings(token_id + 1, mean_resizing=False)
+    with torch.no_grad():
+        embeddings.weight[token_id] = embeddings.weight[tokenizer.eos_token_id]
+    model.config.text_config.vocab_size = embeddings.num_embeddings
+    model.config.embtoken_id = token_id
+    return token_id
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     eos = tokenizer.eos_token

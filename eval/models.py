@@ -183,6 +183,7 @@ def load_encoder(
     max_length: int = 256,
     cache_dir: str | os.PathLike | None | bool = True,
     device: str = "cpu",
+    pooling: str | None = None,
 ) -> Encoder:
     """Load a model as an :class:`Encoder`.
 
@@ -193,17 +194,26 @@ def load_encoder(
         cache_dir: Embedding cache root; ``True`` for :func:`~eval.cache.default_embedding_cache_dir`,
             ``False``/``None`` to disable caching.
         device: Torch device.
+        pooling: For a decoder alias (built in memory), the pooling instead of its default, e.g.
+            ``"embtoken"`` (CRE-T1's added token, untrained: it starts as a copy of EOS).
 
     Raises:
+        ValueError: ``pooling`` is given for a spec that is not a decoder alias.
         FileNotFoundError: ``spec`` is not an alias, a model folder or a Hub id
             (:class:`common.backbones.ModelNotFoundError`, raised by ``resolve_backbone``).
     """
     cache_root = default_embedding_cache_dir() if cache_dir is True else (cache_dir or None)
+    if pooling is not None and spec not in DECODER_ALIASES:
+        raise ValueError(
+            f"pooling={pooling!r} applies to a decoder alias built in memory ({', '.join(DECODER_ALIASES)}); "
+            f"{spec!r} is loaded with the pooling it was saved with"
+        )
     if spec in DECODER_ALIASES:
         from common.models import build_cre_model  # here: importing transformers takes seconds
 
         location = resolve_backbone(spec)
-        model = build_cre_model(spec, **DECODER_ALIASES[spec]).to(device).eval()
+        options = {**DECODER_ALIASES[spec], **({"pooling": pooling} if pooling else {})}
+        model = build_cre_model(spec, **options).to(device).eval()
         # Built in memory: the config and the modeling code decide the vectors, not files on disk.
         code = Path(inspect.getfile(type(model))).read_bytes()
         extra = model.config.to_json_string() + hashlib.sha256(code).hexdigest()

@@ -72,7 +72,10 @@ def test_config_round_trips_through_json(tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"pooling": "max"}, r"pooling must be one of \('mean', 'cls', 'last_token'\), got 'max'"),
+        (
+            {"pooling": "max"},
+            r"pooling must be one of \('mean', 'cls', 'last_token', 'embtoken'\), got 'max'",
+        ),
         ({"default_task": "cv-cv"}, r"default_task must be one of \('jd-jd', 'jd-cv'\), got 'cv-cv'"),
         ({"task_adapters": {"jd-xx": {}}}, r"task_adapters key must be one of \('jd-jd', 'jd-cv'\)"),
         ({"output_dim": 17}, "output_dim must be in 1..16"),

@@ -282,7 +282,13 @@ def _write_sentence_transformers(plain: CREModel, folder: Path, reference: _Refe
         plain.tokenizer.save_pretrained(scratch)
         modules: list[nn.Module] = [
             Transformer(scratch, max_seq_length=plain.token_budget()),
-            Pooling(width, pooling_mode=config.pooling.replace("last_token", "lasttoken")),
+            # The tokenizer ends every text with <embtoken>: its state is the last token's.
+            Pooling(
+                width,
+                pooling_mode={"last_token": "lasttoken", "embtoken": "lasttoken"}.get(
+                    config.pooling, config.pooling
+                ),
+            ),
         ]
         if config.output_dim < width:
             # CRE keeps the first output_dim dimensions: an identity slice, linear without bias.

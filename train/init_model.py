@@ -10,6 +10,7 @@ Command line::
 
     python -m train.init_model --backbone minilm --out outputs/cre-minilm-init
     python -m train.init_model --backbone smollm2-135m --out outputs/cre-smollm2-init --rt-iterations 1
+    python -m train.init_model --backbone smollm2-135m --out outputs/cre-smollm2-embtoken --pooling embtoken
 
 The model is built by :func:`common.models.build_cre_model`, which evaluation and benchmarks use too.
 
@@ -27,7 +28,7 @@ import sys
 from typing import Any
 
 from common.models import build_cre_model
-from cre.configuration_cre import RT_PLACEMENTS
+from cre.configuration_cre import POOLING_MODES, RT_PLACEMENTS
 from train.data import report_data_errors
 from train.model_card import write_model_card
 
@@ -39,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         "--backbone", default="minilm", help="alias (minilm, smollm2-135m, mpnet), folder or Hub id"
     )
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
-    parser.add_argument("--pooling", choices=["mean", "cls", "last_token"])
+    parser.add_argument(
+        "--pooling", choices=POOLING_MODES, help="embtoken: decoders only, reads an added <embtoken> (CRE-T1)"
+    )
     parser.add_argument("--max-length", type=int)
     parser.add_argument(
         "--cnn", action="store_true", help="enable the CNN projection (identity until trained)"

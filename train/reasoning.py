@@ -56,21 +56,28 @@ def default_trace_cache_dir() -> Path:
 def trace_problem(query: str, trace: str, max_words: int = MAX_TRACE_WORDS) -> str | None:
     """Why ``trace`` cannot expand ``query`` (``"empty"``, ``"too long"``, ``"off-topic"``), or ``None``.
 
-    Off-topic means the trace shares no content word with the query: a trace about another role (or
-    a model's chatter) would move the query's embedding away from what it asks for.
+    Off-topic means the trace shares no content word with the query (singular and plural alike): a
+    trace about another role (or a model's chatter) would move the query's embedding away from what
+    it asks for.
 
     Example:
         >>> trace_problem("Senior nurse, ICU", "Must have: critical care nursing, ICU experience.")
         >>> trace_problem("Senior nurse, ICU", "Sure! Here is a trace.")
         'off-topic'
+        >>> trace_problem("Legislators\\nEnact laws.", "Role: Legislator, contribute scope.")
     """
     if not trace.strip():
         return "empty"
     if len(trace.split()) > max_words:
         return "too long"
-    if not content_words(trace) & content_words(query):
+    if not _stems(trace) & _stems(query):
         return "off-topic"
     return None
+
+
+def _stems(text: str) -> set[str]:
+    # A trace names the role in the singular ("Legislator") where an occupation is plural.
+    return {word.rstrip("s") for word in content_words(text)}
 
 
 def parse_trace(answer: str) -> str:

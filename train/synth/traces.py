@@ -23,7 +23,6 @@ from train.synth.matching import (
     ownership_level,
     sentences,
     split_seniority,
-    title_variants,
 )
 from train.synth.prompts import parse_task
 from train.synth.rules import _must_haves, infer_family, singular_title
@@ -50,8 +49,8 @@ def _related_titles(base: str, skills: list[str], limit: int = 4) -> list[str]:
     """Other names of the role: title alternates first, then the titles of its vocabulary family."""
     family = infer_family(base, skills) if base or skills else None
     names = [*TITLE_ALTERNATES.get(base, ()), *(family.titles if family else ())]
-    own = title_variants(base) if base else set()
-    return [name for name in dict.fromkeys(names) if normalize(name) not in own][:limit]
+    # Not title_variants(base): it counts the alternates as the title itself, and they are the point.
+    return [name for name in dict.fromkeys(names) if normalize(name) != normalize(base)][:limit]
 
 
 def reasoning_trace(text: str) -> str:
