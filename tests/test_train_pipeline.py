@@ -29,7 +29,7 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     assert final.config.feedback == {"top_k": 3, "weight": 1.0}  # the default recipe turns it on
     assert not final.config.cnn["enabled"]  # and trains no CNN projection
     r2_summary = json.loads((out / "r2" / "training_summary.json").read_text())
-    assert {"jdcv", "questions", "titles"} <= set(r2_summary["examples"])  # the tasks users run
+    assert {"jdcv", "questions", "titles"} <= set(r2_summary["examples"])  # pair tasks from --r2-args
     results = json.loads((out / "eval" / "results.json").read_text())
     assert {"baseline", "r1", "r2", "full"} <= {name.split(" ")[0] for name in results["models"]}
     assert set(results["benchmarks"]) == {"synth-jd-jd", "synth-jd-cv", "synth-boundary"}

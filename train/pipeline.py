@@ -148,21 +148,12 @@ RECIPES = {
             max_length=128,
             weights=RankingWeights(distill=0.5),
         ),
-        # Besides JD→CV triplets, the tasks users run: recruiter questions about CV passages and job
-        # titles that must find their occupation (O*NET train-split and ESCO variants).
-        r2=R2Recipe(
-            steps=25, batch_size=16, max_length=160, question_steps=30, title_steps=30, pair_batch_size=32
-        ),
+        r2=R2Recipe(steps=25, batch_size=16, max_length=160),
         # Decided on the development suite's macro average (eval/results/devsuite_decisions.md): the CNN
         # projection did not earn its cost there, and without it the checkpoint exports to plain
         # sentence-transformers and ONNX; candidate feedback over the three best candidates did.
         cnn=False,
         feedback={"top_k": 3, "weight": 1.0},
-        # The O*NET train-split occupations widen the synthetic JDs beyond the embedded seeds' families.
-        jds="onet",
-        # bf16 autocast: on CPUs with native bf16 (AVX512-BF16, AMX) a training step takes about two
-        # thirds of the fp32 time; elsewhere pass `--r1-args/--r2-args "--mixed-precision no"`.
-        mixed_precision="bf16",
         # The boundary term changed no ranking any development benchmark sees, so it is off by default
         # (eval/results/devsuite_decisions.md); the head ships for users who set λ.
         boundary_weight=0.0,
@@ -235,6 +226,12 @@ class Pipeline:
         self.stale = False  # once a step reruns, every later step reruns too
 
     @property
+    def trains_titles(self) -> bool:
+        """Round 2 trains the title task (by the recipe or ``--r2-args``), so synthesis writes its pairs."""
+        args = r2.build_parser().parse_args(self.round_args("r2"))
+        return recipe_from_args(R2Recipe, args).title_steps > 0
+
+    @property
     def fixed_lambda(self) -> float | None:
         """The recipe's λ, unless ``--lambda-grid`` asks for a search."""
         return None if self.args.lambda_grid else self.recipe.boundary_weight
@@ -261,7 +258,7 @@ class Pipeline:
                     "seed": self.args.seed,
                     "seed_jds": self.args.seed_jds,
                     "jds": self.jds,
-                    "titles": bool(self.recipe.r2.title_steps),
+                    "titles": self.trains_titles,
                     "synth_version": SYNTH_VERSION,
                 },
                 self.synth,
@@ -318,7 +315,7 @@ class Pipeline:
         # ESCO's one-paragraph descriptions anchor the space (profile stage) but do not steer the rules
         # stages or R2: as full seeds they pulled résumé recall down (docs/research-log.md).
         anchors = load_esco_jds(self.args.data_dir) if "esco" in sources else []
-        titles = title_pairs(self.args.data_dir, seed=self.args.seed) if self.recipe.r2.title_steps else []
+        titles = title_pairs(self.args.data_dir, seed=self.args.seed) if self.trains_titles else []
         manifest = run_pipeline(
             jds,
             backend="rules",
