@@ -143,14 +143,8 @@ def test_grouped_batches_keep_one_cvs_questions_together_and_one_variant_per_occ
 def test_round2_interleaves_question_and_title_steps_and_trains_on_them(
     synth_dir, tiny_backbone_dir, tiny_cre, tmp_path
 ):
-    argv = [
-        "--data",
-        str(synth_dir),
-        "--base",
-        str(tiny_backbone_dir("encoder")),
-        "--out",
-        str(tmp_path / "r2"),
-    ]
+    base = tiny_backbone_dir("encoder")
+    argv = ["--data", str(synth_dir), "--base", str(base), "--out", str(tmp_path / "r2")]  # fmt: skip
     tasks = ["--question-steps", "2", "--title-steps", "1", "--pair-batch-size", "4", "--lr", "1e-2"]
     assert r2.main([*argv, *TINY_R2, *tasks]) == 0
     with (tmp_path / "r2" / "logs" / "train_log.csv").open() as stream:
