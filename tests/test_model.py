@@ -322,8 +322,10 @@ def test_release_config_at_the_repository_root():
         "AutoModel": "modeling_cre.CREModel",
     }
     assert config.text_config.model_type == "bert" and config.hidden_size == config.output_dim == 384
-    # The main job's recipe: no CNN projection (so the checkpoint exports), a trained head, feedback on.
+    # The main job's recipe: no CNN projection (so the checkpoint exports), a trained head that is off
+    # (λ 0) until a user sets λ, feedback on.
     assert not config.cnn["enabled"] and config.boundary["enabled"] and config.boundary["trained"]
+    assert config.boundary["weight"] == 0.0
     assert config.feedback["top_k"] > 0
     model = CREModel(CREConfig(**config.to_dict()))
     assert model.cnn is None and model.boundary_head is not None
