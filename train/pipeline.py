@@ -100,7 +100,6 @@ class JobRecipe:
         cnn: Round 1 trains the CNN projection (``--no-cnn`` on the command line turns it off).
         jds: The synthesis seeds (``--jds``): ``default`` (the embedded JDs), ``onet`` (plus the O*NET
             ``train``-split occupations shipped with the project) or ``onet+esco``.
-        mixed_precision: Both rounds' ``--mixed-precision`` (``None``: the rounds' default).
         boundary_weight: λ of ``cos − λ·s_boundary`` in the final checkpoint (``None``: chosen
             recall-first on the tune half, :func:`train.validation.search_lambda`). The head is trained
             either way, so a user can turn it on.
@@ -118,7 +117,6 @@ class JobRecipe:
     max_length: int = 160
     cnn: bool = True
     jds: str = "default"
-    mixed_precision: str | None = None
     boundary_weight: float | None = None
 
     def __post_init__(self):
@@ -191,6 +189,7 @@ RECIPES = {
         ),
         r2_lr=2e-4,
         r2_from_backbone=True,
+        jds="onet+esco",
         # Rocchio's α = β = 1 over the three best candidates, set with a dev grid in view, so its gain there is
         # partly selection (docs/research-log.md).
         feedback={"top_k": 3, "weight": 1.0},
@@ -374,8 +373,6 @@ class Pipeline:
             graft = str(self.out / "r1") if from_backbone else None
             recipe, lr = replace(self.recipe.r2, graft_onto=graft), self.recipe.r2_lr
         options += recipe_argv(recipe) + ([] if lr is None else ["--lr", str(lr)])
-        if self.recipe.mixed_precision:
-            options += ["--mixed-precision", self.recipe.mixed_precision]
         return options + shlex.split(getattr(self.args, f"{name}_args"))
 
     def train_round(self, name: str) -> dict:
