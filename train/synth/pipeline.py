@@ -67,7 +67,7 @@ TEMPERATURE = {stage: 0.0 if stage in ("extraction", "cv_queries") else 0.7 for 
 ENHANCE_INSTRUCTION = (
     "Given a job description and its key facts, retrieve matching job descriptions and candidates."
 )
-OUTPUT_FILES = ("anchors", "pairs", "profiles", "ranking", "role_negatives", "jdcv", "cv_queries", "titles")
+OUTPUT_FILES = ("anchors", "pairs", "profiles", "ranking", "role_negatives", "jdcv", "cv_queries")
 # Replies seen before "most replies are malformed" may stop a run: a few unlucky first replies
 # should not, a server speaking another API should not get thousands of requests.
 MALFORMED_STOP_AFTER = 10
@@ -399,7 +399,8 @@ def write_outputs(
     synthesised = {jd.id for jd in jds}
     for jd in unique_jds([jd for jd in profile_jds if jd.id not in synthesised])[0]:
         rows["profiles"].extend(_profile_rows(jd, settings, jd.title))
-    rows["titles"] = list(title_pairs)
+    if title_pairs:  # taxonomy data, not generated: only a run that asked for it has the file
+        rows["titles"] = list(title_pairs)
     files = {}
     for name, records in rows.items():
         path = out / f"{name}.jsonl"
