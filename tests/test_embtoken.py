@@ -198,3 +198,33 @@ def test_smollm2_embtoken_checkpoint_round_trip(tmp_path):
     model.save_pretrained(tmp_path)
     st = SentenceTransformer(str(tmp_path), trust_remote_code=True, device="cpu")
     np.testing.assert_allclose(st.encode(texts, prompt_name="jd"), vectors, atol=1e-4)
+
+
+def test_lora_rounds_train_the_embtoken_row_and_merge_it(embtoken_model):
+    """LoRA adapts linear layers only: the <embtoken> row trains as peft's trainable tokens and is merged."""
+    from train.lora import LoraSettings, add_lora, merge_lora
+
+    token_id, eos = embtoken_model.config.embtoken_id, embtoken_model.tokenizer.eos_token_id
+    before = embtoken_model.backbone.get_input_embeddings().weight.detach().clone()
+    model = add_lora(embtoken_model, LoraSettings(rank=4, alpha=8, dropout=0.0, target_modules="all-linear"))
+    model.train()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    batch = model.tokenize(TEXTS, kind="jd")
+    for _ in range(2):
+        model(**batch).sentence_embedding.sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    after = merge_lora(model).backbone.get_input_embeddings().weight.detach()
+    assert not torch.allclose(after[token_id], before[token_id])  # the token learnt
+    untouched = torch.ones(len(before), dtype=torch.bool)
+    untouched[token_id] = False
+    torch.testing.assert_close(after[untouched], before[untouched])  # and nothing else did
+    assert not torch.equal(after[token_id], after[eos])
+
+
+def test_a_task_adapter_refuses_to_drop_the_trained_embtoken_row(embtoken_model, tiny_cre):
+    from train.lora import LoraSettings, add_lora, to_task_adapter
+
+    model = add_lora(embtoken_model, LoraSettings(rank=4, alpha=8, dropout=0.0, target_modules="all-linear"))
+    with pytest.raises(ValueError, match="<embtoken> row this round trained would be lost"):
+        to_task_adapter(model, tiny_cre("decoder", pooling="embtoken"), "jd-cv")

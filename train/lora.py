@@ -85,12 +85,16 @@ def add_lora(model: CREModel, settings: LoraSettings) -> CREModel:
         if getattr(model.backbone, "pooler", None) is not None:
             model.backbone.pooler.requires_grad_(False)  # unused by CRE, see EXCLUDED_MODULES
         return model
+    # LoRA adapts linear layers only; an <embtoken> model's token row is an embedding, so it trains as
+    # peft's trainable tokens (that one row, merged with the adapter) or the token would never learn.
+    embtoken = [model.config.embtoken_id] if model.config.pooling == "embtoken" else None
     config = LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=settings.target_modules,
         exclude_modules=EXCLUDED_MODULES if getattr(model.backbone, "pooler", None) is not None else None,
+        trainable_token_indices=embtoken,
     )
     model.backbone = get_peft_model(model.backbone, config)
     if model.cnn is not None:
@@ -157,10 +161,16 @@ def to_task_adapter(model: CREModel, base: CREModel, task: str, weight: float = 
         The same model object, with a plain backbone and ``model.task_adapters[task]``.
 
     Raises:
-        ValueError: The backbone carries no LoRA adapter (full fine-tuning has no low-rank update).
+        ValueError: The backbone carries no LoRA adapter (full fine-tuning has no low-rank update), or
+            the model pools an ``<embtoken>``, whose trained embedding row a task adapter cannot hold.
     """
     if not isinstance(model.backbone, PeftModel):
         raise ValueError("a task adapter needs a LoRA round (--lora-rank > 0)")
+    if model.config.pooling == "embtoken":
+        raise ValueError(
+            "a task adapter holds linear-layer factors, so the <embtoken> row this round trained would be "
+            "lost: train an embtoken model without --task-adapter"
+        )
     factors = {}
     for name, module in model.backbone.base_model.model.named_modules():
         if isinstance(module, LoraLayer):
