@@ -26,6 +26,16 @@ from cre.modeling_cre import CREModel
 Fields = Mapping[str, tuple[str, Sequence[str]]]
 
 
+def batch_fields(examples: Sequence[dict], kinds: dict[str, str]) -> Fields:
+    """The batch's texts per field, with each field's input kind (``kinds``: field -> kind).
+
+    Example:
+        >>> batch_fields([{"query": "q1", "positive": "p1"}], {"query": "query", "positive": "cv"})
+        {'query': ('query', ['q1']), 'positive': ('cv', ['p1'])}
+    """
+    return {name: (kind, [example[name] for example in examples]) for name, kind in kinds.items()}
+
+
 @dataclass
 class BatchEncoder:
     """Tokenises fields with their kind's instruction and splits the model's embeddings back per field.

@@ -49,7 +49,7 @@ from common.backbones import check_model_source
 from common.models import load_model
 from train.checkpoint import add_hub_arguments, finish_round, round_summary
 from train.data import read_records, report_data_errors, require_records
-from train.encoding import BatchEncoder
+from train.encoding import BatchEncoder, batch_fields
 from train.loop import (
     LoopSettings,
     MicroBatch,
@@ -175,7 +175,7 @@ class R1Objective:
         if batch.stage == "profile":
             return self.profile_step(model, batch, accelerator)
         names = RANKING_FIELDS if batch.stage == "ranking" else PAIR_FIELDS
-        fields = {name: ("jd", [example[name] for example in batch.examples]) for name in names}
+        fields = batch_fields(batch.examples, dict.fromkeys(names, "jd"))
         embeddings = self.encoder(model, fields, accelerator.device)
         with torch.no_grad():
             targets = self.encoder(self.teacher, fields, accelerator.device)

@@ -50,7 +50,7 @@ from common.models import load_model
 from cre.configuration_cre import TASKS
 from train.checkpoint import add_hub_arguments, finish_round, round_summary
 from train.data import read_records, report_data_errors, require_records
-from train.encoding import BatchEncoder, Fields
+from train.encoding import BatchEncoder, Fields, batch_fields
 from train.loop import (
     LoopSettings,
     MicroBatch,
@@ -87,16 +87,25 @@ class PairTask:
         per_group: Pairs of one ``source_id`` a pass puts in one batch (``None``: all of them). Questions
             about one CV's passages share a batch, so its other passages are the hard negatives; the
             variants of one title would be false negatives of each other, so one per batch.
+        steps_option: The :class:`R2Recipe` field that holds the task's optimizer steps.
     """
 
     file: str
     kinds: dict[str, str]
     per_group: int | None
+    steps_option: str
 
 
 PAIR_TASKS = {
-    "questions": PairTask("cv_queries.jsonl", {"query": "query", "positive": "cv"}, per_group=None),
-    "titles": PairTask("titles.jsonl", {"query": "jd", "positive": "jd"}, per_group=1),
+    "questions": PairTask(
+        "cv_queries.jsonl",
+        {"query": "query", "positive": "cv"},
+        per_group=None,
+        steps_option="question_steps",
+    ),
+    "titles": PairTask(
+        "titles.jsonl", {"query": "jd", "positive": "jd"}, per_group=1, steps_option="title_steps"
+    ),
 }
 logger = logging.getLogger("train.r2")  # not __name__, which is __main__ under -m
 
@@ -191,7 +200,7 @@ class R2Recipe:
     pair_batch_size: int = option(32, "pairs per process per micro-batch of the question and title steps")
 
     def __post_init__(self):
-        for name in ("question_steps", "title_steps"):
+        for name in (task.steps_option for task in PAIR_TASKS.values()):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if self.pair_batch_size < 2:
@@ -199,7 +208,7 @@ class R2Recipe:
 
     def pair_steps(self, task: str) -> int:
         """The optimizer steps of a pair task (one of :data:`PAIR_TASKS`)."""
-        return {"questions": self.question_steps, "titles": self.title_steps}[task]
+        return getattr(self, PAIR_TASKS[task].steps_option)
 
 
 def check_options(recipe: R2Recipe, lora: LoraSettings) -> None:
@@ -312,10 +321,7 @@ class R2Objective:
     ) -> dict[str, float]:
         if batch.stage in PAIR_TASKS:
             return self.pairs(model, batch, accelerator)
-        fields = {
-            name: (kind, [example[name] for example in batch.examples])
-            for name, kind in TRIPLET_FIELDS.items()
-        }
+        fields = batch_fields(batch.examples, TRIPLET_FIELDS)
         if self.recipe.anchor_weight and self.recipe.anchor_openings:
             fields["opening"] = ("jd", [opening(text) for text in fields["query"][1]])
         anchors = self.anchors(fields, accelerator.device) if self.recipe.anchor_weight else None
@@ -335,25 +341,8 @@ class R2Objective:
         """A pair task's batch: each query must pick its own positive among the batch's (all processes'
         when gathered) — :func:`train.losses.jd_cv_loss` without hard negatives or anchors, in one pass
         (the pairs are short, so ``cache_chunk`` does not apply)."""
-        fields = {
-            name: (kind, [example[name] for example in batch.examples])
-            for name, kind in PAIR_TASKS[batch.stage].kinds.items()
-        }
-        embeddings = self.encoder(model, fields, accelerator.device)
-        positives, offset = embeddings["positive"], 0
-        queries = embeddings["query"] if self.recipe.symmetric else None
-        if self.recipe.gather:
-            positives, offset = gather_keep_grad(positives, accelerator)
-            queries = gather_keep_grad(queries, accelerator)[0] if queries is not None else None
-        loss = jd_cv_loss(
-            embeddings["query"],
-            embeddings["positive"],
-            positives,
-            None,
-            self.recipe.temperature,
-            offset,
-            pool_queries=queries,
-        )
+        fields = batch_fields(batch.examples, PAIR_TASKS[batch.stage].kinds)
+        loss = self.loss(self.encoder(model, fields, accelerator.device), accelerator)
         accelerator.backward(loss)
         return {"loss": float(loss.detach())}
 
@@ -374,12 +363,13 @@ class R2Objective:
         anchors: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """:func:`train.losses.jd_cv_loss` on this batch, its candidates gathered across processes when
-        ``recipe.gather`` (``anchors``: field -> the frozen base's embeddings)."""
-        positives, negatives, offset = embeddings["positive"], embeddings["negative"], 0
+        ``recipe.gather`` (``anchors``: field -> the frozen base's embeddings; a pair task's batch has no
+        ``negative``)."""
+        positives, negatives, offset = embeddings["positive"], embeddings.get("negative"), 0
         queries = embeddings["query"] if self.recipe.symmetric else None
         if self.recipe.gather:
             positives, offset = gather_keep_grad(positives, accelerator)
-            negatives, _ = gather_keep_grad(negatives, accelerator)
+            negatives = gather_keep_grad(negatives, accelerator)[0] if negatives is not None else None
             queries = gather_keep_grad(queries, accelerator)[0] if queries is not None else None
         return jd_cv_loss(
             embeddings["query"],
