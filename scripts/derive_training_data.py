@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from train.synth.loaders import DERIVED_DATA_DIR, data_dir  # noqa: E402
+from train.synth.loaders import DERIVED_DATA_DIR, data_dir, read_esco, read_tsv  # noqa: E402
 
 # file -> the columns training reads (the rest is left behind to keep the project small)
 ONET_COLUMNS = {
@@ -58,11 +58,6 @@ def _write_gzip(path: Path, rows: Iterable[dict], columns: tuple[str, ...], deli
     return count
 
 
-def _rows(path: Path, delimiter: str) -> list[dict]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter=delimiter))
-
-
 def derive(source: Path, out: Path) -> dict[str, int]:
     """Write the derived files from the development data folder ``source`` into ``out``.
 
@@ -70,7 +65,7 @@ def derive(source: Path, out: Path) -> dict[str, int]:
         Rows written per file (relative path -> count).
     """
     counts = {}
-    splits = _rows(source / "onet" / "splits.tsv", "\t")
+    splits = read_tsv(source / "onet" / "splits.tsv")
     train = {row["onet_soc_code"] for row in splits if row["split"] == "train"}
     counts["onet/splits.tsv.gz"] = _write_gzip(
         out / "onet" / "splits.tsv.gz",
@@ -79,11 +74,10 @@ def derive(source: Path, out: Path) -> dict[str, int]:
         "\t",
     )
     for name, columns in ONET_COLUMNS.items():
-        rows = (row for row in _rows(source / "onet" / name, "\t") if row["O*NET-SOC Code"] in train)
+        rows = (row for row in read_tsv(source / "onet" / name) if row["O*NET-SOC Code"] in train)
         counts[f"onet/{name}.gz"] = _write_gzip(out / "onet" / f"{name}.gz", rows, columns, "\t")
-    esco = _rows(source / "esco" / "occupations_en.csv", ",")
     counts["esco/occupations_en.csv.gz"] = _write_gzip(
-        out / "esco" / "occupations_en.csv.gz", esco, ESCO_COLUMNS, ","
+        out / "esco" / "occupations_en.csv.gz", read_esco(source), ESCO_COLUMNS, ","
     )
     return counts
 

@@ -7,7 +7,6 @@ end on a tiny backbone.
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import random
 import re
@@ -25,7 +24,7 @@ from train.checkpoint import SUMMARY_FILE
 from train.data import TrainingDataError
 from train.loop import LoopSettings, cycle_grouped_batches
 from train.lora import LoraSettings
-from train.synth.loaders import DERIVED_DATA_DIR, load_onet_jds, training_data_dir
+from train.synth.loaders import DERIVED_DATA_DIR, load_onet_jds, read_esco, read_tsv, training_data_dir
 from train.synth.rules import _COMPANY, _SCHOOL, recruiter_queries
 from train.synth.titles import title_pairs
 
@@ -44,29 +43,23 @@ def synth_dir(tmp_path_factory) -> Path:
 # ---- the shipped training-only data ----------------------------------------------------------------------
 
 
-def _rows(path: Path, delimiter: str) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter=delimiter))
-
-
 def test_shipped_data_holds_only_train_split_occupations_and_no_evaluation_labels():
     onet = DERIVED_DATA_DIR / "onet"
-    splits = _rows(onet / "splits.tsv.gz", "\t")
+    splits = read_tsv(onet / "splits.tsv")  # read from its shipped .gz
     train = {row["onet_soc_code"] for row in splits}
     assert {row["split"] for row in splits} == {"train"} and len(train) > 500
     for path in onet.glob("*.tsv.gz"):
-        codes = {row.get("O*NET-SOC Code") or row["onet_soc_code"] for row in _rows(path, "\t")}
+        codes = {row.get("O*NET-SOC Code") or row["onet_soc_code"] for row in read_tsv(path.with_suffix(""))}
         assert codes <= train, path.name
     assert not list(DERIVED_DATA_DIR.rglob("related_occupations*"))  # the JD–JD benchmark's labels
-    esco = _rows(DERIVED_DATA_DIR / "esco" / "occupations_en.csv.gz", ",")
+    esco = read_esco(DERIVED_DATA_DIR)
     assert len(esco) > 2900 and "iscoGroup" not in esco[0]  # the ESCO benchmark's labels
     if (SHARED / "onet" / "splits.tsv").is_file():  # and the split is the data README's
-        with (SHARED / "onet" / "splits.tsv").open(encoding="utf-8") as handle:
-            held_out = {
-                row["onet_soc_code"]
-                for row in csv.DictReader(handle, delimiter="\t")
-                if row["split"] != "train"
-            }
+        held_out = {
+            row["onet_soc_code"]
+            for row in read_tsv(SHARED / "onet" / "splits.tsv")
+            if row["split"] != "train"
+        }
         assert held_out and not held_out & train
 
 
