@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from train.synth.loaders import DERIVED_DATA_DIR, data_dir, read_esco, read_tsv  # noqa: E402
+from train.synth.loaders import DERIVED_DATA_DIR, DataNotFoundError, data_dir, read_esco, read_tsv  # noqa: E402
 
 # file -> the columns training reads (the rest is left behind to keep the project small)
 ONET_COLUMNS = {
@@ -89,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=str(DERIVED_DATA_DIR), help="where the derived files go")
     args = parser.parse_args(argv)
-    for name, count in derive(data_dir(args.data_dir), Path(args.out)).items():
+    try:
+        counts = derive(data_dir(args.data_dir), Path(args.out))
+    except DataNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for name, count in counts.items():
         print(f"{name}: {count} rows")
     return 0
 

@@ -72,6 +72,16 @@ def test_the_script_rewrites_the_shipped_data_byte_for_byte(tmp_path):
         assert (tmp_path / name).read_bytes() == (DERIVED_DATA_DIR / name).read_bytes(), name
 
 
+def test_the_script_names_a_missing_folder_or_file_in_one_line(tmp_path, capsys):
+    from scripts.derive_training_data import main
+
+    assert main(["--data-dir", str(tmp_path / "absent"), "--out", str(tmp_path / "out")]) == 2
+    assert "development data folder not found" in capsys.readouterr().err
+    (tmp_path / "onet").mkdir()
+    assert main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "missing O*NET file:" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_training_reads_the_shipped_copy_unless_told_otherwise(tmp_path, monkeypatch):
     monkeypatch.delenv("CRE_DATA_DIR", raising=False)
     assert training_data_dir() == DERIVED_DATA_DIR
