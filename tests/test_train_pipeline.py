@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from transformers import AutoModel
 
 from tests.train_support import SEED_JDS, TINY_R1, TINY_R2, run_python
+
+# The default recipe's steps, in order.
+STEPS = ["synth", "r1", "r2", "r2-adapter", "boundary", "lambda", "evaluate"]
 
 
 @pytest.mark.slow
@@ -20,31 +24,42 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
         "--r2-args", " ".join([*TINY_R2, "--question-steps", "1", "--title-steps", "1", "--pair-batch-size", "4"]),
     ]  # fmt: skip
     first = run_python(*command)
-    for number, step in enumerate(["synth", "r1", "r2", "boundary", "lambda", "evaluate"], start=1):
-        assert f"[{number}/6] {step}: finished" in first.stdout
+    for number, step in enumerate(STEPS, start=1):
+        assert f"[{number}/7] {step}: finished" in first.stdout
 
     final = AutoModel.from_pretrained(out / "final", trust_remote_code=True)
     assert final.has_boundary_head  # trained, but off: the default recipe's λ is 0
     assert final.config.boundary["weight"] == 0.0
     assert final.config.feedback == {"top_k": 3, "weight": 1.0}  # the default recipe turns it on
     assert not final.config.cnn["enabled"]  # and trains no CNN projection
+    # JD–JD search encodes with the merged Round 2, JD→CV and questions with the grafted adapter's update.
+    merged = AutoModel.from_pretrained(out / "r2", trust_remote_code=True)
+    adapter = AutoModel.from_pretrained(out / "r2-adapter", trust_remote_code=True)
+    assert set(final.config.task_adapters) == {"jd-cv"} and not merged.config.task_adapters
+    texts = ["Senior data engineer, Spark", "Which projects used Kafka?"]
+    for kind in ("jd", "query"):
+        jd_jd = final.encode(texts, kind=kind, task="jd-jd", convert_to="torch")
+        jd_cv = final.encode(texts, kind=kind, task="jd-cv", convert_to="torch")
+        torch.testing.assert_close(jd_jd, merged.encode(texts, kind=kind, convert_to="torch"))
+        torch.testing.assert_close(jd_cv, adapter.encode(texts, kind=kind, task="jd-cv", convert_to="torch"))
+        assert not torch.equal(jd_jd, jd_cv)
     r2_summary = json.loads((out / "r2" / "training_summary.json").read_text())
     assert {"jdcv", "questions", "titles"} <= set(r2_summary["examples"])  # pair tasks from --r2-args
     results = json.loads((out / "eval" / "results.json").read_text())
-    assert {"baseline", "r1", "r2", "full"} <= {name.split(" ")[0] for name in results["models"]}
+    assert {"baseline", "r1", "r2", "r2-adapter", "full"} <= {
+        name.split(" ")[0] for name in results["models"]
+    }
     assert set(results["benchmarks"]) == {"synth-jd-jd", "synth-jd-cv", "synth-boundary"}
-    for round_dir in ("r1", "r2"):  # finished rounds keep no training state
+    for round_dir in ("r1", "r2", "r2-adapter"):  # finished rounds keep no training state
         assert not (out / round_dir / "state").exists()
     assert "model-index" in (out / "final" / "README.md").read_text()
 
     again = run_python(*command)
-    assert again.stdout.count("reused") == 6
-    assert json.loads((out / "pipeline_summary.json").read_text())["seconds"] == dict.fromkeys(
-        ["synth", "r1", "r2", "boundary", "lambda", "evaluate"], 0.0
-    )
+    assert again.stdout.count("reused") == 7
+    assert json.loads((out / "pipeline_summary.json").read_text())["seconds"] == dict.fromkeys(STEPS, 0.0)
 
     searched = run_python(*command, "--lambda-grid", "0", "0.3", "1")  # λ chosen on the tune half instead
-    assert "[5/6] lambda: settings changed" in searched.stdout and searched.stdout.count("reused") == 4
+    assert "[6/7] lambda: settings changed" in searched.stdout and searched.stdout.count("reused") == 5
     search = json.loads((out / "steps" / "lambda.json").read_text())["result"]
     final = AutoModel.from_pretrained(out / "final", trust_remote_code=True)
     assert final.config.boundary["weight"] == search["best_lambda"]
@@ -161,6 +176,12 @@ def test_domain_preset_grafts_round_2_from_the_backbone_and_turns_feedback_on(tm
     assert pipeline.feedback == {"top_k": 3, "weight": 1.0}
     default = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
     assert "--graft-onto" not in default.round_args("r2") and "--cnn" not in default.round_args("r1")
+    adapter_args = default.round_args("r2-adapter")  # the default's question adapter: from r1/, onto r2/
+    assert adapter_args[adapter_args.index("--base") + 1] == str(tmp_path / "r1")
+    assert adapter_args[adapter_args.index("--graft-onto") + 1] == str(tmp_path / "r2")
+    assert adapter_args[adapter_args.index("--task-adapter") + 1] == "jd-cv"
+    assert int(adapter_args[adapter_args.index("--question-steps") + 1]) > 0
+    assert "r2-adapter" not in pipeline.rounds
     assert "--cnn" in pipeline.round_args("r1")  # the preset keeps its CNN projection
 
 
@@ -222,10 +243,10 @@ def test_a_round_finished_under_the_argv_cache_key_is_reused(tmp_path):
         raise AssertionError("a finished round with the same options must not rerun")
 
     settings = {"backbone": "minilm", **pipeline.round_settings("r1")}
-    assert pipeline.step(2, "r1", settings, retrain) == {"metrics": "kept"}
+    assert pipeline.step("[2/7] r1", "r1", settings, retrain) == {"metrics": "kept"}
     # Other options under the old key: the step reruns.
     old["args"] = [*old["args"], "--lr", "1e-3"]
     marker.write_text(json.dumps({"settings": old, "seconds": 1.0, "result": {"metrics": "old"}}))
     rerun = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
-    assert rerun.step(2, "r1", settings, lambda: {"metrics": "new"}) == {"metrics": "new"}
+    assert rerun.step("[2/7] r1", "r1", settings, lambda: {"metrics": "new"}) == {"metrics": "new"}
     assert rerun.stale

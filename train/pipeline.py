@@ -1,4 +1,4 @@
-"""The main job: synthetic data → Round 1 → Round 2 → BoundaryHead → λ → evaluation → final checkpoint.
+"""The main job: synthetic data → Round 1 → Round 2 (+ its task adapter) → BoundaryHead → λ → evaluation.
 
 ::
 
@@ -15,11 +15,14 @@ Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
 2. ``r1``: Round 1 (:mod:`train.r1`) from the backbone, CNN projection on → ``r1/``;
 3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``; recipes with ``r2_from_backbone`` train
    the jd-cv adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``);
-4. ``boundary``: the BoundaryHead on the frozen ``r2/`` encoder (:mod:`train.boundary`) → ``final/``;
+   ``r2-adapter`` (recipes with ``r2_adapter``): Round 2 again from ``r1/``, its update kept as a task
+   adapter and grafted onto ``r2/`` → ``r2-adapter/``: that task encodes with its own update, every
+   other task with the merged ``r2/``;
+4. ``boundary``: the BoundaryHead on the frozen last round (:mod:`train.boundary`) → ``final/``;
 5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen recall-first on the tune half of the validation
    split (:func:`train.validation.search_lambda`), written into ``final/config.json`` with the
    recipe's candidate feedback (``feedback``, over the config's defaults: off unless the recipe sets it);
-6. ``evaluate``: baseline, R1, R2 and full model on the test half (:mod:`train.validation`) →
+6. ``evaluate``: baseline, each round and the full model on the test half (:mod:`train.validation`) →
    ``eval/results.{json,md}``; each checkpoint's model card gets its metrics.
 
 A finished step leaves ``steps/<name>.json`` (its settings, results and time) and a rerun skips it;
@@ -31,8 +34,8 @@ there. Rounds run as subprocesses (one process, or ``accelerate launch`` with ``
 so each starts from a clean state and gives its memory back.
 
 Recipes (:data:`RECIPES`: :class:`JobRecipe` of the rounds' own typed recipes) are sized for the time
-budget; ``--r1-args``/``--r2-args`` pass any other round option through, e.g.
-``--r1-args "--lr 3e-5 --weight-distill 0.2"``.
+budget; ``--r1-args``/``--r2-args`` pass any other round option through (``--r2-args`` to both Round 2
+trainings), e.g. ``--r1-args "--lr 3e-5 --weight-distill 0.2"``.
 """
 
 from __future__ import annotations
@@ -53,7 +56,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
+from types import ModuleType
+from typing import NamedTuple
 
 from common.backbones import check_model_source
 from cre.configuration_cre import FEEDBACK_DEFAULTS, CREConfig
@@ -79,10 +85,22 @@ from train.validation import search_lambda, validation_benchmarks
 
 logger = logging.getLogger("train.pipeline")
 
-STEPS = ("synth", "r1", "r2", "boundary", "lambda", "evaluate")
 JD_SOURCES = ("default", "onet", "onet+esco")
-# The steps that run a round module as a subprocess: its parser and its recipe.
-ROUNDS = {"r1": (r1.build_parser, R1Recipe), "r2": (r2.build_parser, R2Recipe)}
+
+
+class Round(NamedTuple):
+    """A step that runs a round module as a subprocess."""
+
+    module: ModuleType  # its ``build_parser`` and ``python -m`` name
+    recipe: type  # its typed recipe
+    extra_args: str  # the job option whose flags it also takes
+
+
+ROUNDS = {
+    "r1": Round(r1, R1Recipe, "r1_args"),
+    "r2": Round(r2, R2Recipe, "r2_args"),
+    "r2-adapter": Round(r2, R2Recipe, "r2_args"),
+}
 
 
 @dataclass(frozen=True)
@@ -95,6 +113,9 @@ class JobRecipe:
         r1_lr: Round 1's learning rate (``None``: the round's default).
         r2_lr: Round 2's learning rate (``None``: the round's default).
         r2_from_backbone: Train Round 2's task adapter from the backbone and graft it onto ``r1/``.
+        r2_adapter: A second Round 2 from ``r1/`` whose update becomes its ``task_adapter`` on the merged
+            Round 2 (``None``: none). For a task that conflicts with the others: it gets its own update
+            while the others keep the merged one.
         feedback: The final checkpoint's candidate feedback, over ``FEEDBACK_DEFAULTS`` (off unless set).
         max_length: Token budget of the BoundaryHead and the evaluation.
         cnn: Round 1 trains the CNN projection (``--no-cnn`` on the command line turns it off).
@@ -113,6 +134,7 @@ class JobRecipe:
     r1_lr: float | None = None
     r2_lr: float | None = None
     r2_from_backbone: bool = False
+    r2_adapter: R2Recipe | None = None
     feedback: dict[str, float] = field(default_factory=dict)
     max_length: int = 160
     cnn: bool = True
@@ -124,6 +146,11 @@ class JobRecipe:
             raise ValueError("r2_from_backbone grafts a task adapter: r2 needs task_adapter")
         if self.r2.graft_onto:
             raise ValueError("r2.graft_onto is the job's to set (r2_from_backbone grafts onto r1/)")
+        if self.r2_adapter is not None:
+            if not self.r2_adapter.task_adapter or self.r2_adapter.graft_onto:
+                raise ValueError("r2_adapter needs task_adapter, and its graft_onto is the job's to set")
+            if self.r2.task_adapter:
+                raise ValueError("r2_adapter is grafted onto a merged Round 2: r2 must have no task_adapter")
         if self.jds not in JD_SOURCES:
             raise ValueError(f"jds must be one of {JD_SOURCES}, got {self.jds!r}")
         unknown = sorted(set(self.feedback) - set(FEEDBACK_DEFAULTS))
@@ -147,6 +174,18 @@ RECIPES = {
             weights=RankingWeights(distill=0.5),
         ),
         r2=R2Recipe(steps=25, batch_size=16, max_length=160),
+        # Recruiter questions → CV passages, the task users run most, trained beside the JD–CV steps as
+        # the jd-cv adapter: merged, the update cost ESCO's JD–JD search; with JD–JD on Round 1's weights
+        # alone, job titles lost what the merged Round 2 gave them. So JD–JD keeps the merged Round 2 and
+        # JD→CV and questions get the adapter (eval/results/devsuite_tasks.md).
+        r2_adapter=R2Recipe(
+            steps=25,
+            batch_size=16,
+            max_length=160,
+            question_steps=30,
+            pair_batch_size=32,
+            task_adapter="jd-cv",
+        ),
         # Decided on the development suite's macro average (eval/results/devsuite_decisions.md): the CNN
         # projection did not earn its cost there, and without it the checkpoint exports to plain
         # sentence-transformers and ONNX; candidate feedback over the three best candidates did.
@@ -225,10 +264,18 @@ class Pipeline:
         self.stale = False  # once a step reruns, every later step reruns too
 
     @property
+    def rounds(self) -> list[str]:
+        """The round steps this job runs, in order."""
+        return ["r1", "r2"] + (["r2-adapter"] if self.recipe.r2_adapter is not None else [])
+
+    @property
     def trains_titles(self) -> bool:
         """Round 2 trains the title task (by the recipe or ``--r2-args``), so synthesis writes its pairs."""
-        args = r2.build_parser().parse_args(self.round_args("r2"))
-        return recipe_from_args(R2Recipe, args).title_steps > 0
+        return any(
+            recipe_from_args(R2Recipe, r2.build_parser().parse_args(self.round_args(name))).title_steps > 0
+            for name in self.rounds
+            if name != "r1"
+        )
 
     @property
     def fixed_lambda(self) -> float | None:
@@ -262,8 +309,7 @@ class Pipeline:
                 },
                 self.synth,
             ),
-            ("r1", self.round_settings("r1"), lambda: self.train_round("r1")),
-            ("r2", self.round_settings("r2"), lambda: self.train_round("r2")),
+            *[(name, self.round_settings(name), partial(self.train_round, name)) for name in self.rounds],
             ("boundary", {"max_length": self.max_length, "seed": self.args.seed}, self.boundary),
             (
                 "lambda",
@@ -274,14 +320,14 @@ class Pipeline:
         ]
         results = {}
         for number, (name, settings, action) in enumerate(steps, start=1):
-            results[name] = self.step(number, name, {"backbone": self.args.backbone, **settings}, action)
+            header = f"[{number}/{len(steps)}] {name}"
+            results[name] = self.step(header, name, {"backbone": self.args.backbone, **settings}, action)
         summary = {"out": str(self.out), "seconds": self.timings, "results": results}
         (self.out / "pipeline_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         return summary
 
-    def step(self, number: int, name: str, settings: dict, action: Callable[[], dict]) -> dict:
+    def step(self, header: str, name: str, settings: dict, action: Callable[[], dict]) -> dict:
         marker = self.out / "steps" / f"{name}.json"
-        header = f"[{number}/{len(STEPS)}] {name}"
         if not self.stale and marker.exists():
             done = json.loads(marker.read_text())
             if self.upgrade_settings(name, done["settings"]) == settings:
@@ -331,10 +377,10 @@ class Pipeline:
         The key hashes what the round will parse, so two spellings of one option (``--lr 3e-4``,
         ``--lr 0.0003``, or a flag at its default) share a key.
         """
-        build_parser, recipe = ROUNDS[name]
-        args = build_parser().parse_args(self.round_args(name) if argv is None else argv)
+        round_ = ROUNDS[name]
+        args = round_.module.build_parser().parse_args(self.round_args(name) if argv is None else argv)
         options = {
-            "recipe": recipe_from_args(recipe, args),
+            "recipe": recipe_from_args(round_.recipe, args),
             "lora": LoraSettings.from_args(args),
             "loop": LoopSettings.from_args(args),
             "data": args.data,
@@ -357,7 +403,7 @@ class Pipeline:
 
     def round_args(self, name: str) -> list[str]:
         """The round's command line: this job's paths and seed, the recipe's flags, then ``--rN-args``."""
-        from_backbone = name == "r1" or self.recipe.r2_from_backbone
+        from_backbone = name == "r1" or (name == "r2" and self.recipe.r2_from_backbone)
         base = self.args.backbone if from_backbone else str(self.out / "r1")
         options = [
             "--data", str(self.out / "synth"),
@@ -369,11 +415,14 @@ class Pipeline:
         if name == "r1":
             recipe, lr = self.recipe.r1, self.recipe.r1_lr
             options += ["--cnn"] if self.recipe.cnn and not self.args.no_cnn else []
-        else:
+        elif name == "r2":
             graft = str(self.out / "r1") if from_backbone else None
             recipe, lr = replace(self.recipe.r2, graft_onto=graft), self.recipe.r2_lr
+        else:
+            recipe = replace(self.recipe.r2_adapter, graft_onto=str(self.out / "r2"))
+            lr = self.recipe.r2_lr
         options += recipe_argv(recipe) + ([] if lr is None else ["--lr", str(lr)])
-        return options + shlex.split(getattr(self.args, f"{name}_args"))
+        return options + shlex.split(getattr(self.args, ROUNDS[name].extra_args))
 
     def train_round(self, name: str) -> dict:
         folder = self.out / name
@@ -382,13 +431,14 @@ class Pipeline:
             options.append("--resume")  # a killed run of the same step: continue where it stopped
         elif folder.exists():
             shutil.rmtree(folder)
-        command = [sys.executable, "-m", f"train.{name}", *options]
+        module = ROUNDS[name].module.__name__
+        command = [sys.executable, "-m", module, *options]
         if self.args.num_processes > 1:
             command = [
                 sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
                 "--num_processes", str(self.args.num_processes),
                 "--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 2) // self.args.num_processes)),
-                "-m", f"train.{name}", *options,
+                "-m", module, *options,
             ]  # fmt: skip
         subprocess.run(command, check=True)  # inherits OMP_WAIT_POLICY (see the top of this module)
         summary = json.loads((folder / "training_summary.json").read_text())
@@ -397,7 +447,7 @@ class Pipeline:
 
     def boundary(self) -> dict:
         recipe = HeadRecipe(max_length=self.max_length, seed=self.args.seed)
-        model, summary = train_boundary_head(self.out / "r2", self.out / "synth", recipe)
+        model, summary = train_boundary_head(self.out / self.rounds[-1], self.out / "synth", recipe)
         save_checkpoint(
             model, self.out / "final", round_name="full", summary=summary, base_model=self.args.backbone
         )
@@ -428,8 +478,7 @@ class Pipeline:
         benchmarks = list(validation_benchmarks(self.out / "synth", "test").values())
         models = {
             f"baseline ({self.args.backbone})": self.args.backbone,
-            "r1": str(self.out / "r1"),
-            "r2": str(self.out / "r2"),
+            **{name: str(self.out / name) for name in self.rounds},
             "full": str(self.out / "final"),
         }
 
@@ -449,11 +498,9 @@ class Pipeline:
         report = build_report(results, benchmarks, settings, load_seconds, failures, comparisons)
         write_report(report, self.out / "eval", stem="results")
         print(markdown_table(report), flush=True)
-        for label, round_name in (("r1", "r1"), ("r2", "r2"), ("full", "full")):
+        for label in [*self.rounds, "full"]:
             metrics = {bench: entry["metrics"] for bench, entry in report["models"][label].items()}
-            write_model_card(
-                models[label], round_name=round_name, metrics=metrics, base_model=self.args.backbone
-            )
+            write_model_card(models[label], round_name=label, metrics=metrics, base_model=self.args.backbone)
         return {model: {b: e["metrics"] for b, e in per.items()} for model, per in report["models"].items()}
 
 
