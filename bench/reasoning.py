@@ -12,6 +12,7 @@ Usage::
 
     python -m bench.reasoning                                  # onet + resumes, SmolLM2-135M zero-shot
     python -m bench.reasoning --benchmarks resumes --poolings last_token
+    python -m bench.reasoning --models outputs/t1-last/final outputs/t1-embtoken/final --stem reasoning_trained
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import dataclasses
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -74,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbone", default="smollm2-135m", help="a decoder alias of eval.models")
     parser.add_argument("--benchmarks", nargs="+", default=["onet", "resumes"])
     parser.add_argument("--poolings", nargs="+", default=["last_token", "embtoken"])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        help="trained CRE checkpoints instead of --backbone/--poolings (their own pooling)",
+    )
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--bootstrap-samples", type=int, default=10_000)
@@ -81,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", help="development data folder (default $CRE_DATA_DIR or ../shared/data)"
     )
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--stem", default="reasoning", help="output file name stem")
     args = parser.parse_args(argv)
 
     benchmarks = [load_benchmark(name, args.data_dir) for name in args.benchmarks]
@@ -90,11 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rules reasoning: {cost['ms_per_query']} ms/query over {cost['queries']} queries")
     expanded = {b.name: with_reasoning(b, reason) for b in benchmarks}
 
+    if args.models:
+        loaders = [partial(load_encoder, spec, max_length=args.max_length) for spec in args.models]
+    else:
+        loaders = [
+            partial(load_encoder, args.backbone, max_length=args.max_length, pooling=pooling)
+            for pooling in args.poolings
+        ]
     results, load_seconds = [], {}
-    for pooling in args.poolings:
+    for load in loaders:
         start = time.perf_counter()
-        encoder = load_encoder(args.backbone, max_length=args.max_length, pooling=pooling)
-        row = f"{args.backbone} [{pooling}]"
+        encoder = load()
+        row = f"{encoder.name} [{encoder.model.config.pooling}]"
         load_seconds[row] = time.perf_counter() - start
         for benchmark in benchmarks:
             for name, variant in [(row, benchmark), (f"{row} +rules reasoning", expanded[benchmark.name])]:
@@ -114,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report(
         results, benchmarks, settings, load_seconds, {}, comparisons, samples=args.bootstrap_samples
     )
-    for path in write_report(report, args.out, stem="reasoning"):
+    for path in write_report(report, args.out, stem=args.stem):
         print(f"wrote {path}")
     return 0
 
