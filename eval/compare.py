@@ -55,7 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from eval.benchmarks import Benchmark
-from eval.runner import RunResult, evaluate, evaluate_bm25
+from eval.runner import RRF_DEPTH, RunResult, bm25_rankings, evaluate, evaluate_bm25
 from eval.stats import mean_interval, paired_bootstrap
 from eval.suite import MAIN_METRICS, markdown_suite
 
@@ -72,17 +72,27 @@ def run_models(
     show_progress: bool = False,
     feedback: tuple[int, float] | None = None,
     bm25: bool = False,
+    hybrid: bool = False,
 ) -> tuple[list[RunResult], dict[str, float], dict[str, str]]:
     """Evaluate each model on each benchmark, loading one model at a time to bound memory.
 
     A model that fails to load is recorded in the failures and the others still run. ``feedback``
     ``(k, w)`` applies candidate feedback to every model's local pools (``None``: each model's own).
     Local pools always get the BM25 pool-order row; ``bm25`` adds a BM25 row on global benchmarks.
+    ``hybrid`` gives every model row a twin fused with BM25 by reciprocal rank
+    (:func:`eval.runner.hybrid_row`); BM25 runs once per benchmark for both.
 
     Returns:
         ``(results, load_seconds per spec, failures per spec)``.
     """
-    results = [evaluate_bm25(b) for b in benchmarks if bm25 or b.protocol == "local"]
+    lexical = {
+        b.name: bm25_rankings(b, max(b.top_k, RRF_DEPTH))
+        for b in benchmarks
+        if hybrid or bm25 or b.protocol == "local"
+    }
+    results = [
+        evaluate_bm25(b, rankings=lexical[b.name]) for b in benchmarks if bm25 or b.protocol == "local"
+    ]
     load_seconds, failures = {}, {}
     for spec in specs:
         start = time.perf_counter()
@@ -95,7 +105,15 @@ def run_models(
         load_seconds[spec] = time.perf_counter() - start
         for benchmark in benchmarks:
             logger.info("evaluating %s on %s", spec, benchmark.name)
-            rows = evaluate(encoder, benchmark, boundary_weight, batch_size, show_progress, feedback)
+            rows = evaluate(
+                encoder,
+                benchmark,
+                boundary_weight,
+                batch_size,
+                show_progress,
+                feedback,
+                lexical[benchmark.name] if hybrid else None,
+            )
             results.extend(rows)
             logger.info("%s on %s: %.1f s, %s", spec, benchmark.name, rows[0].seconds, rows[0].metrics)
         del encoder
