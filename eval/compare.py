@@ -8,6 +8,7 @@ Results JSON (what the model card reads), ``schema_version`` 1::
       "created": "2026-11-27T14:00:00+00:00",           # UTC, ISO 8601
       "settings": {"max_length": 256, "batch_size": 32, "pool_size": 100, "boundary_weight": null,
                    "feedback": null,                     # [k, w] given for every model, or null
+                   "hybrid": {"rrf_k": 60, "depth": 100},  # compare --hybrid, else null
                    "reference": "minilm", "bootstrap_samples": 10000, "torch_threads": 2},
       "benchmarks": {
         "<benchmark>": {"protocol": "global" | "local", "queries": int, "corpus": int,
@@ -15,7 +16,8 @@ Results JSON (what the model card reads), ``schema_version`` 1::
                         "skipped": {"<reason>": int}}
       },
       "models": {
-        "<row name>": {                                  # a model, or a variant (λ / feedback row)
+        "<row name>": {                                  # a model, a variant (λ / feedback row), or
+                                                         # a hybrid twin "<model> + bm25 (rrf)[ [...]]"
           "<benchmark>": {"metrics": {"ndcg@10": float, ...}, "seconds": float, "texts_encoded": int,
                           "ci": {"ndcg@10": [low, high]},  # 95 % bootstrap CI over queries
                           "per_query": {"ndcg@10": {"<query id>": float}}}   # only with per_query=True
