@@ -4,6 +4,8 @@ From a folder of résumés to a ranked shortlist::
 
     cre index resumes/ --db cvs.db --model minilm
     cre search "Senior Python developer with AWS" --db cvs.db --model minilm --top-k 10
+    cre index resumes/ --db hybrid.db --model minilm --hybrid     # also BM25 over the CV texts
+    cre search "Python developer, formerly at Initech" --db hybrid.db --model minilm --hybrid
     cre delete backend_engineer.pdf --db cvs.db --model minilm
 
 ``cre demo-corpus OUT`` writes a small synthetic example folder; docs/search.md walks through it.
@@ -83,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument(
         "--work-dir", help="resumable encoding folder (default: DB.encoding or ./COLLECTION.encoding)"
     )
+    index.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="also store each CV's text for BM25, so that `search --hybrid` works (a new collection)",
+    )
 
     search = commands.add_parser("search", help="JD(s) -> ranked CVs as JSON lines or CSV")
     search.add_argument("jd", nargs="?", help="JD text (or use --jd-file / --jds)")
@@ -95,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--top-k", type=int, default=50)
     search.add_argument("--candidates", type=int, default=200, help="CVs from vector search to rerank")
     search.add_argument("--exact", action="store_true", help="scan every vector instead of the ANN index")
+    search.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="candidates from BM25 too; order by reciprocal-rank fusion of the model's and BM25's ranks "
+        "(an index built with `index --hybrid`)",
+    )
     search.add_argument("--scoring", choices=SCHEMES, default=DEFAULT_SCHEME, help="window scoring")
     search.add_argument("--first-max-weight", type=float, default=FIRST_MAX_WEIGHT)
     search.add_argument("--output-format", choices=("jsonl", "csv"), default="jsonl")
@@ -152,7 +165,8 @@ def _windows(args: argparse.Namespace) -> Windows | None:
 def _index(args: argparse.Namespace, windows: Windows | None = None):
     from cvsearch.store import CVIndex
 
-    return CVIndex(load_model(args.model), args.db, args.collection, windows, args.task, args.token)
+    hybrid = args.command == "index" and args.hybrid  # a search reads how the collection was built
+    return CVIndex(load_model(args.model), args.db, args.collection, windows, args.task, args.token, hybrid)
 
 
 def _finish(report: RunReport, path: Path | None) -> None:
@@ -194,9 +208,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     index = _index(args)
     rows: list[dict[str, Any]] = []
     vectors = index.encode_jds(list(jds.values()))
-    for (jd_id, _), vector in zip(jds.items(), vectors, strict=True):
+    for (jd_id, text), vector in zip(jds.items(), vectors, strict=True):
         hits = index.search(
-            vector, args.top_k, args.candidates, args.exact, args.scoring, args.first_max_weight
+            vector,
+            args.top_k,
+            args.candidates,
+            args.exact,
+            args.scoring,
+            args.first_max_weight,
+            hybrid=args.hybrid,
+            jd_text=text,
         )
         rows += [{"jd": jd_id, "rank": rank, **hit} for rank, hit in enumerate(hits, start=1)]
     output = open(args.out, "w", encoding="utf-8", newline="") if args.out else nullcontext(sys.stdout)  # noqa: SIM115

@@ -16,6 +16,14 @@ and every Milvus server, needs no training pass (IVF needs one, and a re-train a
 and reaches ANN recall@50 ≥ 0.99 with ``ef`` ≥ the number of candidates (bench/search.py).
 ``exact=True`` scans every vector instead (the reference for recall, and fine for small corpora).
 
+Hybrid (``hybrid=True`` when the collection is created): each CV's opening row also holds the CV's
+whole text (``cv_text``, analysed by Milvus) and its BM25 term vector (``cv_sparse``, filled by
+Milvus's BM25 function, ``SPARSE_INVERTED_INDEX``); other windows hold an empty text, so BM25 scores
+whole CVs. ``search(..., hybrid=True)`` then takes candidates from the dense index and from BM25 and
+orders them by reciprocal-rank fusion (:mod:`common.fusion`) of the model's rerank order and BM25's
+order. The text is stored only because the engine needs it for BM25: results never include it, and
+deleting a CV removes its text with its vectors (they are the same rows).
+
 Example:
     >>> from cvsearch.encoding import load_model
     >>> from cvsearch.parsing import read_documents
@@ -43,11 +51,24 @@ from typing import Any
 
 import numpy as np
 
+from common.fusion import ranked, reciprocal_rank_fusion
 from cvsearch.encoding import DEFAULT_SHARD_SIZE, ENCODING_FILES, encode_corpus
 from cvsearch.parsing import Document, RunReport
 from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, SCHEMES, Windows, window_weights
 
-RESERVED_FIELDS = ("pk", "cv_id", "chunk", "windows", "source", "content_sha", "vector")
+RESERVED_FIELDS = (
+    "pk",
+    "cv_id",
+    "chunk",
+    "windows",
+    "source",
+    "content_sha",
+    "vector",
+    "cv_text",
+    "cv_sparse",
+)
+# Milvus's longest VARCHAR: the most text (UTF-8 bytes) a hybrid index can hold for BM25 per CV.
+MAX_TEXT_BYTES = 65_535
 MAX_ID_LENGTH = 512
 HNSW_BUILD = {"M": 16, "efConstruction": 200}
 # Windowed searches first fetch this many window hits per wanted CV (several windows of one CV can
@@ -67,9 +88,13 @@ class CVIndex:
         windows: Store every window of long CVs (see :mod:`cvsearch.windows`); ``None``: the opening.
         task: The model's task for CV and JD vectors.
         token: Milvus credentials (``user:password`` or an API key) for a server.
+        hybrid: Create the collection with each CV's text and BM25 term vector, for
+            ``search(..., hybrid=True)``. An existing collection keeps how it was built
+            (:attr:`hybrid` tells).
 
     Raises:
-        ValueError: The collection exists with vectors of another dimension (another model).
+        ValueError: The collection exists with vectors of another dimension (another model), or
+            ``hybrid`` is asked of a collection built without it.
     """
 
     def __init__(
@@ -80,14 +105,20 @@ class CVIndex:
         windows: Windows | None = None,
         task: str | None = "jd-cv",
         token: str = "",
+        hybrid: bool = False,
     ):
         from pymilvus import MilvusClient
 
         self.model, self.collection, self.windows, self.task = model, collection, windows, task
         self.dim = int(model.config.output_dim)
         self.client = MilvusClient(uri=str(db), token=token)
+        self.hybrid = hybrid
+        self._where = f"collection {collection!r} in {db}"
         if self.client.has_collection(collection):
             fields = self.client.describe_collection(collection)["fields"]
+            self.hybrid = any(f["name"] == "cv_sparse" for f in fields)
+            if hybrid and not self.hybrid:
+                raise ValueError(self._not_hybrid())
             dim = next(int(f["params"]["dim"]) for f in fields if f["name"] == "vector")
             if dim != self.dim:
                 raise ValueError(
@@ -98,8 +129,14 @@ class CVIndex:
         else:
             self._create()
 
+    def _not_hybrid(self) -> str:
+        return (
+            f"{self._where} was indexed without --hybrid and stores no text for BM25: re-index the CVs "
+            "with `cre index --hybrid` (CVIndex(..., hybrid=True)) into a new --collection or database"
+        )
+
     def _create(self) -> None:
-        from pymilvus import DataType, MilvusClient
+        from pymilvus import DataType, Function, FunctionType, MilvusClient
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_LENGTH + 24)
@@ -111,6 +148,18 @@ class CVIndex:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         index = self.client.prepare_index_params()
         index.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=HNSW_BUILD)
+        if self.hybrid:
+            schema.add_field("cv_text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True)
+            schema.add_field("cv_sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(
+                Function(
+                    name="cv_bm25",
+                    function_type=FunctionType.BM25,
+                    input_field_names=["cv_text"],
+                    output_field_names=["cv_sparse"],
+                )
+            )
+            index.add_index(field_name="cv_sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         self.client.create_collection(self.collection, schema=schema, index_params=index)
 
     # ------------------------------------------------------------------ writing
@@ -140,9 +189,11 @@ class CVIndex:
             ``documents`` (added or replaced), ``unchanged`` (skipped) and ``vectors`` (written).
 
         Raises:
-            ValueError: Duplicate or too long ids, or metadata named like a reserved field.
+            ValueError: Duplicate or too long ids, metadata named like a reserved field, or (hybrid
+                index) a CV whose text is longer than :data:`MAX_TEXT_BYTES`.
         """
-        _check_documents(documents)
+        _check_documents(documents, MAX_TEXT_BYTES if self.hybrid else None)
+        texts = {doc.id: doc.text for doc in documents} if self.hybrid else {}
         shas = {doc.id: self._content_sha(doc) for doc in documents}
         stored = self._stored_shas(list(shas))
         changed = [doc for doc in documents if stored.get(doc.id) != shas[doc.id]]
@@ -166,6 +217,8 @@ class CVIndex:
                         "source": row["source"],
                         "content_sha": shas[row["id"]],
                         "vector": vector.tolist(),
+                        # The whole CV on its opening row, so that BM25 ranks CVs, not windows.
+                        **({"cv_text": texts[row["id"]] if row["chunk"] == 0 else ""} if self.hybrid else {}),
                     }
                     for row, vector in zip(corpus.rows, corpus.vectors, strict=True)
                 ]
@@ -243,6 +296,7 @@ class CVIndex:
                 limit=limit,
                 filter=where,
                 output_fields=["cv_id"],
+                anns_field="vector",  # a hybrid collection has a second (sparse) vector field
                 # HNSW returns at most ef hits, so ef grows with the hits asked for.
                 search_params={"metric_type": "IP", "params": {"ef": max(limit, 64)}},
             )[0]
@@ -277,8 +331,16 @@ class CVIndex:
         weight: float = FIRST_MAX_WEIGHT,
         feedback_top_k: int | None = None,
         feedback_weight: float | None = None,
+        hybrid: bool = False,
+        jd_text: str | None = None,
     ) -> list[dict[str, Any]]:
         """Top ``candidates`` CVs by vector search, reranked by the model, best ``top_k`` returned.
+
+        With ``hybrid``, BM25 over the stored CV texts proposes ``candidates`` CVs too; all of them
+        are reranked by the model, and the final order is the reciprocal-rank fusion
+        (:func:`~common.fusion.reciprocal_rank_fusion`, k 60) of the model's order and BM25's, so a
+        CV that names the JD's rare keywords (an employer, a tool) rises even where the vectors miss
+        it, while the BoundaryHead and candidate feedback still shape the model's side.
 
         The rerank reads the stored vectors (no CV is re-encoded): ``CREModel.rerank`` scores every
         window of every candidate (BoundaryHead and candidate feedback as the checkpoint configures),
@@ -294,22 +356,70 @@ class CVIndex:
             weight: ``w`` of ``first+max``.
             feedback_top_k: Override the checkpoint's candidate feedback ``k`` (0 = off).
             feedback_weight: Override the checkpoint's candidate feedback weight.
+            hybrid: Fuse with BM25 (the collection must have been built with ``hybrid=True``).
+            jd_text: The JD's text when ``jd`` is its vector (BM25 needs words).
 
         Returns:
             Dicts, best first: ``id``, ``score``, ``cosine``, ``boundary``, ``feedback`` (``None`` when the
-            model has none), ``source``, ``windows`` and the CV's metadata fields.
+            model has none), ``source``, ``windows`` and the CV's metadata fields; with ``hybrid`` also
+            ``rrf`` (the fused score), ``model_rank`` (the CV's place in the model's order of all
+            candidates) and ``bm25_rank`` (``None``: BM25 did not propose it). Never the CV text.
 
         Raises:
-            ValueError: ``top_k`` or ``candidates`` below 1, or an unknown ``scheme``.
+            ValueError: ``top_k`` or ``candidates`` below 1, an unknown ``scheme``, or ``hybrid`` on a
+                collection built without it or without the JD text.
+
+        Example:
+            >>> index.search("Python developer, formerly at Initech", hybrid=True)[0]["bm25_rank"]  # doctest: +SKIP
+            1
         """
         if top_k < 1 or candidates < 1:
             raise ValueError(f"top_k and candidates must be at least 1, got {top_k} and {candidates}")
         if scheme not in SCHEMES:
             raise ValueError(f"unknown window scoring {scheme!r}; choose from {SCHEMES}")
+        text = jd if isinstance(jd, str) else jd_text
+        if hybrid and not self.hybrid:
+            raise ValueError(self._not_hybrid())
+        if hybrid and not (text and text.strip()):
+            raise ValueError("a hybrid search needs the JD text for BM25: pass it as jd, or as jd_text")
         jd_vector = self.encode_jds([jd])[0] if isinstance(jd, str) else np.asarray(jd, dtype=np.float32)
-        ids = self.candidates(jd_vector, candidates, exact, scheme)
+        lexical = self.bm25_candidates(text, candidates) if hybrid else []
+        ids = list(dict.fromkeys([*self.candidates(jd_vector, candidates, exact, scheme), *lexical]))
         if not ids:
             return []
+        results = self._rerank(jd_vector, ids, scheme, weight, feedback_top_k, feedback_weight)
+        return (_fuse(results, lexical) if hybrid else results)[:top_k]
+
+    def bm25_candidates(self, text: str, n: int = 200) -> list[str]:
+        """The ``n`` CV ids BM25 ranks best for ``text``, best first (a hybrid collection only).
+
+        Example:
+            >>> index.bm25_candidates("Initech, Kubernetes", n=3)  # doctest: +SKIP
+            ['cv-17', 'cv-3']
+        """
+        if not self.hybrid:
+            raise ValueError(self._not_hybrid())
+        hits = self.client.search(
+            self.collection,
+            data=[text],
+            anns_field="cv_sparse",
+            limit=min(n, MAX_SEARCH_LIMIT),
+            filter="chunk == 0",  # the row holding the CV's whole text
+            output_fields=["cv_id"],
+            search_params={"metric_type": "BM25"},
+        )[0]
+        return [hit["entity"]["cv_id"] for hit in hits]
+
+    def _rerank(
+        self,
+        jd_vector: np.ndarray,
+        ids: list[str],
+        scheme: str,
+        weight: float,
+        feedback_top_k: int | None,
+        feedback_weight: float | None,
+    ) -> list[dict[str, Any]]:
+        """The model's scores of the CVs ``ids`` (their windows combined by ``scheme``), best first."""
         rows = self._rows(ids, first_only=scheme == "first")
         with warnings.catch_warnings():
             # A zero-shot model has no BoundaryHead; the output's boundary column says so (None).
@@ -339,7 +449,7 @@ class CVIndex:
             metadata = {k: v for k, v in first.items() if k not in RESERVED_FIELDS}
             results.append({**result, "source": first["source"], "windows": len(positions), **metadata})
         results.sort(key=lambda item: -item["score"])
-        return results[:top_k]
+        return results
 
     def _rows(self, ids: list[str], first_only: bool) -> list[dict[str, Any]]:
         """Stored rows of ``ids`` (vectors included), grouped by CV and in window order.
@@ -379,7 +489,24 @@ def _in_filter(ids: Sequence[str]) -> str:
     return f"cv_id in {json.dumps(list(ids), ensure_ascii=False)}"
 
 
-def _check_documents(documents: Sequence[Document]) -> None:
+def _fuse(results: list[dict[str, Any]], lexical: list[str]) -> list[dict[str, Any]]:
+    """``results`` (the model's, best first) in the order of their RRF with BM25's ranking ``lexical``."""
+    by_id = {result["id"]: result for result in results}
+    fused = reciprocal_rank_fusion(
+        [{cv_id: result["score"] for cv_id, result in by_id.items()}, ranked(lexical)]
+    )
+    return [
+        {
+            **by_id[cv_id],
+            "rrf": float(score),
+            "model_rank": int(model_rank),
+            "bm25_rank": int(bm25_rank) or None,
+        }
+        for cv_id, score, (model_rank, bm25_rank) in zip(*fused, strict=True)
+    ]
+
+
+def _check_documents(documents: Sequence[Document], max_text_bytes: int | None = None) -> None:
     seen: set[str] = set()
     for position, doc in enumerate(documents):
         if doc.id in seen:
@@ -388,6 +515,12 @@ def _check_documents(documents: Sequence[Document]) -> None:
         if not doc.id or len(doc.id.encode("utf-8")) > MAX_ID_LENGTH:
             raise ValueError(
                 f"documents[{position}]: id must be 1..{MAX_ID_LENGTH} bytes, got {doc.id[:40]!r}…"
+            )
+        size = len(doc.text.encode("utf-8"))
+        if max_text_bytes is not None and size > max_text_bytes:
+            raise ValueError(
+                f"documents[{position}] ({doc.id!r}): the text is {size:,} bytes; a hybrid index keeps at "
+                f"most {max_text_bytes:,} bytes of text per CV for BM25 (split or shorten it)"
             )
         clash = sorted(set(doc.metadata) & set(RESERVED_FIELDS))
         if clash:

@@ -20,6 +20,7 @@ Examples::
     python -m eval compare --models minilm mpnet smollm2-135m --benchmarks onet esco resumes \\
         --out eval/results --stem baselines
     python -m eval compare --models minilm mpnet --bm25 --suite-reference minilm --stem devsuite
+    python -m eval compare --models minilm --bm25 --hybrid --suite-reference minilm --stem hybrid
     python -m eval compare --models outputs/cre-ckpt --ir-json my_set.json --protocol local
     python -m eval lambda --model outputs/cre-ckpt --benchmark resumes --metric recall@20
     python -m eval boundary --model outputs/cre-ckpt
@@ -42,6 +43,7 @@ from pathlib import Path
 import torch
 
 from common.chat import ALLOW_OPENAI_API_FLAG, GeneratorError, default_answer_cache_dir, get_generator
+from common.fusion import RRF_K
 from cre.configuration_cre import check_feedback
 from eval.benchmarks import (
     BENCHMARKS,
@@ -59,7 +61,7 @@ from eval.judge import Judge
 from eval.models import load_encoder
 from eval.protocols import score_pools
 from eval.retrieval import bm25_pools, read_pool_file
-from eval.runner import BM25_ROW
+from eval.runner import BM25_ROW, RRF_DEPTH
 from eval.suite import (
     MAIN_METRICS,
     average_rows,
@@ -115,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         "zero-shot backbone, from a CRE checkpoint's training_summary.json)",
     )
     compare.add_argument("--bm25", action="store_true", help="BM25 rows on global benchmarks too")
+    compare.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="also each model row fused with BM25 by reciprocal rank (k 60), named '<row> + bm25 (rrf)'",
+    )
     compare.add_argument("--boundary-weight", type=float, help="λ for boundary-aware rows (default: model's)")
     compare.add_argument(
         "--feedback",
@@ -271,6 +278,7 @@ def run_compare(args: argparse.Namespace) -> dict:
         show_progress=True,
         feedback=feedback,
         bm25=args.bm25,
+        hybrid=args.hybrid,
     )
     reference = args.reference or args.models[0]
     settings = {
@@ -279,6 +287,7 @@ def run_compare(args: argparse.Namespace) -> dict:
         "pool_size": args.pool_size,
         "boundary_weight": args.boundary_weight,
         "feedback": list(feedback) if feedback else None,
+        "hybrid": {"rrf_k": RRF_K, "depth": RRF_DEPTH} if args.hybrid else None,
         "reference": reference,
         "suite_references": references,
         "bootstrap_samples": args.bootstrap_samples,

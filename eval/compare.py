@@ -8,6 +8,7 @@ Results JSON (what the model card reads), ``schema_version`` 1::
       "created": "2026-11-27T14:00:00+00:00",           # UTC, ISO 8601
       "settings": {"max_length": 256, "batch_size": 32, "pool_size": 100, "boundary_weight": null,
                    "feedback": null,                     # [k, w] given for every model, or null
+                   "hybrid": {"rrf_k": 60, "depth": 100},  # compare --hybrid, else null
                    "reference": "minilm", "bootstrap_samples": 10000, "torch_threads": 2},
       "benchmarks": {
         "<benchmark>": {"protocol": "global" | "local", "queries": int, "corpus": int,
@@ -15,7 +16,8 @@ Results JSON (what the model card reads), ``schema_version`` 1::
                         "skipped": {"<reason>": int}}
       },
       "models": {
-        "<row name>": {                                  # a model, or a variant (λ / feedback row)
+        "<row name>": {                                  # a model, a variant (λ / feedback row), or
+                                                         # a hybrid twin "<model> + bm25 (rrf)[ [...]]"
           "<benchmark>": {"metrics": {"ndcg@10": float, ...}, "seconds": float, "texts_encoded": int,
                           "ci": {"ndcg@10": [low, high]},  # 95 % bootstrap CI over queries
                           "per_query": {"ndcg@10": {"<query id>": float}}}   # only with per_query=True
@@ -55,7 +57,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from eval.benchmarks import Benchmark
-from eval.runner import RunResult, evaluate, evaluate_bm25
+from eval.runner import RRF_DEPTH, RunResult, bm25_rankings, evaluate, evaluate_bm25
 from eval.stats import mean_interval, paired_bootstrap
 from eval.suite import MAIN_METRICS, markdown_suite
 
@@ -72,17 +74,27 @@ def run_models(
     show_progress: bool = False,
     feedback: tuple[int, float] | None = None,
     bm25: bool = False,
+    hybrid: bool = False,
 ) -> tuple[list[RunResult], dict[str, float], dict[str, str]]:
     """Evaluate each model on each benchmark, loading one model at a time to bound memory.
 
     A model that fails to load is recorded in the failures and the others still run. ``feedback``
     ``(k, w)`` applies candidate feedback to every model's local pools (``None``: each model's own).
     Local pools always get the BM25 pool-order row; ``bm25`` adds a BM25 row on global benchmarks.
+    ``hybrid`` gives every model row a twin fused with BM25 by reciprocal rank
+    (:func:`eval.runner.hybrid_row`); BM25 runs once per benchmark for both.
 
     Returns:
         ``(results, load_seconds per spec, failures per spec)``.
     """
-    results = [evaluate_bm25(b) for b in benchmarks if bm25 or b.protocol == "local"]
+    lexical = {
+        b.name: bm25_rankings(b, max(b.top_k, RRF_DEPTH))
+        for b in benchmarks
+        if hybrid or bm25 or b.protocol == "local"
+    }
+    results = [
+        evaluate_bm25(b, rankings=lexical[b.name]) for b in benchmarks if bm25 or b.protocol == "local"
+    ]
     load_seconds, failures = {}, {}
     for spec in specs:
         start = time.perf_counter()
@@ -95,7 +107,15 @@ def run_models(
         load_seconds[spec] = time.perf_counter() - start
         for benchmark in benchmarks:
             logger.info("evaluating %s on %s", spec, benchmark.name)
-            rows = evaluate(encoder, benchmark, boundary_weight, batch_size, show_progress, feedback)
+            rows = evaluate(
+                encoder,
+                benchmark,
+                boundary_weight,
+                batch_size,
+                show_progress,
+                feedback,
+                lexical[benchmark.name] if hybrid else None,
+            )
             results.extend(rows)
             logger.info("%s on %s: %.1f s, %s", spec, benchmark.name, rows[0].seconds, rows[0].metrics)
         del encoder

@@ -11,17 +11,24 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from common.fusion import ranked, reciprocal_rank_fusion
 from eval.benchmarks import Benchmark
 from eval.metrics import per_query_scores
 from eval.models import SupportsEncode
-from eval.protocols import global_rankings, rank_pools, score_pools, upstream_rankings
-from eval.retrieval import bm25_pools
+from eval.protocols import PoolScores, global_rankings, score_pools, upstream_rankings
+from eval.retrieval import bm25_pools, rank_by_scores
 
 BM25_ROW = "bm25 (pool order)"
+HYBRID = " + bm25 (rrf)"
+# Each ranking a hybrid row fuses on a global benchmark is this deep: the deepest cut-off of any suite
+# metric (jobnorm's recall@100) and the default local pool size, so every fused list is as deep on
+# global benchmarks as on the résumé pools, and a document BM25 alone puts at rank 100 can still count.
+RRF_DEPTH = 100
 
 
 @dataclass
@@ -54,6 +61,47 @@ def score_rankings(model: str, benchmark: Benchmark, rankings: dict[str, list[st
     return RunResult(model, benchmark.name, metrics, per_query, sorted(rankings), **extra)
 
 
+def hybrid_row(row: str) -> str:
+    """The name of ``row`` fused with BM25; a variant's bracket stays last, so that
+    :func:`eval.suite.base_row` of a hybrid variant is its model's hybrid row.
+
+    Example:
+        >>> hybrid_row("minilm"), hybrid_row("ckpt [cos+1·feedback@3]")
+        ('minilm + bm25 (rrf)', 'ckpt + bm25 (rrf) [cos+1·feedback@3]')
+    """
+    model, bracket, variant = row.partition(" [")
+    return f"{model}{HYBRID}{bracket}{variant}"
+
+
+def dense_row(row: str) -> str:
+    """The row a hybrid row fuses with BM25 (any other row is returned as it is).
+
+    Example:
+        >>> dense_row("ckpt + bm25 (rrf) [cos+1·feedback@3]"), dense_row("minilm")
+        ('ckpt [cos+1·feedback@3]', 'minilm')
+    """
+    return row.replace(HYBRID, "", 1)
+
+
+def fuse_with_bm25(
+    runs: Mapping[str, Mapping[str, float]], lexical: Mapping[str, Sequence[str]], top_k: int | None = None
+) -> dict[str, list[str]]:
+    """Per query, the reciprocal-rank fusion of a model's run with BM25's ranking.
+
+    Args:
+        runs: Query id -> the model's scores (document id -> score, higher is better).
+        lexical: Query id -> BM25's ranking (best first).
+        top_k: Keep this many fused documents (``None``: all).
+
+    Example:
+        >>> fuse_with_bm25({"q": {"a": 0.9, "b": 0.1}}, {"q": ["b", "c"]})
+        {'q': ['b', 'a', 'c']}
+    """
+    return {
+        qid: reciprocal_rank_fusion([run, ranked(lexical[qid])]).doc_ids[:top_k] for qid, run in runs.items()
+    }
+
+
 def evaluate(
     encoder: SupportsEncode,
     benchmark: Benchmark,
@@ -61,6 +109,7 @@ def evaluate(
     batch_size: int = 32,
     show_progress: bool = False,
     feedback: tuple[int, float] | None = None,
+    lexical: Mapping[str, Sequence[str]] | None = None,
 ) -> list[RunResult]:
     """Evaluate ``encoder`` with the benchmark's protocol.
 
@@ -73,10 +122,13 @@ def evaluate(
         show_progress: Show tqdm bars while encoding and reranking.
         feedback: ``(k, w)`` of candidate feedback for local-pool benchmarks (``k`` 0: off). ``None``
             uses the model's configured feedback (CRE models; off for others).
+        lexical: BM25's rankings (:func:`bm25_rankings`): each row then gets a twin
+            (:func:`hybrid_row`) fusing it with them by reciprocal rank. ``None``: no hybrid rows.
 
     Returns:
         The cosine row; for local pools also the row with candidate feedback when it is on, the
-        boundary-aware row when the model has a BoundaryHead, and the row with both.
+        boundary-aware row when the model has a BoundaryHead, and the row with both; with
+        ``lexical``, each row's hybrid twin after it.
     """
     name = getattr(encoder, "name", type(encoder).__name__)
     if hasattr(encoder, "for_task"):
@@ -84,18 +136,20 @@ def evaluate(
     encoded_before = getattr(encoder, "texts_encoded", 0)
     start = time.perf_counter()
     kinds = {"query_kind": benchmark.query_kind, "doc_kind": benchmark.doc_kind}
+    # Row -> query id -> the model's scores (document id -> score, higher is better).
+    runs: dict[str, dict[str, dict[str, float]]] = {}
     if benchmark.protocol == "global":
-        variants = {
-            name: global_rankings(
-                encoder,
-                benchmark.dataset,
-                benchmark.top_k,
-                exclude_self=benchmark.exclude_self,
-                batch_size=batch_size,
-                show_progress=show_progress,
-                **kinds,
-            )
-        }
+        depth = benchmark.top_k if lexical is None else max(benchmark.top_k, RRF_DEPTH)
+        dense = global_rankings(
+            encoder,
+            benchmark.dataset,
+            depth,
+            exclude_self=benchmark.exclude_self,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            **kinds,
+        )
+        runs[name] = {qid: ranked(docs) for qid, docs in dense.items()}
     elif benchmark.protocol == "local":
         top_k, feedback_weight = feedback if feedback is not None else default_feedback(encoder)
         scored = score_pools(
@@ -111,19 +165,36 @@ def evaluate(
         if getattr(encoder, "has_boundary_head", False):
             weight = boundary_weight if boundary_weight is not None else default_boundary_weight(encoder)
             weights[f"−{weight:g}·boundary"] = weight
-        variants = {}
         for suffix, weight in weights.items():
-            variants[f"{name} [cos{suffix}]" if suffix else name] = rank_pools(scored, weight)
+            runs[f"{name} [cos{suffix}]" if suffix else name] = _pool_runs(scored, weight)
             if top_k:
                 row = f"{name} [cos{suffix}+{feedback_weight:g}·feedback@{top_k}]"
-                variants[row] = rank_pools(scored, weight, feedback_weight)
+                runs[row] = _pool_runs(scored, weight, feedback_weight)
     else:
         raise ValueError(f"benchmark {benchmark.name!r}: unknown protocol {benchmark.protocol!r}")
+    variants = {}
+    for row, run in runs.items():
+        variants[row] = {
+            qid: rank_by_scores(list(scores), np.fromiter(scores.values(), float))[: benchmark.top_k]
+            for qid, scores in run.items()
+        }
+        if lexical is not None:
+            variants[hybrid_row(row)] = fuse_with_bm25(run, lexical, benchmark.top_k)
     timing = {
         "seconds": time.perf_counter() - start,
         "texts_encoded": getattr(encoder, "texts_encoded", 0) - encoded_before,
     }
     return [score_rankings(row, benchmark, rankings, **timing) for row, rankings in variants.items()]
+
+
+def _pool_runs(
+    scored: Mapping[str, PoolScores], boundary_weight: float, feedback_weight: float = 0.0
+) -> dict[str, dict[str, float]]:
+    """Each pool's ``cosine + w·feedback − λ·s_boundary`` as document id -> score."""
+    return {
+        qid: dict(zip(pool.doc_ids, map(float, pool.combined(boundary_weight, feedback_weight)), strict=True))
+        for qid, pool in scored.items()
+    }
 
 
 def default_boundary_weight(encoder: SupportsEncode) -> float:
@@ -147,10 +218,38 @@ def evaluate_upstream(benchmark: Benchmark, name: str = BM25_ROW) -> RunResult:
     return score_rankings(name, benchmark, upstream_rankings(benchmark.pools, benchmark.dataset))
 
 
-def evaluate_bm25(benchmark: Benchmark, name: str = BM25_ROW) -> RunResult:
+def bm25_rankings(benchmark: Benchmark, depth: int) -> dict[str, list[str]]:
+    """BM25's ranking for every judged query: a local benchmark's pools (their upstream order, whole);
+    on a global benchmark BM25 over the whole corpus, ``depth`` deep, without the query itself where
+    the benchmark excludes it.
+
+    Example:
+        >>> from eval.ir_data import IRDataset
+        >>> ds = IRDataset.from_dicts({"q": "python"}, {"a": "java", "b": "python"}, {"q": {"b": 1}})
+        >>> bm25_rankings(Benchmark("toy", ds, "global", {"mrr": [2]}), depth=1)
+        {'q': ['b']}
+    """
+    if benchmark.protocol == "local":
+        return upstream_rankings(benchmark.pools, benchmark.dataset)
+    exclude = benchmark.exclude_self
+    ranked_docs = bm25_pools(
+        dict(benchmark.dataset.judged_queries()), benchmark.dataset.corpus, depth + exclude
+    )
+    return {qid: [d for d in docs if not (exclude and d == qid)][:depth] for qid, docs in ranked_docs.items()}
+
+
+def evaluate_bm25(
+    benchmark: Benchmark, name: str = BM25_ROW, rankings: Mapping[str, Sequence[str]] | None = None
+) -> RunResult:
     """BM25 as a baseline row on any benchmark: the pool order on local pools; on global ones BM25
     over the whole corpus (the pool order of a pool as deep as the deepest cut-off), under the same
     row name so that the row spans a suite.
+
+    Args:
+        benchmark: What to evaluate.
+        name: Row name.
+        rankings: :func:`bm25_rankings` already computed (at least ``benchmark.top_k`` deep), so that
+            hybrid rows and this row share one BM25 pass.
 
     Example:
         >>> from eval.ir_data import IRDataset
@@ -159,12 +258,9 @@ def evaluate_bm25(benchmark: Benchmark, name: str = BM25_ROW) -> RunResult:
         >>> evaluate_bm25(bench).metrics
         {'mrr@2': 1.0}
     """
-    if benchmark.protocol == "local":
-        return evaluate_upstream(benchmark, name)
-    start, depth = time.perf_counter(), benchmark.top_k + int(benchmark.exclude_self)
-    ranked = bm25_pools(dict(benchmark.dataset.judged_queries()), benchmark.dataset.corpus, depth)
-    rankings = {
-        qid: [d for d in docs if not (benchmark.exclude_self and d == qid)][: benchmark.top_k]
-        for qid, docs in ranked.items()
-    }
-    return score_rankings(name, benchmark, rankings, seconds=time.perf_counter() - start)
+    start = time.perf_counter()
+    if rankings is None:
+        rankings = bm25_rankings(benchmark, benchmark.top_k)
+    if benchmark.protocol == "global":
+        rankings = {qid: list(docs[: benchmark.top_k]) for qid, docs in rankings.items()}
+    return score_rankings(name, benchmark, dict(rankings), seconds=time.perf_counter() - start)

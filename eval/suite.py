@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from common.backbones import is_cre_checkpoint
-from eval.runner import RunResult
+from eval.runner import RunResult, dense_row
 from eval.stats import bootstrap_means, percentile_interval
 
 # What a CRE training round writes beside its weights; ``base_model`` names what it started from.
@@ -255,7 +255,8 @@ def suite_contrasts(
     suite: Sequence[SuiteBenchmark] = SUITE,
     samples: int = 10_000,
 ) -> list[dict]:
-    """Every model row against its model's reference, and every variant row against its plain row.
+    """Every model row against its model's reference; every variant row against its plain row, and
+    every hybrid row (``"<row> + bm25 (rrf)"``) against the dense row it fuses with BM25.
 
     Args:
         results: Rows of a comparison.
@@ -266,11 +267,13 @@ def suite_contrasts(
     """
     contrasts = []
     for row in dict.fromkeys(r.model for r in results):
-        model = base_row(row)
-        reference = references.get(model)
+        model, dense = base_row(row), dense_row(row)
+        reference = references.get(dense_row(model))
         if reference is not None and reference != row:
             contrasts.append(suite_contrast(results, row, reference, suite, samples))
-        if row != model:
+        if dense not in (row, reference):
+            contrasts.append(suite_contrast(results, row, dense, suite, samples))
+        elif row != model and model != reference:  # else the same contrast as against the reference
             contrasts.append(suite_contrast(results, row, model, suite, samples))
     return contrasts
 

@@ -332,6 +332,93 @@ def test_an_index_of_another_dimension_is_refused(model, tiny_cre, tmp_path):
         CVIndex(other, db=tmp_path / "cvs.db")
 
 
+# ---------------------------------------------------------------------- hybrid (BM25 + dense)
+
+# An employer name outside the tiny tokenizer's vocabulary: the dense model reads it as [UNK].
+EMPLOYER = "Initech"
+QUESTION = f"{EMPLOYER} alumni"
+
+
+def with_employer(doc: Document) -> Document:
+    """``doc`` naming the employer after its 40th word, beyond what the model reads (24 tokens), so
+    that its vector is the one the CV had without it."""
+    return Document(doc.id, f"{doc.text} {EMPLOYER}", doc.source, doc.metadata)
+
+
+def test_hybrid_search_finds_the_cv_naming_a_rare_employer_the_dense_model_misses(model, tmp_path):
+    index = CVIndex(model, db=tmp_path / "cvs.db", hybrid=True)
+    docs = documents(20)
+    index.add(docs, progress=False)
+    # The target is the CV the dense model ranks last; naming the employer leaves its vector as it is.
+    target = index.search(QUESTION, top_k=20, candidates=20)[-1]["id"]
+    assert index.add([with_employer(next(d for d in docs if d.id == target))], progress=False)["vectors"] == 1
+    dense = index.search(QUESTION, top_k=20, candidates=20)
+    assert dense[-1]["id"] == target and dense[0]["id"] != target
+    hits = index.search(QUESTION, top_k=5, candidates=20, hybrid=True)
+    assert hits[0]["id"] == target and hits[0]["bm25_rank"] == 1 and hits[0]["model_rank"] == 20
+    # BM25 proposes only the CV that names the employer; every other hit is the model's order.
+    assert [h["bm25_rank"] for h in hits[1:]] == [None] * 4
+    assert [h["id"] for h in hits[1:]] == [h["id"] for h in dense[:4]]
+    assert hits[0]["rrf"] == pytest.approx(1 / 61 + 1 / 80)
+    for hit in hits:  # the model's parts are kept, the CV text is never returned
+        assert hit["score"] == pytest.approx(
+            next(d["score"] for d in dense if d["id"] == hit["id"]), abs=1e-6
+        )
+        assert {"cosine", "boundary", "feedback", "source", "team"} <= set(hit)
+        assert "cv_text" not in hit and "cv_sparse" not in hit
+        assert not any(doc.text in str(value) for doc in docs for value in hit.values())
+    vector = index.encode_jds([QUESTION])[0]
+    assert index.search(vector, top_k=5, candidates=20, hybrid=True, jd_text=QUESTION) == hits
+    with pytest.raises(ValueError, match="needs the JD text for BM25"):
+        index.search(vector, hybrid=True)
+
+
+def test_hybrid_search_scores_window_hits_per_cv_and_bm25_reads_the_whole_cv(model, tmp_path):
+    index = CVIndex(model, db=tmp_path / "cvs.db", windows=Windows(stride=8), hybrid=True)
+    docs = documents(12)
+    docs[5] = with_employer(docs[5])
+    index.add(docs, progress=False)
+    hits = index.search(QUESTION, top_k=12, candidates=12, scheme="max", hybrid=True)
+    assert hits[0]["id"] == "cv-5" and hits[0]["bm25_rank"] == 1
+    assert len({h["id"] for h in hits}) == 12 and hits[0]["windows"] == len(stored(index, "cv-5")) > 1
+    assert sorted(h["model_rank"] for h in hits) == list(range(1, 13))
+
+
+def test_hybrid_index_keeps_text_and_vectors_in_step_through_replace_and_delete(model, tmp_path):
+    index = CVIndex(model, db=tmp_path / "cvs.db", windows=Windows(stride=8), hybrid=True)
+    docs = documents(6)
+    docs[2] = with_employer(docs[2])
+    index.add(docs, progress=False)
+    assert index.bm25_candidates(EMPLOYER) == ["cv-2"]
+    index.add([Document("cv-2", cv_text(2, 40) + " Globex", "cv-2.txt", {"team": "t2"})], progress=False)
+    assert index.bm25_candidates(EMPLOYER) == [] and index.bm25_candidates("Globex") == ["cv-2"]
+    windows = len(stored(index, "cv-2"))
+    assert index.delete(["cv-2"]) == windows and index.bm25_candidates("Globex") == []
+    texts = index.client.query(index.collection, filter="chunk >= 0", output_fields=["cv_id", "cv_text"])
+    assert {row["cv_id"] for row in texts} == {f"cv-{n}" for n in (0, 1, 3, 4, 5)}
+    # Only each CV's opening row holds its text, the whole of it.
+    assert sorted(row["cv_id"] for row in texts if row["cv_text"]) == ["cv-0", "cv-1", "cv-3", "cv-4", "cv-5"]
+    assert all(row["cv_text"] == docs[int(row["cv_id"][3:])].text for row in texts if row["cv_text"])
+    reopened = CVIndex(model, db=tmp_path / "cvs.db")
+    assert reopened.hybrid and reopened.search(QUESTION, top_k=3, hybrid=True)[0]["bm25_rank"] is None
+
+
+def test_hybrid_on_an_index_built_without_it_asks_to_reindex_and_long_texts_are_refused(model, tmp_path):
+    index = CVIndex(model, db=tmp_path / "cvs.db")
+    index.add(documents(3), progress=False)
+    reindex = r"indexed without --hybrid .* re-index the CVs with `cre index --hybrid`"
+    with pytest.raises(ValueError, match=reindex):
+        index.search(QUESTION, hybrid=True)
+    with pytest.raises(ValueError, match=reindex):
+        CVIndex(model, db=tmp_path / "cvs.db", hybrid=True)
+    assert index.search(QUESTION, top_k=2)[0]["id"].startswith("cv-")  # the dense search still works
+    hybrid = CVIndex(model, db=tmp_path / "cvs.db", collection="hybrid", hybrid=True)
+    long_cv = Document("long", "python " * 10_000, "long.txt", {})
+    with pytest.raises(ValueError, match=r"documents\[1\] \('long'\): the text is 70,000 bytes") as error:
+        hybrid.add([documents(1)[0], long_cv], progress=False)
+    assert "python python" not in str(error.value) and hybrid.count()["cvs"] == 0
+
+
 # ---------------------------------------------------------------------- command line
 
 
@@ -419,6 +506,37 @@ def test_cli_index_search_formats_and_delete(checkpoint, tmp_path, capsys, monke
     assert main(["search", cv_text(2, 8), "--top-k", "4", "--scoring", "max", *common]) == 0
     remaining = [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
     assert len(remaining) == 4 and hits[0]["id"] not in remaining
+
+
+def test_cli_hybrid_index_search_and_delete(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    docs = documents(10)
+    docs[4] = with_employer(docs[4])
+    lines = [json.dumps({"id": d.id, "text": d.text}) for d in docs]
+    write(tmp_path / "cvs.jsonl", "\n".join(lines) + "\n")
+    common = ["--model", str(checkpoint), "--db", "cvs.db"]
+    assert (
+        main(["index", "cvs.jsonl", "--id-field", "id", "--hybrid", "--windows", "--stride", "8", *common])
+        == 0
+    )
+    capsys.readouterr()
+    search = ["search", QUESTION, "--top-k", "3", "--hybrid", "--scoring", "max", *common]
+    assert main([*search, "--output-format", "csv", "--out", "hits.csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(Path("hits.csv").read_text())))
+    assert [row["id"] for row in table][:1] == ["cv-4"] and table[0]["bm25_rank"] == "1"
+    assert {"score", "cosine", "boundary", "feedback", "model_rank", "bm25_rank", "rrf"} <= set(table[0])
+    assert not any(doc.text in Path("hits.csv").read_text() for doc in docs)
+    assert main(["delete", "cv-4", *common]) == 0
+    capsys.readouterr()
+    assert main(search) == 0
+    hits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(hits) == 3 and "cv-4" not in [h["id"] for h in hits] and hits[0]["bm25_rank"] is None
+    # A dense-only index: one line asking to re-index, no traceback.
+    assert main(["index", "cvs.jsonl", "--id-field", "id", *common[:2], "--db", "dense.db"]) == 0
+    capsys.readouterr()
+    assert main(["search", QUESTION, "--hybrid", *common[:2], "--db", "dense.db"]) == 2
+    err = capsys.readouterr().err
+    assert "re-index the CVs with `cre index --hybrid`" in err and "Traceback" not in err
 
 
 def test_cli_bad_input_is_one_line_error(checkpoint, tmp_path, capsys):

@@ -89,3 +89,29 @@ def test_cre_encode_matches_sentence_transformers(tmp_path):
         texts, normalize_embeddings=True
     )
     np.testing.assert_allclose(EncodedCorpus.load(tmp_path / "out").vectors, expected, atol=1e-5)
+
+
+def test_hybrid_search_finds_the_resume_that_names_a_tool_the_dense_model_misses(tmp_path):
+    cre("demo-corpus", "resumes", cwd=tmp_path)
+    cre("index", "resumes", "--db", "cvs.db", "--model", "minilm", "--hybrid", cwd=tmp_path)
+    # Questions that only name a tool or certificate, each in exactly one demo résumé.
+    named = {
+        "WCAG": "frontend_developer.txt",
+        "Who has ACLS certification?": "registered_nurse.docx",
+        "Prometheus": "devops_engineer.pdf",
+        "Kafka": "backend_engineer.pdf",
+        "Salesforce": "sales_manager.txt",
+        "GCP": "ml_engineer.docx",
+    }
+    (tmp_path / "questions.jsonl").write_text("".join(json.dumps({"text": q}) + "\n" for q in named))
+
+    def top(*extra: str) -> list[dict]:
+        found = cre(
+            "search", "--jds", "questions.jsonl", "--db", "cvs.db", "--model", "minilm", *extra, cwd=tmp_path
+        )
+        return [hit for hit in map(json.loads, found.stdout.splitlines()) if hit["rank"] == 1]
+
+    dense, hybrid = top("--top-k", "1"), top("--top-k", "1", "--hybrid")
+    expected = list(named.values())
+    assert [hit["id"] for hit in hybrid] == expected and all(hit["bm25_rank"] == 1 for hit in hybrid)
+    assert not any(hit["id"] == want for hit, want in zip(dense, expected, strict=True))

@@ -23,7 +23,7 @@ from eval.boundary import (
 from eval.compare import build_report, markdown_table, paired_comparisons, run_models, write_report
 from eval.ir_data import IRDataset
 from eval.protocols import PoolScores, global_rankings, rank_pools, score_pools
-from eval.runner import evaluate, evaluate_upstream
+from eval.runner import bm25_rankings, evaluate, evaluate_upstream
 
 VOCABULARY = ["python", "java", "nurse", "chef", "senior", "junior"]
 
@@ -130,6 +130,54 @@ def test_evaluate_produces_cosine_and_boundary_rows(dataset):
     assert rows[0].metrics == cosine.metrics and rows[2].metrics == boundary.metrics
     with pytest.raises(ValueError, match="no candidate pools"):
         evaluate_upstream(global_bench)
+
+
+def keyword_benchmarks():
+    """The relevant CV names an employer ("acme") the bag of words cannot see; BM25 can."""
+    corpus = {"d1": "python python", "d2": "python senior", "d3": "java acme", "d4": "nurse"}
+    data = IRDataset.from_dicts({"q": "python acme"}, corpus, {"q": {"d3": 1}})
+    global_bench = Benchmark("kw-global", data, "global", {"recall": [1, 2]})
+    local_bench = Benchmark("kw-local", data, "local", {"recall": [1, 2]}, pools={"q": ["d3", "d1", "d2"]})
+    return global_bench, local_bench
+
+
+def test_hybrid_rows_fuse_the_model_ranking_with_bm25_by_reciprocal_rank():
+    global_bench, local_bench = keyword_benchmarks()
+    # BM25: d3 (the rare "acme") first, then d1 (python twice), d2; d4 matches nothing.
+    assert bm25_rankings(global_bench, depth=3) == {"q": ["d3", "d1", "d2"]}
+    assert bm25_rankings(local_bench, depth=1) == {"q": ["d3", "d1", "d2"]}  # a pool stays whole
+    dense, hybrid = evaluate(BagOfWordsEncoder(), global_bench, lexical=bm25_rankings(global_bench, 100))
+    assert hybrid.model == "bow + bm25 (rrf)"
+    # Dense d1, d2, then d3 and d4 (equal cosines). Fused with k = 60: d1 1/61 + 1/62, d3 1/63 + 1/61,
+    # d2 1/62 + 1/63: d3 rises to second place.
+    assert dense.metrics == {"recall@1": 0.0, "recall@2": 0.0}
+    assert hybrid.metrics == {"recall@1": 0.0, "recall@2": 1.0}
+    rows = evaluate(
+        BagOfWordsEncoder(boundary=True),
+        local_bench,
+        0.0,
+        feedback=(0, 0.0),
+        lexical=bm25_rankings(local_bench, 100),
+    )
+    assert [row.model for row in rows] == [
+        "bow",
+        "bow + bm25 (rrf)",
+        "bow [cos−0·boundary]",
+        "bow + bm25 (rrf) [cos−0·boundary]",
+    ]
+    # Local pools fuse with the pool order (BM25's): d3 first, d1, d2; the model's d1, d2, d3.
+    assert rows[1].metrics == {"recall@1": 0.0, "recall@2": 1.0}
+    assert rows[0].metrics == {"recall@1": 0.0, "recall@2": 0.0}
+    results, _, _ = run_models(
+        ["bow"], [global_bench, local_bench], lambda spec: BagOfWordsEncoder(), hybrid=True
+    )
+    assert [(r.model, r.benchmark) for r in results] == [
+        ("bm25 (pool order)", "kw-local"),
+        ("bow", "kw-global"),
+        ("bow + bm25 (rrf)", "kw-global"),
+        ("bow", "kw-local"),
+        ("bow + bm25 (rrf)", "kw-local"),
+    ]
 
 
 def test_comparison_report_table_plots_and_tests(dataset, tmp_path):

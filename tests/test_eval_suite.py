@@ -219,6 +219,30 @@ def test_variant_rows_take_their_model_row_where_the_variant_does_not_exist():
     ]
 
 
+def test_hybrid_rows_are_contrasted_with_the_reference_and_with_the_dense_row_they_fuse():
+    results = [
+        *toy_results(),
+        result("ckpt + bm25 (rrf)", "a", [1.0, 1.0, 1.0, 0.5]),
+        result("ckpt + bm25 (rrf)", "b", [1.0, 0.0, 1.0]),
+        result("ckpt + bm25 (rrf) [cos+1·feedback@3]", "b", [0.0, 0.0, 0.0]),
+    ]
+    contrasts = suite_contrasts(results, {"ckpt": "base", "base": "base"}, TOY_SUITE, 100)
+    assert [(c["model"], c["reference"]) for c in contrasts] == [
+        ("ckpt", "base"),
+        ("ckpt [cos+1·feedback@3]", "base"),
+        ("ckpt [cos+1·feedback@3]", "ckpt"),
+        ("ckpt + bm25 (rrf)", "base"),
+        ("ckpt + bm25 (rrf)", "ckpt"),
+        ("ckpt + bm25 (rrf) [cos+1·feedback@3]", "base"),
+        ("ckpt + bm25 (rrf) [cos+1·feedback@3]", "ckpt [cos+1·feedback@3]"),
+    ]
+    fused_vs_dense = contrasts[-1]["benchmarks"]
+    # On a the hybrid variant takes its model's hybrid row, the dense variant the ckpt row.
+    assert fused_vs_dense["a"]["delta"] == pytest.approx((0.5 + 0.0 + 0.0 + 0.0) / 4)
+    assert fused_vs_dense["b"]["delta"] == pytest.approx(-1.0)
+    assert contrasts[3]["benchmarks"]["b"]["delta"] == pytest.approx(0.0)
+
+
 def test_a_partial_suite_is_never_acceptable_and_different_queries_are_refused():
     results = [result("base", "a", [0.0, 0.0]), result("ckpt", "a", [1.0, 1.0])]
     contrast = suite_contrast(results, "ckpt", "base", TOY_SUITE, samples=100)

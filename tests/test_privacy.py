@@ -82,3 +82,21 @@ def test_judge_never_logs_cv_text(tmp_path, debug_logs, capfd):
     assert SENTINEL not in (tmp_path / "judged" / "judged.json").read_text()
     cached = "".join(path.read_text() for path in (tmp_path / "answers").rglob("*.json"))
     assert SENTINEL in cached  # the CVs did reach the judge, and its answers are cached (docs/privacy.md)
+
+
+def test_hybrid_index_and_search_never_show_cv_text(tiny_cre, tmp_path, debug_logs, capfd, monkeypatch):
+    from cvsearch.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    tiny_cre("encoder", max_length=24).save_pretrained(tmp_path / "model")
+    lines = [json.dumps({"id": f"cv-{n}", "text": f"python developer {n}. {SENTINEL}"}) for n in range(4)]
+    (tmp_path / "cvs.jsonl").write_text("\n".join(lines) + "\n")
+    common = ["--model", str(tmp_path / "model"), "--db", "cvs.db"]
+    assert main(["index", "cvs.jsonl", "--id-field", "id", "--hybrid", *common]) == 0
+    # The question names the sentinel, so BM25 matches it in every stored text.
+    assert main(["search", SENTINEL, "--hybrid", "--top-k", "4", *common]) == 0
+    out, err = capfd.readouterr()
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert len(hits) == 4 and all(hit["bm25_rank"] for hit in hits)  # the texts were searched
+    assert SENTINEL not in out and SENTINEL not in err
+    assert debug_logs.text.strip() and SENTINEL not in debug_logs.text
