@@ -327,5 +327,6 @@ def test_release_config_at_the_repository_root():
     assert not config.cnn["enabled"] and config.boundary["enabled"] and config.boundary["trained"]
     assert config.boundary["weight"] == 0.0
     assert config.feedback["top_k"] > 0
+    assert set(config.task_adapters) == {"jd-cv"}  # JD→CV and recruiter questions get their own update
     model = CREModel(CREConfig(**config.to_dict()))
     assert model.cnn is None and model.boundary_head is not None
