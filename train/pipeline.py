@@ -160,10 +160,11 @@ class JobRecipe:
 
 # Round options per backbone, sized so that the whole MiniLM job fits 15 minutes on 2 CPU cores; the
 # embedded seeds' openings are mostly company blurbs, so the main job skips R1's profile stage.
+_MINILM_R2 = R2Recipe(steps=25, batch_size=16, max_length=160)
 RECIPES = {
     "minilm": JobRecipe(
         # w_d 0.5 instead of the paper's 0.05: on O*NET dev, R1 with 0.05 drifted below zero-shot MiniLM
-        # (NDCG@10 -0.009), with 0.5 it gains (+0.004; MRR@10 +0.014).
+        # and with 0.5 it gains (docs/research-log.md).
         r1=R1Recipe(
             card_steps=10,
             semantic_steps=20,
@@ -173,19 +174,12 @@ RECIPES = {
             max_length=128,
             weights=RankingWeights(distill=0.5),
         ),
-        r2=R2Recipe(steps=25, batch_size=16, max_length=160),
+        r2=_MINILM_R2,
         # Recruiter questions → CV passages, the task users run most, trained beside the JD–CV steps as
         # the jd-cv adapter: merged, the update cost ESCO's JD–JD search; with JD–JD on Round 1's weights
         # alone, job titles lost what the merged Round 2 gave them. So JD–JD keeps the merged Round 2 and
         # JD→CV and questions get the adapter (eval/results/devsuite_tasks.md).
-        r2_adapter=R2Recipe(
-            steps=25,
-            batch_size=16,
-            max_length=160,
-            question_steps=30,
-            pair_batch_size=32,
-            task_adapter="jd-cv",
-        ),
+        r2_adapter=replace(_MINILM_R2, question_steps=30, pair_batch_size=32, task_adapter="jd-cv"),
         # Decided on the development suite's macro average (eval/results/devsuite_decisions.md): the CNN
         # projection did not earn its cost there, and without it the checkpoint exports to plain
         # sentence-transformers and ONNX; candidate feedback over the three best candidates did.
