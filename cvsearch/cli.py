@@ -6,7 +6,7 @@ From a folder of résumés to a ranked shortlist::
     cre search "Senior Python developer with AWS" --db cvs.db --model minilm --top-k 10
     cre index resumes/ --db hybrid.db --model minilm --hybrid     # also BM25 over the CV texts
     cre search "Python developer, formerly at Initech" --db hybrid.db --model minilm --hybrid
-    cre delete backend_engineer.pdf --db cvs.db --model minilm
+    cre delete backend_engineer.pdf --db cvs.db --model minilm --purge  # erased from disk too
 
 ``cre demo-corpus OUT`` writes a small synthetic example folder; docs/search.md walks through it.
 """
@@ -117,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("ids", nargs="+")
     _model_options(delete, encodes=False)
     _db_options(delete)
+    delete.add_argument(
+        "--purge", action="store_true", help="then rebuild the collection so that their bytes leave the disk"
+    )
+    purge = commands.add_parser(
+        "purge", help="rebuild a collection from its live rows: deleted CVs leave the disk"
+    )
+    _model_options(purge, encodes=False)
+    _db_options(purge)
 
     # Listed for --help only: main() hands `cre export ...` to train.export, which owns its options.
     commands.add_parser(
@@ -146,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Milvus Lite's in-process gRPC server logs a traceback for optional RPCs the client probes
     # (e.g. AllocTimestamp) and then works without; users would read them as failures.
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    # Milvus Lite has no server timestamps, so every query iterator (exact search, purge) warns that it
+    # uses the client's clock instead, which is what a single-process engine needs.
+    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
     try:
         return COMMANDS[args.command](args)
     except (InputError, ValueError, FileNotFoundError) as err:
@@ -257,8 +268,22 @@ def _single_text(path: Path) -> str:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    removed = _index(args).delete(args.ids)
-    print(f"removed {removed} vector(s) of {len(args.ids)} CV id(s)")
+    index = _index(args)
+    removed = index.delete(args.ids)
+    print(f"removed {removed} vector(s) of {len(args.ids)} CV id(s) from search")
+    if args.purge:
+        return _purge(index, args.db)
+    print("their bytes stay on disk until `cre purge` (or `cre delete --purge`) rebuilds the collection")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    return _purge(_index(args), args.db)
+
+
+def _purge(index, db: str) -> int:
+    counts = index.purge()
+    print(f"purged {db}: {counts['cvs']} CV(s), {counts['vectors']} vector(s) copied; deleted rows erased")
     return 0
 
 
@@ -275,5 +300,6 @@ COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
     "delete": cmd_delete,
+    "purge": cmd_purge,
     "demo-corpus": cmd_demo_corpus,
 }
