@@ -394,18 +394,20 @@ class CVIndex:
         if has[retired] and self.client.has_collection(name):
             logger.warning("%s: dropping the old collection of an interrupted purge", self._where)
             self._drop(retired)
-        else:
-            self._drop_leftover_folder(retired)
+        for leftover in (copy, retired):
+            if not self.client.has_collection(leftover):
+                self._drop_leftover_folder(leftover)
 
     def _drop(self, collection: str) -> None:
         self.client.drop_collection(collection)
         self._drop_leftover_folder(collection)
 
     def _drop_leftover_folder(self, collection: str) -> None:
-        """Remove what a killed drop left of ``collection``'s folder in a Milvus Lite database.
+        """Remove what a killed create or drop left of ``collection``'s folder in a Milvus Lite database.
 
         Milvus Lite deletes a folder file by file and no longer lists the collection once its
-        ``schema.json`` is gone, so a kill mid-drop can leave data files it never removes.
+        ``schema.json`` is gone, so a kill mid-drop can leave data files it never removes (and a
+        folder without it blocks creating the collection again).
         """
         folder = Path(self._db, "collections", collection)
         if "://" not in self._db and folder.is_dir():

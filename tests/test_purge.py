@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from milvus_lite.server_manager import server_manager_instance
 
 from cvsearch.cli import main
 from cvsearch.parsing import Document
-from cvsearch.store import PURGE_COPY, PURGE_RETIRED, CVIndex
+from cvsearch.store import CVIndex
 from cvsearch.windows import Windows
 from tests import test_cvsearch
 from tests.test_cvsearch import QUESTION, cv_text, documents, stored, with_employer
+from tests.train_support import REPO_ROOT, subprocess_env
 
 # The tiny-checkpoint fixtures of the Milvus Lite tests.
 checkpoint, model = test_cvsearch.checkpoint, test_cvsearch.model
@@ -60,25 +67,35 @@ def assert_same_results(before: list[list[dict]], after: list[list[dict]]) -> No
                     assert new_hit[key] == value, key
 
 
+def restarted(model, db: Path, **options) -> CVIndex:
+    """A new :class:`CVIndex` on ``db`` after this process's Milvus Lite engine for it stopped, which
+    flushes what it holds to its data files, as a new process would see them."""
+    server_manager_instance.release_server(str(db))
+    return CVIndex(model, db=db, **options)
+
+
 @pytest.mark.parametrize(("hybrid", "windows"), [(False, None), (False, WINDOWS), (True, WINDOWS)])
 def test_purge_erases_deleted_cvs_from_disk_and_changes_no_result(model, tmp_path, hybrid, windows):
     db = tmp_path / "cvs.db"
-    index = CVIndex(model, db=db, windows=windows, hybrid=hybrid)
-    index.add(corpus(), progress=False)
+    CVIndex(model, db=db, windows=windows, hybrid=hybrid).add(corpus(), progress=False)
+    # Deleted in a later session than it was added, as a deletion request is: the CV is in a data file.
+    index = restarted(model, db, windows=windows)
     assert files_holding(db), "the sentinel was never written: the test could not fail"
     windows_of_deleted = len(stored(index, "cv-3")) + len(stored(index, "cv-8"))
     assert index.delete(["cv-3", "cv-8"]) == windows_of_deleted
-    assert files_holding(db), "a plain delete erased the bytes: purge is no longer needed"
     before, counts = results(index, hybrid), index.count()
     assert counts["cvs"] == 10 and "cv-3" not in {hit["id"] for hit in before[0]}
     if hybrid:
         assert before[-1][0]["id"] == "cv-5" and before[-1][0]["bm25_rank"] == 1  # the texts are searched
+    index = restarted(model, db, windows=windows)
+    assert files_holding(db), "a plain delete erased the bytes: purge is no longer needed"
 
     assert index.purge(progress=False) == counts
     assert files_holding(tmp_path) == []
     assert index.client.list_collections() == ["cvs"] and index.count() == counts
     assert_same_results(before, results(index, hybrid))  # metadata (team, source) included
-    reopened = CVIndex(model, db=db, windows=windows)
+    reopened = restarted(model, db, windows=windows)
+    assert files_holding(tmp_path) == []
     assert reopened.hybrid == hybrid and reopened.count() == counts
     assert_same_results(before, results(reopened, hybrid))
     # The copy is a working index: adding and deleting go on as before.
@@ -87,35 +104,40 @@ def test_purge_erases_deleted_cvs_from_disk_and_changes_no_result(model, tmp_pat
     assert reopened.delete(["cv-12"]) == windows_of_cv12 and reopened.count() == counts
 
 
-def interrupted_index(model, db: Path, step: str, monkeypatch) -> CVIndex:
-    """A hybrid, windowed index with cv-3 deleted whose purge is killed at ``step``."""
-    index = CVIndex(model, db=db, windows=WINDOWS, hybrid=True)
-    index.add(corpus(), progress=False)
-    index.delete(["cv-3"])
-    if step == "copying":  # a copy with some rows, as a purge killed while copying leaves it
-        index._create("cvs" + PURGE_COPY)
-        rows = index.client.query("cvs", filter='cv_id == "cv-0"', output_fields=["pk", "cv_id", "chunk"])
-        keep = ("pk", "cv_id", "chunk", "windows", "source", "content_sha", "vector", "cv_text")
-        full = index.client.get("cvs", ids=[row["pk"] for row in rows], output_fields=list(keep))
-        index.client.insert("cvs" + PURGE_COPY, [{k: row[k] for k in keep} for row in full])
-        return index
+def purge_killed_at(checkpoint: str, db: str, step: str) -> None:
+    """Run in a child process: purge ``db`` and die by SIGKILL (no cleanup runs) at ``step``:
+    ``copying`` (part of the rows copied), ``renamed`` (the old collection renamed, the copy not
+    yet), ``dropping`` (as the old collection's drop starts) or ``forgotten`` (its ``schema.json``
+    deleted, its data files not yet: Milvus Lite no longer sees it)."""
+    import shutil
 
-    # A kill (no cleanup runs) at the first call of the client method ``step`` names after the copy.
-    method, calls = {"renamed": ("rename_collection", 2), "dropping": ("drop_collection", 1)}[step]
-    real = getattr(index.client, method)
-    seen = []
+    from pymilvus import MilvusClient
 
-    def killed(*args, **kwargs):
-        seen.append(args)
-        if len(seen) == calls:
-            raise SystemExit("killed")
-        return real(*args, **kwargs)
+    import cvsearch.store
+    from cvsearch.encoding import load_model
 
-    monkeypatch.setattr(index.client, method, killed)
-    with pytest.raises(SystemExit):
-        index.purge(progress=False)
-    monkeypatch.undo()
-    return index
+    def die_after(owner: object, name: str, calls: int = 1, when=lambda *args: True) -> None:
+        real, made = getattr(owner, name), []
+
+        def call_then_maybe_die(*args, **kwargs):
+            result = real(*args, **kwargs)
+            made.extend([args] if when(*args) else [])
+            if len(made) == calls:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+
+        setattr(owner, name, call_then_maybe_die)
+
+    if step == "copying":
+        cvsearch.store.IO_BATCH = 10  # pages of 10 rows: the kill comes after the second
+        die_after(MilvusClient, "insert", calls=2)
+    elif step == "renamed":
+        die_after(MilvusClient, "rename_collection")
+    elif step == "dropping":
+        shutil.rmtree = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+    else:
+        die_after(os, "unlink", when=lambda path, *rest: str(path).endswith("schema.json"))
+    CVIndex(load_model(checkpoint), db=db).purge(progress=False)
 
 
 @pytest.mark.parametrize(
@@ -124,27 +146,37 @@ def interrupted_index(model, db: Path, step: str, monkeypatch) -> CVIndex:
         ("copying", "removing the unfinished copy of an interrupted purge", False),
         ("renamed", "finishing an interrupted purge", True),
         ("dropping", "dropping the old collection of an interrupted purge", True),
+        ("forgotten", "removing what a killed purge left of .*cvs__purge_retired", True),
     ],
 )
 def test_a_killed_purge_is_finished_or_undone_by_the_next_run(
-    model, tmp_path, monkeypatch, caplog, step, message, erased
+    checkpoint, model, tmp_path, caplog, step, message, erased
 ):
     db = tmp_path / "cvs.db"
-    index = interrupted_index(model, db, step, monkeypatch)
-    left = set(index.client.list_collections())
-    assert left != {"cvs"} and left <= {"cvs", "cvs" + PURGE_COPY, "cvs" + PURGE_RETIRED}
+    CVIndex(model, db=db, windows=WINDOWS, hybrid=True).add(corpus(), progress=False)
+    index = restarted(model, db, windows=WINDOWS)
+    index.delete(["cv-3"])
+    expected = [index.search(QUESTION, top_k=11, candidates=20, hybrid=True), index.count()]
+    # Milvus Lite serves a folder to one process: stop this one's engine (it restarts on the next open).
+    server_manager_instance.release_server(str(db))
+    code = f"from tests.test_purge import purge_killed_at; purge_killed_at({str(checkpoint)!r}, {str(db)!r}, {step!r})"
+    child = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=subprocess_env(), capture_output=True
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    collections = sorted(path.name for path in (db / "collections").iterdir())
+    assert collections != ["cvs"], "the kill left a finished purge: nothing to resolve"
+
     caplog.set_level(logging.WARNING, logger="cvsearch.store")
     reopened = CVIndex(model, db=db, windows=WINDOWS)
-    assert message in caplog.text and SENTINEL not in caplog.text
-    assert reopened.client.list_collections() == ["cvs"]
-    assert reopened.count() == {
-        "cvs": 11,
-        "vectors": sum(len(stored(reopened, f"cv-{n}")) for n in range(12)),
-    }
+    assert re.search(message, caplog.text) and SENTINEL not in caplog.text
+    assert reopened.client.list_collections() == ["cvs"] and sorted(
+        p.name for p in (db / "collections").iterdir()
+    ) == ["cvs"]
     assert (files_holding(tmp_path) == []) == erased
-    hits = reopened.search(QUESTION, top_k=11, candidates=20, hybrid=True)
-    assert len(hits) == 11 and hits[0]["id"] == "cv-5" and hits[0]["team"] == "t2"
-    assert reopened.purge(progress=False)["cvs"] == 11 and files_holding(tmp_path) == []
+    assert_same_results([expected[0]], [reopened.search(QUESTION, top_k=11, candidates=20, hybrid=True)])
+    assert reopened.count() == expected[1]
+    assert reopened.purge(progress=False) == expected[1] and files_holding(tmp_path) == []
 
 
 def test_purge_refuses_a_collection_of_another_schema_and_leaves_it_as_it_was(model, tmp_path):
@@ -183,6 +215,7 @@ def test_cli_delete_purge_and_purge(checkpoint, tmp_path, capsys, monkeypatch):
         "8",
     ]
     assert main([*index, *common]) == 0
+    server_manager_instance.release_server("cvs.db")  # each command below as a new process would run it
     search = ["search", QUESTION, "--top-k", "20", "--hybrid", "--scoring", "max", *common]
     capsys.readouterr()
 
