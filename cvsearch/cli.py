@@ -155,8 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (e.g. AllocTimestamp) and then works without; users would read them as failures.
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     # Milvus Lite has no server timestamps, so every query iterator (exact search, purge) warns that it
-    # uses the client's clock instead, which is what a single-process engine needs.
-    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+    # uses the client's clock instead, which is what a single-process engine needs. A filter, because
+    # importing pymilvus resets its loggers' levels.
+    logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(
+        lambda record: "failed to get mvccTs" not in record.getMessage()
+    )
     try:
         return COMMANDS[args.command](args)
     except (InputError, ValueError, FileNotFoundError) as err:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from milvus_lite.server_manager import server_manager_instance
 
+from bench.purge import keys_in_data_files
 from cvsearch.cli import main
 from cvsearch.parsing import Document
 from cvsearch.store import CVIndex
@@ -67,6 +68,13 @@ def assert_same_results(before: list[list[dict]], after: list[list[dict]]) -> No
                     assert new_hit[key] == value, key
 
 
+def index_keys(index: CVIndex) -> set[str]:
+    """The primary keys of every row the index serves."""
+    return {
+        row["pk"] for row in index.client.query(index.collection, filter="chunk >= 0", output_fields=["pk"])
+    }
+
+
 def restarted(model, db: Path, **options) -> CVIndex:
     """A new :class:`CVIndex` on ``db`` after this process's Milvus Lite engine for it stopped, which
     flushes what it holds to its data files, as a new process would see them."""
@@ -89,13 +97,17 @@ def test_purge_erases_deleted_cvs_from_disk_and_changes_no_result(model, tmp_pat
         assert before[-1][0]["id"] == "cv-5" and before[-1][0]["bm25_rank"] == 1  # the texts are searched
     index = restarted(model, db, windows=windows)
     assert files_holding(db), "a plain delete erased the bytes: purge is no longer needed"
+    assert {"cv-3#0", "cv-8#0"} <= keys_in_data_files(db)  # the rows themselves, not only the text
 
     assert index.purge(progress=False) == counts
     assert files_holding(tmp_path) == []
     assert index.client.list_collections() == ["cvs"] and index.count() == counts
+    assert [path.name for path in (db / "collections").iterdir()] == ["cvs"]
     assert_same_results(before, results(index, hybrid))  # metadata (team, source) included
     reopened = restarted(model, db, windows=windows)
     assert files_holding(tmp_path) == []
+    live = index_keys(reopened)
+    assert len(live) == counts["vectors"] and keys_in_data_files(db) == live
     assert reopened.hybrid == hybrid and reopened.count() == counts
     assert_same_results(before, results(reopened, hybrid))
     # The copy is a working index: adding and deleting go on as before.
