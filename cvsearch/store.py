@@ -34,6 +34,8 @@ Example:
     'backend_engineer.pdf'
     >>> index.delete(["backend_engineer.pdf"])  # doctest: +SKIP
     1
+    >>> index.purge()  # the deleted rows leave the disk too  # doctest: +SKIP
+    {'cvs': 7, 'vectors': 7}
 """
 
 from __future__ import annotations
@@ -242,6 +244,8 @@ class CVIndex:
     def delete(self, ids: Iterable[str]) -> int:
         """Remove every vector (all windows) of the CVs ``ids``; returns how many vectors were removed.
 
+        Milvus deletes logically: the rows leave search at once and the disk with :meth:`purge`.
+
         Example:
             >>> index.delete(["cv-123"])  # doctest: +SKIP
             4
@@ -302,26 +306,38 @@ class CVIndex:
             >>> index.purge()  # doctest: +SKIP
             {'cvs': 7, 'vectors': 31}
         """
+        from tqdm.auto import tqdm
+
         copy, retired = self.collection + PURGE_COPY, self.collection + PURGE_RETIRED
         self._create(copy)
-        try:
-            self._check_same_schema(copy)
-            self._copy_rows(copy, progress)
-            expected, copied = self.count(), self.count(copy)
-            if copied != expected:
-                raise RuntimeError(
-                    f"purge of {self._where}: the copy holds {copied} but the collection {expected}; "
-                    "the collection is unchanged (was something writing to it?)"
-                )
-        except BaseException:
-            self.client.drop_collection(copy)  # the collection itself is untouched
-            raise
-        # Two renames, so that each step leaves a complete collection that the next CVIndex finds
-        # (see _finish_interrupted_purge); only then is the old collection dropped.
-        self.client.rename_collection(self.collection, retired)
-        self.client.rename_collection(copy, self.collection)
-        self._drop(retired)
-        self.client.load_collection(self.collection)
+        # One bar for the copy; its label then names the steps Milvus does in one call each (the
+        # rename of the copy writes its files and builds its vector index, which can outlast the copy).
+        bar = tqdm(
+            total=self._count("chunk >= 0"), desc="Purging: copying", unit="vector", disable=not progress
+        )
+        with bar:
+            try:
+                self._check_same_schema(copy)
+                self._copy_rows(copy, bar)
+                bar.set_description("Purging: verifying")
+                expected, copied = self.count(), self.count(copy)
+                if copied != expected:
+                    raise RuntimeError(
+                        f"purge of {self._where}: the copy holds {copied} but the collection {expected}; "
+                        "the collection is unchanged (was something writing to it?)"
+                    )
+            except BaseException:
+                self.client.drop_collection(copy)  # the collection itself is untouched
+                raise
+            # Two renames, so that each step leaves a complete collection that the next CVIndex
+            # finds (see _finish_interrupted_purge); only then is the old collection dropped.
+            bar.set_description("Purging: swapping in the copy")
+            self.client.rename_collection(self.collection, retired)
+            self.client.rename_collection(copy, self.collection)
+            bar.set_description("Purging: dropping the old collection")
+            self._drop(retired)
+            self.client.load_collection(self.collection)
+            bar.set_description("Purged")
         return copied
 
     def _check_same_schema(self, copy: str) -> None:
@@ -341,17 +357,15 @@ class CVIndex:
                 "purge cannot copy it as it is: re-index the CVs into a new --collection or database"
             )
 
-    def _copy_rows(self, copy: str, progress: bool) -> None:
-        """Insert every row of the collection into ``copy``, as stored, in pages of :data:`IO_BATCH`."""
-        from tqdm.auto import tqdm
-
+    def _copy_rows(self, copy: str, bar: Any) -> None:
+        """Insert every row of the collection into ``copy``, as stored, in pages of :data:`IO_BATCH`
+        (``bar``: a tqdm bar counting the rows)."""
         described = self.client.describe_collection(self.collection)["fields"]
         # Function outputs (the BM25 term vectors) are computed by Milvus on insert and refused as input.
         computed = {f["name"] for f in described if f.get("is_function_output")}
         iterator = self.client.query_iterator(
             self.collection, batch_size=IO_BATCH, filter="chunk >= 0", output_fields=["*"]
         )
-        bar = tqdm(total=self._count("chunk >= 0"), desc="Purging", unit="vector", disable=not progress)
         try:
             while batch := iterator.next():
                 self.client.insert(
@@ -360,7 +374,6 @@ class CVIndex:
                 bar.update(len(batch))
         finally:
             iterator.close()
-            bar.close()
 
     def _finish_interrupted_purge(self) -> None:
         """Finish or undo a purge that was killed, from the collections it left.

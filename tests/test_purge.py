@@ -214,18 +214,7 @@ def test_cli_delete_purge_and_purge(checkpoint, tmp_path, capsys, monkeypatch):
     lines = [json.dumps({"id": d.id, "text": d.text, "team": d.metadata["team"]}) for d in corpus()]
     (tmp_path / "cvs.jsonl").write_text("\n".join(lines) + "\n")
     common = ["--model", str(checkpoint), "--db", "cvs.db"]
-    index = [
-        "index",
-        "cvs.jsonl",
-        "--id-field",
-        "id",
-        "--meta",
-        "team",
-        "--hybrid",
-        "--windows",
-        "--stride",
-        "8",
-    ]
+    index = "index cvs.jsonl --id-field id --meta team --hybrid --windows --stride 8".split()
     assert main([*index, *common]) == 0
     server_manager_instance.release_server("cvs.db")  # each command below as a new process would run it
     search = ["search", QUESTION, "--top-k", "20", "--hybrid", "--scoring", "max", *common]
