@@ -25,6 +25,7 @@ from typing import Any
 
 from cvsearch.encoding import DEFAULT_SHARD_SIZE, encode_corpus, load_model
 from cvsearch.parsing import FORMATS, InputError, RunReport, read_documents
+from cvsearch.store import CVIndex, PurgeError
 from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, SCHEMES, Windows
 
 OUTPUT_COLUMNS = ["jd", "rank", "id", "score", "cosine", "boundary", "feedback", "source", "windows"]
@@ -162,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
-    except (InputError, ValueError, FileNotFoundError) as err:
+    except (InputError, ValueError, FileNotFoundError, PurgeError) as err:
         print(f"cre {args.command}: error: {err}", file=sys.stderr)
         return 2
 
@@ -176,9 +177,7 @@ def _windows(args: argparse.Namespace) -> Windows | None:
     return Windows(args.window_size, args.stride) if args.windows else None
 
 
-def _index(args: argparse.Namespace, windows: Windows | None = None):
-    from cvsearch.store import CVIndex
-
+def _index(args: argparse.Namespace, windows: Windows | None = None) -> CVIndex:
     hybrid = args.command == "index" and args.hybrid  # a search reads how the collection was built
     return CVIndex(load_model(args.model), args.db, args.collection, windows, args.task, args.token, hybrid)
 
@@ -284,7 +283,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return _purge(_index(args), args.db)
 
 
-def _purge(index, db: str) -> int:
+def _purge(index: CVIndex, db: str) -> int:
     counts = index.purge()
     print(f"purged {db}: {counts['cvs']} CV(s), {counts['vectors']} vector(s) copied; deleted rows erased")
     return 0

@@ -87,6 +87,10 @@ PURGE_COPY, PURGE_RETIRED = "__purge_copy", "__purge_retired"
 logger = logging.getLogger(__name__)
 
 
+class PurgeError(RuntimeError):
+    """A purge stopped before changing anything: its copy did not hold what the collection holds."""
+
+
 class CVIndex:
     """A searchable CV collection.
 
@@ -297,8 +301,8 @@ class CVIndex:
 
         Raises:
             ValueError: The collection's schema is not the one this version creates (re-index it).
-            RuntimeError: The copy does not hold what the collection holds (the collection is
-                left as it was and the copy is dropped).
+            PurgeError: The copy does not hold what the collection holds (the collection is left
+                as it was and the copy is dropped).
 
         Example:
             >>> index.delete(["cv-123"])  # doctest: +SKIP
@@ -322,7 +326,7 @@ class CVIndex:
                 bar.set_description("Purging: verifying")
                 expected, copied = self.count(), self.count(copy)
                 if copied != expected:
-                    raise RuntimeError(
+                    raise PurgeError(
                         f"purge of {self._where}: the copy holds {copied} but the collection {expected}; "
                         "the collection is unchanged (was something writing to it?)"
                     )

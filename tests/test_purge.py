@@ -18,7 +18,7 @@ from milvus_lite.server_manager import server_manager_instance
 from bench.purge import keys_in_data_files
 from cvsearch.cli import main
 from cvsearch.parsing import Document
-from cvsearch.store import CVIndex
+from cvsearch.store import CVIndex, PurgeError
 from cvsearch.windows import Windows
 from tests import test_cvsearch
 from tests.test_cvsearch import QUESTION, cv_text, documents, stored, with_employer
@@ -189,6 +189,23 @@ def test_a_killed_purge_is_finished_or_undone_by_the_next_run(
     assert_same_results([expected[0]], [reopened.search(QUESTION, top_k=11, candidates=20, hybrid=True)])
     assert reopened.count() == expected[1]
     assert reopened.purge(progress=False) == expected[1] and files_holding(tmp_path) == []
+
+
+def test_a_row_written_during_the_copy_stops_the_purge_and_changes_nothing(model, tmp_path, monkeypatch):
+    index = CVIndex(model, db=tmp_path / "cvs.db", windows=WINDOWS)
+    index.add(corpus(), progress=False)
+    index.delete(["cv-3"])
+    copy_rows = index._copy_rows
+
+    def copy_then_another_writer_adds(copy, bar):  # what a second client could do on a server
+        copy_rows(copy, bar)
+        index.add(documents(13)[12:], progress=False)
+
+    monkeypatch.setattr(index, "_copy_rows", copy_then_another_writer_adds)
+    with pytest.raises(PurgeError, match=r"the copy holds \{'cvs': 11, .* the collection is unchanged"):
+        index.purge(progress=False)
+    assert index.client.list_collections() == ["cvs"] and index.count()["cvs"] == 12
+    assert index.search(cv_text(12, 12), top_k=1, candidates=13)[0]["id"] == "cv-12"
 
 
 def test_purge_refuses_a_collection_of_another_schema_and_leaves_it_as_it_was(model, tmp_path):
