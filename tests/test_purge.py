@@ -208,6 +208,26 @@ def test_a_row_written_during_the_copy_stops_the_purge_and_changes_nothing(model
     assert index.search(cv_text(12, 12), top_k=1, candidates=13)[0]["id"] == "cv-12"
 
 
+@pytest.mark.parametrize("left", ["cvs__purge_copy", "cvs__purge_retired"])
+def test_a_purge_collection_without_its_counterpart_is_kept_and_named(model, tmp_path, left):
+    # Not a state a purge leaves (someone dropped the collection): nothing is dropped or adopted.
+    CVIndex(model, db=tmp_path / "cvs.db", collection=left).add(documents(2), progress=False)
+    with pytest.raises(ValueError, match=f"collection 'cvs' in .* is missing, and the collection '{left}'"):
+        CVIndex(model, db=tmp_path / "cvs.db")
+    assert CVIndex(model, db=tmp_path / "cvs.db", collection=left).count() == {"cvs": 2, "vectors": 2}
+
+
+def test_purging_an_index_whose_cvs_were_all_deleted_leaves_an_empty_working_one(model, tmp_path):
+    db = tmp_path / "cvs.db"
+    CVIndex(model, db=db, hybrid=True).add(corpus()[:4], progress=False)
+    index = restarted(model, db)
+    index.delete([f"cv-{n}" for n in range(4)])
+    assert files_holding(db) and index.purge(progress=False) == {"cvs": 0, "vectors": 0}
+    assert files_holding(tmp_path) == [] and index.search(QUESTION, hybrid=True) == []
+    assert index.add(corpus()[5:6], progress=False)["documents"] == 1  # it names the employer
+    assert index.bm25_candidates(QUESTION) == ["cv-5"] and index.count() == {"cvs": 1, "vectors": 1}
+
+
 def test_purge_refuses_a_collection_of_another_schema_and_leaves_it_as_it_was(model, tmp_path):
     from pymilvus import DataType, MilvusClient
 
