@@ -33,6 +33,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,25 @@ def encode_throughput(texts: list[str], repeats: int, batch_size: int) -> dict:
     }
 
 
+def insert_synthetic(index: Any, vectors: np.ndarray) -> None:
+    """Store ``vectors`` in ``index`` (a :class:`~cvsearch.store.CVIndex`) as the one-window CVs
+    ``cv-0``, ``cv-1``, ... without encoding anything, and flush them to the data files."""
+    from tqdm.auto import tqdm
+
+    from cvsearch.store import IO_BATCH
+
+    for start in tqdm(range(0, len(vectors), IO_BATCH), desc="Inserting", unit="batch"):
+        index.client.insert(
+            index.collection,
+            [
+                {"pk": f"cv-{i}#0", "cv_id": f"cv-{i}", "chunk": 0, "windows": 1, "source": "synthetic", "content_sha": "",
+                 "vector": vectors[i].tolist()}
+                for i in range(start, min(len(vectors), start + IO_BATCH))
+            ],
+        )  # fmt: skip
+    index.client.flush(index.collection)
+
+
 def index_and_search(
     count: int, cluster_size: int, queries: int, candidates: int, top_k: int, seed: int
 ) -> dict:
@@ -88,7 +108,7 @@ def index_and_search(
     from tqdm.auto import tqdm
 
     from cvsearch.encoding import load_model
-    from cvsearch.store import IO_BATCH, CVIndex
+    from cvsearch.store import CVIndex
 
     model = load_model("minilm")
     dim = int(model.config.output_dim)
@@ -98,16 +118,7 @@ def index_and_search(
     try:
         index = CVIndex(model, db=folder / "cvs.db")
         started = time.perf_counter()
-        for start in tqdm(range(0, count, IO_BATCH), desc="Inserting", unit="batch"):
-            index.client.insert(
-                index.collection,
-                [
-                    {"pk": f"cv-{i}#0", "cv_id": f"cv-{i}", "chunk": 0, "windows": 1, "source": "synthetic", "content_sha": "",
-                     "vector": vectors[i].tolist()}
-                    for i in range(start, min(count, start + IO_BATCH))
-                ],
-            )  # fmt: skip
-        index.client.flush(index.collection)
+        insert_synthetic(index, vectors)
         jd_vectors = synthetic_vectors(queries, dim, clusters, seed)  # same centres, fresh noise
         index.candidates(jd_vectors[0], candidates)  # the first search waits for the index build
         build_seconds = time.perf_counter() - started

@@ -6,7 +6,7 @@ From a folder of résumés to a ranked shortlist::
     cre search "Senior Python developer with AWS" --db cvs.db --model minilm --top-k 10
     cre index resumes/ --db hybrid.db --model minilm --hybrid     # also BM25 over the CV texts
     cre search "Python developer, formerly at Initech" --db hybrid.db --model minilm --hybrid
-    cre delete backend_engineer.pdf --db cvs.db --model minilm
+    cre delete backend_engineer.pdf --db cvs.db --model minilm --purge  # erased from disk too
 
 ``cre demo-corpus OUT`` writes a small synthetic example folder; docs/search.md walks through it.
 """
@@ -25,6 +25,7 @@ from typing import Any
 
 from cvsearch.encoding import DEFAULT_SHARD_SIZE, encode_corpus, load_model
 from cvsearch.parsing import FORMATS, InputError, RunReport, read_documents
+from cvsearch.store import CVIndex, PurgeError
 from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, SCHEMES, Windows
 
 OUTPUT_COLUMNS = ["jd", "rank", "id", "score", "cosine", "boundary", "feedback", "source", "windows"]
@@ -117,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("ids", nargs="+")
     _model_options(delete, encodes=False)
     _db_options(delete)
+    delete.add_argument(
+        "--purge", action="store_true", help="then rebuild the collection so that their bytes leave the disk"
+    )
+    purge = commands.add_parser(
+        "purge", help="rebuild a collection from its live rows: deleted CVs leave the disk"
+    )
+    _model_options(purge, encodes=False)
+    _db_options(purge)
 
     # Listed for --help only: main() hands `cre export ...` to train.export, which owns its options.
     commands.add_parser(
@@ -146,9 +155,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Milvus Lite's in-process gRPC server logs a traceback for optional RPCs the client probes
     # (e.g. AllocTimestamp) and then works without; users would read them as failures.
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    # Milvus Lite has no server timestamps, so every query iterator (exact search, purge) warns that it
+    # uses the client's clock instead, which is what a single-process engine needs. A filter, because
+    # importing pymilvus resets its loggers' levels.
+    logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(
+        lambda record: "failed to get mvccTs" not in record.getMessage()
+    )
     try:
         return COMMANDS[args.command](args)
-    except (InputError, ValueError, FileNotFoundError) as err:
+    except (InputError, ValueError, FileNotFoundError, PurgeError) as err:
         print(f"cre {args.command}: error: {err}", file=sys.stderr)
         return 2
 
@@ -162,9 +177,7 @@ def _windows(args: argparse.Namespace) -> Windows | None:
     return Windows(args.window_size, args.stride) if args.windows else None
 
 
-def _index(args: argparse.Namespace, windows: Windows | None = None):
-    from cvsearch.store import CVIndex
-
+def _index(args: argparse.Namespace, windows: Windows | None = None) -> CVIndex:
     hybrid = args.command == "index" and args.hybrid  # a search reads how the collection was built
     return CVIndex(load_model(args.model), args.db, args.collection, windows, args.task, args.token, hybrid)
 
@@ -257,8 +270,22 @@ def _single_text(path: Path) -> str:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    removed = _index(args).delete(args.ids)
-    print(f"removed {removed} vector(s) of {len(args.ids)} CV id(s)")
+    index = _index(args)
+    removed = index.delete(args.ids)
+    print(f"removed {removed} vector(s) of {len(args.ids)} CV id(s) from search")
+    if args.purge:
+        return _purge(index, args.db)
+    print("their bytes stay on disk until `cre purge` (or `cre delete --purge`) rebuilds the collection")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    return _purge(_index(args), args.db)
+
+
+def _purge(index: CVIndex, db: str) -> int:
+    counts = index.purge()
+    print(f"purged {db}: {counts['cvs']} CV(s), {counts['vectors']} vector(s) copied; deleted rows erased")
     return 0
 
 
@@ -275,5 +302,6 @@ COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
     "delete": cmd_delete,
+    "purge": cmd_purge,
     "demo-corpus": cmd_demo_corpus,
 }

@@ -34,13 +34,17 @@ Example:
     'backend_engineer.pdf'
     >>> index.delete(["backend_engineer.pdf"])  # doctest: +SKIP
     1
+    >>> index.purge()  # the deleted rows leave the disk too  # doctest: +SKIP
+    {'cvs': 7, 'vectors': 7}
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shutil
 import tempfile
 import warnings
 from collections import Counter, defaultdict
@@ -76,6 +80,15 @@ HNSW_BUILD = {"M": 16, "efConstruction": 200}
 WINDOW_OVERFETCH = 4
 MAX_SEARCH_LIMIT = 16_384
 IO_BATCH = 1000
+# Collections of a purge in progress (see CVIndex.purge): the verified copy, and the original while
+# the copy takes its name.
+PURGE_COPY, PURGE_RETIRED = "__purge_copy", "__purge_retired"
+
+logger = logging.getLogger(__name__)
+
+
+class PurgeError(RuntimeError):
+    """A purge stopped before changing anything: its copy did not hold what the collection holds."""
 
 
 class CVIndex:
@@ -113,7 +126,8 @@ class CVIndex:
         self.dim = int(model.config.output_dim)
         self.client = MilvusClient(uri=str(db), token=token)
         self.hybrid = hybrid
-        self._where = f"collection {collection!r} in {db}"
+        self._db, self._where = str(db), f"collection {collection!r} in {db}"
+        self._finish_interrupted_purge()
         if self.client.has_collection(collection):
             fields = self.client.describe_collection(collection)["fields"]
             self.hybrid = any(f["name"] == "cv_sparse" for f in fields)
@@ -135,7 +149,7 @@ class CVIndex:
             "with `cre index --hybrid` (CVIndex(..., hybrid=True)) into a new --collection or database"
         )
 
-    def _create(self) -> None:
+    def _create(self, name: str | None = None) -> None:
         from pymilvus import DataType, Function, FunctionType, MilvusClient
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
@@ -160,7 +174,7 @@ class CVIndex:
                 )
             )
             index.add_index(field_name="cv_sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        self.client.create_collection(self.collection, schema=schema, index_params=index)
+        self.client.create_collection(name or self.collection, schema=schema, index_params=index)
 
     # ------------------------------------------------------------------ writing
 
@@ -234,6 +248,8 @@ class CVIndex:
     def delete(self, ids: Iterable[str]) -> int:
         """Remove every vector (all windows) of the CVs ``ids``; returns how many vectors were removed.
 
+        Milvus deletes logically: the rows leave search at once and the disk with :meth:`purge`.
+
         Example:
             >>> index.delete(["cv-123"])  # doctest: +SKIP
             4
@@ -248,14 +264,172 @@ class CVIndex:
             self.client.delete(self.collection, filter=where)
         return removed
 
-    def count(self) -> dict[str, int]:
-        """``cvs`` and ``vectors`` stored."""
-        return {"cvs": self._count("chunk == 0"), "vectors": self._count("chunk >= 0")}
+    def count(self, collection: str | None = None) -> dict[str, int]:
+        """``cvs`` and ``vectors`` stored (in this index's collection, or in ``collection``)."""
+        return {
+            "cvs": self._count("chunk == 0", collection),
+            "vectors": self._count("chunk >= 0", collection),
+        }
 
-    def _count(self, where: str) -> int:
-        return int(
-            self.client.query(self.collection, filter=where, output_fields=["count(*)"])[0]["count(*)"]
+    def _count(self, where: str, collection: str | None = None) -> int:
+        rows = self.client.query(collection or self.collection, filter=where, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    # ------------------------------------------------------------------ erasing deleted rows
+
+    def purge(self, progress: bool = True) -> dict[str, int]:
+        """Rebuild the collection from its live rows, so that deleted CVs leave the disk.
+
+        Milvus deletes logically: :meth:`delete` hides rows from search, but their bytes (vectors,
+        metadata, a hybrid index's text) stay in the collection's files. ``purge`` copies every live
+        row as stored (vectors, metadata, text; Milvus recomputes the BM25 term vectors from the
+        text), with no re-encoding and no original files, into a new collection of the same schema
+        and index settings, checks that it holds as many CVs and vectors, and then puts it in the
+        old one's place and drops the old one. Milvus Lite removes a dropped collection's folder at
+        once; a Milvus server removes its files when it collects dropped collections.
+
+        A kill at any point loses nothing: the old collection is only dropped once the copy is
+        complete and holds its name, and the next :class:`CVIndex` on this collection finishes or
+        undoes an interrupted purge (with a warning saying which). Nothing else may write to the
+        collection while it runs (Milvus Lite's lock ensures that for a local folder).
+
+        Args:
+            progress: Show a progress bar (vectors copied).
+
+        Returns:
+            ``cvs`` and ``vectors`` now stored (all of them copied).
+
+        Raises:
+            ValueError: The collection's schema is not the one this version creates (re-index it).
+            PurgeError: The copy does not hold what the collection holds (the collection is left
+                as it was and the copy is dropped).
+
+        Example:
+            >>> index.delete(["cv-123"])  # doctest: +SKIP
+            4
+            >>> index.purge()  # doctest: +SKIP
+            {'cvs': 7, 'vectors': 31}
+        """
+        from tqdm.auto import tqdm
+
+        copy, retired = self.collection + PURGE_COPY, self.collection + PURGE_RETIRED
+        self._create(copy)
+        # One bar for the copy; its label then names the steps Milvus does in one call each (the
+        # rename of the copy writes its files and builds its vector index, which can outlast the copy).
+        bar = tqdm(
+            total=self._count("chunk >= 0"), desc="Purging: copying", unit="vector", disable=not progress
         )
+        with bar:
+            try:
+                self._check_same_schema(copy)
+                self._copy_rows(copy, bar)
+                bar.set_description("Purging: verifying")
+                expected, copied = self.count(), self.count(copy)
+                if copied != expected:
+                    raise PurgeError(
+                        f"purge of {self._where}: the copy holds {copied} but the collection {expected}; "
+                        "the collection is unchanged (was something writing to it?)"
+                    )
+            except BaseException:
+                self.client.drop_collection(copy)  # the collection itself is untouched
+                raise
+            # Two renames, so that each step leaves a complete collection that the next CVIndex
+            # finds (see _finish_interrupted_purge); only then is the old collection dropped.
+            bar.set_description("Purging: swapping in the copy")
+            self.client.rename_collection(self.collection, retired)
+            self.client.rename_collection(copy, self.collection)
+            bar.set_description("Purging: dropping the old collection")
+            self._drop(retired)
+            self.client.load_collection(self.collection)
+            bar.set_description("Purged")
+        return copied
+
+    def _check_same_schema(self, copy: str) -> None:
+        """Refuse to copy into ``copy`` what it cannot hold as it is (fields, vector indexes)."""
+
+        def fields(name: str) -> list[tuple]:
+            described = self.client.describe_collection(name)["fields"]
+            return [(f["name"], f["type"], f.get("params"), f.get("is_primary", False)) for f in described]
+
+        def indexes(name: str) -> list[tuple]:
+            described = [self.client.describe_index(name, index) for index in self.client.list_indexes(name)]
+            return sorted((d["field_name"], d["index_type"], d["metric_type"]) for d in described)
+
+        if fields(copy) != fields(self.collection) or indexes(copy) != indexes(self.collection):
+            raise ValueError(
+                f"{self._where} was built with another schema than this version of cvsearch creates, so "
+                "purge cannot copy it as it is: re-index the CVs into a new --collection or database"
+            )
+
+    def _copy_rows(self, copy: str, bar: Any) -> None:
+        """Insert every row of the collection into ``copy``, as stored, in pages of :data:`IO_BATCH`
+        (``bar``: a tqdm bar counting the rows)."""
+        described = self.client.describe_collection(self.collection)["fields"]
+        # Function outputs (the BM25 term vectors) are computed by Milvus on insert and refused as input.
+        computed = {f["name"] for f in described if f.get("is_function_output")}
+        iterator = self.client.query_iterator(
+            self.collection, batch_size=IO_BATCH, filter="chunk >= 0", output_fields=["*"]
+        )
+        try:
+            while batch := iterator.next():
+                self.client.insert(
+                    copy, [{k: v for k, v in row.items() if k not in computed} for row in batch]
+                )
+                bar.update(len(batch))
+        finally:
+            iterator.close()
+
+    def _finish_interrupted_purge(self) -> None:
+        """Finish or undo a purge that was killed, from the collections it left.
+
+        ``purge`` goes: copy under ``NAME__purge_copy`` → rename ``NAME`` to ``NAME__purge_retired``
+        → rename the copy to ``NAME`` → drop the retired one. So a copy beside ``NAME`` is unverified
+        (dropped: ``NAME`` is whole), a retired collection beside ``NAME`` is the old one (dropped:
+        ``NAME`` is the verified copy), and a copy and a retired one without ``NAME`` mean the copy
+        was verified (it takes the name).
+        """
+        name = self.collection
+        copy, retired = name + PURGE_COPY, name + PURGE_RETIRED
+        has = {key: self.client.has_collection(key) for key in (name, copy, retired)}
+        if has[copy] and has[name]:
+            logger.warning(
+                "%s: removing the unfinished copy of an interrupted purge; the collection is unchanged "
+                "(deleted CVs are still on disk: run `cre purge` again)",
+                self._where,
+            )
+            self.client.drop_collection(copy)
+        elif has[copy] and has[retired]:
+            logger.warning("%s: finishing an interrupted purge (its copy was complete)", self._where)
+            self.client.rename_collection(copy, name)
+        elif has[copy] or (has[retired] and not has[name]):
+            # Not a state purge leaves: nothing is dropped, the user decides.
+            raise ValueError(
+                f"{self._where} is missing, and the collection {copy if has[copy] else retired!r} of an "
+                "interrupted purge is there without its counterpart: check it (CVIndex(..., collection="
+                "that name)) and rename it (MilvusClient.rename_collection) if it is complete"
+            )
+        if has[retired] and self.client.has_collection(name):
+            logger.warning("%s: dropping the old collection of an interrupted purge", self._where)
+            self._drop(retired)
+        for leftover in (copy, retired):
+            if not self.client.has_collection(leftover):
+                self._drop_leftover_folder(leftover)
+
+    def _drop(self, collection: str) -> None:
+        self.client.drop_collection(collection)
+        self._drop_leftover_folder(collection)
+
+    def _drop_leftover_folder(self, collection: str) -> None:
+        """Remove what a killed create or drop left of ``collection``'s folder in a Milvus Lite database.
+
+        Milvus Lite deletes a folder file by file and no longer lists the collection once its
+        ``schema.json`` is gone, so a kill mid-drop can leave data files it never removes (and a
+        folder without it blocks creating the collection again).
+        """
+        folder = Path(self._db, "collections", collection)
+        if "://" not in self._db and folder.is_dir():
+            logger.warning("%s: removing what a killed purge left of %s", self._where, folder)
+            shutil.rmtree(folder)
 
     def _content_sha(self, doc: Document) -> str:
         windows = None if self.windows is None else asdict(self.windows)

@@ -100,3 +100,7 @@ def test_hybrid_index_and_search_never_show_cv_text(tiny_cre, tmp_path, debug_lo
     assert len(hits) == 4 and all(hit["bm25_rank"] for hit in hits)  # the texts were searched
     assert SENTINEL not in out and SENTINEL not in err
     assert debug_logs.text.strip() and SENTINEL not in debug_logs.text
+    # A purge reads every stored text back and writes it into a new collection.
+    assert main(["delete", "cv-0", "--purge", *common]) == 0
+    out, err = capfd.readouterr()
+    assert "purged cvs.db: 3 CV(s)" in out and SENTINEL not in out + err + debug_logs.text
