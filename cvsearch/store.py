@@ -390,7 +390,8 @@ class CVIndex:
         """
         name = self.collection
         copy, retired = name + PURGE_COPY, name + PURGE_RETIRED
-        has = {key: self.client.has_collection(key) for key in (name, copy, retired)}
+        existing = set(self.client.list_collections())  # one call: this runs on every open
+        has = {key: key in existing for key in (name, copy, retired)}
         if has[copy] and has[name]:
             logger.warning(
                 "%s: removing the unfinished copy of an interrupted purge; the collection is unchanged "
@@ -408,12 +409,12 @@ class CVIndex:
                 "interrupted purge is there without its counterpart: check it (CVIndex(..., collection="
                 "that name)) and rename it (MilvusClient.rename_collection) if it is complete"
             )
-        if has[retired] and self.client.has_collection(name):
+        if has[retired]:  # ``name`` exists by now: without it and the copy, the branch above raised
             logger.warning("%s: dropping the old collection of an interrupted purge", self._where)
             self._drop(retired)
+        # Neither is a collection any more, so what is left of their folders is a killed drop's.
         for leftover in (copy, retired):
-            if not self.client.has_collection(leftover):
-                self._drop_leftover_folder(leftover)
+            self._drop_leftover_folder(leftover)
 
     def _drop(self, collection: str) -> None:
         self.client.drop_collection(collection)
