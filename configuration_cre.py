@@ -19,8 +19,9 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 
 Pooling = Literal["mean", "cls", "last_token", "embtoken"]
 RTPlacement = Literal["prefix", "suffix"]
-# What the embeddings will be compared with: other JDs (JD–JD search) or CVs (JD→CV matching, both sides).
-Task = Literal["jd-jd", "jd-cv"]
+# What the embeddings will be compared with: other JDs (JD–JD search), CVs (JD→CV matching, both sides),
+# or job titles with job titles (normalising a title onto a taxonomy's occupation names).
+Task = Literal["jd-jd", "jd-cv", "title"]
 POOLING_MODES: tuple[str, ...] = get_args(Pooling)
 RT_PLACEMENTS: tuple[str, ...] = get_args(RTPlacement)
 TASKS: tuple[str, ...] = get_args(Task)
@@ -73,7 +74,7 @@ class CREConfig(PreTrainedConfig):
             whether the task has its own CNN projection). A task's adapter is a low-rank update of the
             backbone that applies only to that task's inputs (``jd-cv``: both sides of JD→CV
             matching), so one model holds weights tuned for each task. Set by the training script.
-        default_task: The task of inputs encoded without one (``jd-jd`` or ``jd-cv``).
+        default_task: The task of inputs encoded without one (``jd-jd``, ``jd-cv`` or ``title``).
         embtoken_id: The token id of ``<embtoken>`` (embtoken pooling; set when the token is added).
 
     Example:

@@ -577,8 +577,8 @@ class CREModel(CREPreTrainedModel):
             rt_placement: ``"prefix"`` or ``"suffix"`` (default: ``config.rt["placement"]``).
             use_cache: For decoders with suffix placement, reuse the text's key/value cache so that
                 each RT iteration costs one token's forward pass. ``False`` re-encodes the text.
-            task: ``"jd-jd"`` or ``"jd-cv"``: what the embeddings will be compared with; a task with
-                its own adapter (``config.task_adapters``) encodes with it. Default: ``config.default_task``.
+            task: ``"jd-jd"``, ``"jd-cv"`` or ``"title"``: what the embeddings will be compared with; a
+                task with its own adapter (``config.task_adapters``) encodes with it. Default: ``config.default_task``.
             return_dict: As in every transformers model (keyword only): ``False`` returns the tuple
                 ``(sentence_embedding, last_hidden_state, attention_mask)`` instead of a
                 :class:`CREModelOutput`. Default: ``config.return_dict`` (True).
@@ -945,8 +945,10 @@ class CREModel(CREPreTrainedModel):
             max_length: Override ``config.max_length`` for this call (capped at the backbone's
                 position limit, see :meth:`token_budget`).
             task: What the vectors will be compared with: ``"jd-cv"`` (JDs and CVs matched to each
-                other; encode both sides with it) or ``"jd-jd"`` (JDs searched against JDs). Matters
-                for models with task adapters. Default: ``config.default_task``.
+                other; encode both sides with it), ``"jd-jd"`` (JDs searched against JDs) or
+                ``"title"`` (job titles against job titles or occupation names). Matters for models with
+                task adapters; a task without one encodes with the shared weights. Default:
+                ``config.default_task``.
             reason: Reasoning before encoding (CRE-T1): a callable ``query -> trace | None`` (e.g.
                 ``train.reasoning.TraceGenerator("rules")``). For the query-side kinds (``jd``,
                 ``query``) each text is encoded as :func:`join_reasoning` ``(text, trace)``; a text

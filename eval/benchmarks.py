@@ -119,7 +119,8 @@ class Benchmark:
         pools: Query id -> candidate ids (local protocol only).
         notes: Free text for the report (label sources, skipped queries).
         task: What the vectors are compared with, for models with task adapters: ``"jd-jd"`` (JD–JD
-            search) or ``"jd-cv"`` (JD→CV matching and reranking).
+            search), ``"jd-cv"`` (JD→CV matching and reranking) or ``"title"`` (job titles against
+            occupation names).
     """
 
     name: str
@@ -441,7 +442,7 @@ def jobnorm_benchmark(data_dir: str | os.PathLike | None = None) -> Benchmark:
         query_kind="jd",
         doc_kind="jd",
         notes={"corpus": "ESCO preferred labels", "split": "validation"},
-        task="jd-jd",
+        task="title",
     )
 
 

@@ -70,7 +70,8 @@ class Encoder:
         self.texts_encoded = 0
 
     def for_task(self, task: str) -> Encoder:
-        """The encoder for ``task`` (``jd-jd`` or ``jd-cv``); itself unless the model has task weights."""
+        """The encoder for ``task`` (``jd-jd``, ``jd-cv`` or ``title``); itself unless the model has task
+        weights."""
         return self
 
     def encode(
@@ -132,9 +133,18 @@ class CREEncoder(Encoder):
 
     def for_task(self, task: str) -> CREEncoder:
         """A view that encodes for ``task``, with its own embedding cache, when the model has task
-        adapters (``config.task_adapters``); otherwise ``self``, since every task encodes alike."""
-        if not self.model.config.task_adapters:
+        adapters (``config.task_adapters``); otherwise ``self``, since every task encodes alike.
+
+        The tasks without an adapter share the base weights, so their views share one task name and one
+        cache: the first such task the checkpoint's code knows (a checkpoint written before a task
+        existed would reject the new name, and encodes it with those same weights).
+        """
+        adapters = self.model.config.task_adapters
+        if not adapters:
             return self
+        if task not in adapters:
+            known = inspect.getmodule(type(self.model.config)).TASKS
+            task = next((name for name in known if name not in adapters), task)
         view = copy.copy(self)
         view.task, view.fingerprint = task, f"{self.fingerprint}-{task}"
         view.cache = EmbeddingCache(self.cache_dir, view.fingerprint) if self.cache_dir is not None else None

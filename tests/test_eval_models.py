@@ -310,3 +310,26 @@ def test_task_adapters_get_their_own_vectors_and_cache(tiny_cre, tmp_path):
         np.testing.assert_allclose(view.encode(texts, "jd"), expected, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(encoder.for_task(task).encode(texts, "jd"), expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(views["jd-jd"].encode(texts, "jd"), views["jd-cv"].encode(texts, "jd"), atol=1e-3)
+
+
+def test_tasks_without_an_adapter_share_the_base_weights_and_one_cache(tiny_cre, tmp_path):
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(tiny_cre, trust_remote_code=True)
+    torch.manual_seed(0)
+    value = "encoder.layer.0.attention.self.value"
+    model.add_task_adapter("jd-cv", {value: (torch.randn(2, 16), torch.randn(16, 2))})
+    model.save_pretrained(tmp_path / "tasks")
+    # A checkpoint whose code predates the title task: it would reject the name.
+    config = tmp_path / "tasks" / "configuration_cre.py"
+    config.write_text(config.read_text().replace(', "title"]', "]"))
+    encoder = load_encoder(str(tmp_path / "tasks"), max_length=32, cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match="unknown task 'title'"):
+        encoder.model.encode(["x"], task="title")
+    title, jd_jd = encoder.for_task("title"), encoder.for_task("jd-jd")
+    assert title.fingerprint == jd_jd.fingerprint != encoder.for_task("jd-cv").fingerprint
+    texts = ["sr. java dev", "icu nurse"]
+    np.testing.assert_array_equal(title.encode(texts, "jd"), jd_jd.encode(texts, "jd"))
+    base = model.encode(texts, kind="jd", task="jd-jd", max_length=32)
+    np.testing.assert_allclose(title.encode(texts, "jd"), base, rtol=1e-4, atol=1e-5)
