@@ -140,8 +140,14 @@ def objective_gradients(model, batch: MicroBatch, cache_chunk: int, base=None) -
 @pytest.mark.parametrize("anchored", [False, True], ids=["plain", "jd-anchor"])
 def test_cached_loss_gives_the_gradients_of_one_big_pass(tiny_cre, anchored):
     model = tiny_cre("encoder", cnn={"enabled": True})  # eval mode: no dropout in either pass
-    # The anchor's frozen base: another model, so that its targets differ from the trained embeddings.
+    # The anchor's frozen base: other weights, so that its targets differ from the trained embeddings
+    # (the factory builds the same weights every time).
     base = tiny_cre("encoder", cnn={"enabled": True}).requires_grad_(False) if anchored else None
+    if base is not None:
+        torch.manual_seed(0)
+        with torch.no_grad():
+            for parameter in base.parameters():
+                parameter.add_(0.05 * torch.randn_like(parameter))
     words = ["python developer", "nurse ward", "sales manager", "data analyst sql", "teacher students"]
     batch = MicroBatch(
         "jdcv",

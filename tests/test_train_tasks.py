@@ -24,7 +24,14 @@ from train.checkpoint import SUMMARY_FILE
 from train.data import TrainingDataError
 from train.loop import LoopSettings, cycle_grouped_batches
 from train.lora import LoraSettings
-from train.synth.loaders import DERIVED_DATA_DIR, load_onet_jds, read_esco, read_tsv, training_data_dir
+from train.synth.loaders import (
+    DERIVED_DATA_DIR,
+    load_esco_jds,
+    load_onet_jds,
+    read_esco,
+    read_tsv,
+    training_data_dir,
+)
 from train.synth.rules import _COMPANY, _SCHOOL, recruiter_queries
 from train.synth.titles import title_pairs
 
@@ -97,15 +104,11 @@ def test_title_pairs_pair_each_variant_with_its_own_occupation():
     pairs = title_pairs(per_occupation=3, seed=1)
     per_source = Counter(pair["source_id"] for pair in pairs)
     assert max(per_source.values()) == 3 and len(per_source) > 3000
-    onet = {jd.id: jd for jd in load_onet_jds(stack_variants=False)}
+    names = {jd.id: jd.title for jd in load_onet_jds(stack_variants=False) + load_esco_jds()}
     for pair in pairs:
         assert pair["split"] == "train" and pair["query"].strip()
-        if pair["source_id"] in onet:  # the name or the JD of the variant's own occupation
-            assert pair["positive"] in (onet[pair["source_id"]].title, onet[pair["source_id"]].text)
-        name = pair["positive"].split("\n\n")[0]
-        assert pair["query"].casefold() != name.casefold()  # never the name itself
-    sides = Counter(pair["positive"].count("\n\n") > 0 for pair in pairs)
-    assert sides[True] > 0.4 * len(pairs) and sides[False] > 0.4 * len(pairs)  # names and JDs
+        assert pair["positive"] == names[pair["source_id"]]  # title↔title: its own occupation's name
+        assert pair["query"].casefold() != pair["positive"].casefold()  # never the name itself
     assert title_pairs(per_occupation=3, seed=1) == pairs
 
 
@@ -162,6 +165,36 @@ def test_round2_interleaves_question_and_title_steps_and_trains_on_them(
     assert not torch.allclose(
         torch.as_tensor(trained.encode(texts)), torch.as_tensor(tiny_cre("encoder").encode(texts)), atol=1e-4
     )
+
+
+def test_a_title_only_round_is_the_title_tasks_adapter_and_leaves_the_other_tasks_alone(
+    synth_dir, tiny_backbone_dir, tiny_cre, tmp_path
+):
+    base = tiny_backbone_dir("encoder")
+    argv = ["--data", str(synth_dir), "--base", str(base), "--out", str(tmp_path / "r2")]  # fmt: skip
+    options = ["--steps", "0", "--title-steps", "2", "--pair-batch-size", "4", "--lr", "1e-2"]
+    assert r2.main([*argv, *TINY_R2, *options, "--task-adapter", "title"]) == 0
+    with (tmp_path / "r2" / "logs" / "train_log.csv").open() as stream:
+        assert [row["stage"] for row in csv.DictReader(stream)] == ["titles", "titles"]
+    summary = json.loads((tmp_path / "r2" / SUMMARY_FILE).read_text())
+    assert set(summary["examples"]) == {"titles"}  # no JD–CV triplet was read
+    trained = AutoModel.from_pretrained(tmp_path / "r2", trust_remote_code=True)
+    titles = ["Sr. Java Dev", "payroll clerk"]
+    before = torch.as_tensor(tiny_cre("encoder").encode(titles, kind="jd"))
+    for task in ("jd-jd", "jd-cv"):
+        assert torch.allclose(
+            torch.as_tensor(trained.encode(titles, kind="jd", task=task)), before, atol=1e-5
+        )
+    assert not torch.allclose(
+        torch.as_tensor(trained.encode(titles, kind="jd", task="title")), before, atol=1e-4
+    )
+
+
+def test_a_round_without_jd_cv_steps_needs_a_pair_task():
+    with pytest.raises(ValueError, match="steps 0 leaves no JD–CV steps"):
+        r2.R2Recipe(steps=0)
+    with pytest.raises(ValueError, match="steps must be ≥ 0"):
+        r2.R2Recipe(steps=-1, title_steps=1)
 
 
 def test_a_pair_task_without_data_fails_before_training(synth_dir, tiny_backbone_dir, tmp_path):

@@ -262,7 +262,10 @@ def train_r1(
         else {}
     )
     objective = R1Objective(
-        BatchEncoder.for_model(model, recipe.max_length), teacher, recipe.weights, targets
+        BatchEncoder.for_model(model, recipe.max_length, accelerator.num_processes),
+        teacher,
+        recipe.weights,
+        targets,
     )
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:

@@ -126,7 +126,8 @@ class R2Recipe:
     """Round 2's options (each one a flag of ``python -m train.r2``; checked by :func:`check_options`).
 
     Attributes:
-        steps: Optimizer steps (``None``: one pass over the triplets).
+        steps: Optimizer steps on the JD–CV triplets (``None``: one pass over them; 0: none, for a
+            round of pair tasks alone, such as a title adapter).
         batch_size: Triplets per process per micro-batch.
         max_length: Token budget per JD and per CV.
         temperature: ``τ`` of the softmax over cosine similarities.
@@ -159,7 +160,9 @@ class R2Recipe:
             them for the same cost, and more in-batch negatives.
     """
 
-    steps: int | None = option(None, "optimizer steps (default: one pass over the triplets)")
+    steps: int | None = option(
+        None, "optimizer steps on the JD–CV triplets (default: one pass over them; 0: pair tasks only)"
+    )
     batch_size: int = option(16, "triplets per process per micro-batch")
     max_length: int = option(256, "token budget per JD and per CV")
     temperature: float = option(0.05, "softmax temperature τ")
@@ -200,9 +203,13 @@ class R2Recipe:
     pair_batch_size: int = option(32, "pairs per process per micro-batch of the question and title steps")
 
     def __post_init__(self):
-        for name in (task.steps_option for task in PAIR_TASKS.values()):
-            if getattr(self, name) < 0:
+        for name in ["steps", *(task.steps_option for task in PAIR_TASKS.values())]:
+            if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+        if self.steps == 0 and not any(self.pair_steps(task) for task in PAIR_TASKS):
+            raise ValueError(
+                "steps 0 leaves no JD–CV steps: give a pair task steps (question_steps, title_steps)"
+            )
         if self.pair_batch_size < 2:
             raise ValueError(f"pair_batch_size must be ≥ 2 (in-batch negatives), got {self.pair_batch_size}")
 
@@ -421,7 +428,7 @@ def train_r2(
     check_options(recipe, lora)
     for model_source in filter(None, [base, recipe.graft_onto]):
         check_model_source(model_source)  # a wrong path fails before the data is read
-    triplets = load_r2_data(data_dir, recipe.skip_negative_types)
+    triplets = load_r2_data(data_dir, recipe.skip_negative_types) if recipe.steps != 0 else []
     pairs = {task: load_pair_data(data_dir, task) for task in PAIR_TASKS if recipe.pair_steps(task)}
     accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
     set_seed(settings.seed)
@@ -434,13 +441,9 @@ def train_r2(
     model = add_lora(model, lora)
     world, accumulation = accelerator.num_processes, settings.gradient_accumulation_steps
     batch = recipe.batch_size * world
-    steps = recipe.steps or math.ceil(len(triplets) / (batch * accumulation))
-    tasks = [
-        [
-            MicroBatch("jdcv", chunk)
-            for chunk in cycle_batches(triplets, steps * accumulation, batch, settings.seed)
-        ]
-    ]
+    steps = recipe.steps if recipe.steps is not None else math.ceil(len(triplets) / (batch * accumulation))
+    jdcv = cycle_batches(triplets, steps * accumulation, batch, settings.seed) if steps else []
+    tasks = [[MicroBatch("jdcv", chunk) for chunk in jdcv]]
     for task, examples in pairs.items():
         count = recipe.pair_steps(task) * accumulation
         chunks = cycle_grouped_batches(
@@ -451,7 +454,9 @@ def train_r2(
     schedule = interleave(
         *([task[i : i + accumulation] for i in range(0, len(task), accumulation)] for task in tasks)
     )
-    objective = R2Objective(BatchEncoder.for_model(model, recipe.max_length), recipe, frozen)
+    objective = R2Objective(
+        BatchEncoder.for_model(model, recipe.max_length, accelerator.num_processes), recipe, frozen
+    )
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
         return None
@@ -463,7 +468,9 @@ def train_r2(
             model = graft_task_adapter(model, host, frozen, recipe.task_adapter)
     elif recipe.update_weight != 1:
         model = scale_update(model, frozen, recipe.update_weight)
-    counts = {"jdcv": len(triplets)} | {task: len(examples) for task, examples in pairs.items()}
+    counts = ({"jdcv": len(triplets)} if triplets else {}) | {
+        task: len(examples) for task, examples in pairs.items()
+    }
     return model, round_summary(result, counts, recipe, lora, settings)
 
 

@@ -7,10 +7,11 @@ and both may be trained on (``../shared/data/README.md``):
 * O*NET ``train``-split occupations: their alternate titles and the titles incumbents reported;
 * ESCO occupations: their alternative labels.
 
-Each variant is paired with its occupation, half the time by the occupation's name (title↔title, as
-job-title normalisation ranks names) and half the time by its whole description (title↔JD, as a title
-typed into a search box meets job descriptions). The pairs come from the derived copy shipped with the
-project unless a data folder is given (:func:`train.synth.loaders.training_data_dir`).
+Each variant is paired with its occupation's name: title↔title, the ``title`` task's own pairs (job-title
+normalisation ranks occupation names). Titles against whole job descriptions are JD–JD search's business:
+merged into its weights, title pairs pushed sibling occupations apart and cost it O*NET and ESCO
+(docs/research-log.md), so the title task trains its own adapter. The pairs come from the derived copy
+shipped with the project unless a data folder is given (:func:`train.synth.loaders.training_data_dir`).
 
 Example:
     >>> pairs = title_pairs(per_occupation=2, seed=0)
@@ -45,10 +46,10 @@ def title_pairs(
         folder: A data folder with ``onet/`` and ``esco/`` (default: the shipped derived copy).
         per_occupation: Variants drawn per occupation (seeded), so that occupations with hundreds of
             alternate titles do not drown the others.
-        seed: Changes which variants are drawn and which side is the name or the description.
+        seed: Changes which variants are drawn.
 
     Returns:
-        Records ``{"id", "source_id", "split": "train", "query": variant, "positive": name or JD}``;
+        Records ``{"id", "source_id", "split": "train", "query": variant, "positive": name}``;
         ``source_id`` is the occupation's JD id (``onet:<code>`` or ``esco:<id>``).
     """
     rng = random.Random(seed)
@@ -72,7 +73,7 @@ def title_pairs(
                     "source_id": jd.id,
                     "split": "train",
                     "query": variant,
-                    "positive": jd.title if rng.random() < 0.5 else jd.text,
+                    "positive": jd.title,
                 }
             )
     return pairs
