@@ -8,10 +8,11 @@ import pytest
 import torch
 from transformers import AutoModel
 
+from cre.configuration_cre import TASKS
 from tests.train_support import SEED_JDS, TINY_R1, TINY_R2, run_python
 
 # The default recipe's steps, in order.
-STEPS = ["synth", "r1", "r2", "r2-adapter", "boundary", "lambda", "evaluate"]
+STEPS = ["synth", "r1", "r2", "r2-title", "boundary", "lambda", "evaluate"]
 
 
 @pytest.mark.slow
@@ -21,7 +22,8 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
         "-m", "train.pipeline", "--backbone", str(tiny_backbone_dir("encoder")), "--out", str(out),
         "--seed-jds", str(SEED_JDS), "--jds", "default", "--max-length", "48",
         "--r1-args", " ".join(TINY_R1),
-        "--r2-args", " ".join([*TINY_R2, "--question-steps", "1", "--title-steps", "1", "--pair-batch-size", "4"]),
+        "--r2-args", " ".join([*TINY_R2, "--question-steps", "1", "--pair-batch-size", "4"]),
+        "--title-args", "--title-steps 2 --pair-batch-size 4",
     ]  # fmt: skip
     first = run_python(*command)
     for number, step in enumerate(STEPS, start=1):
@@ -32,25 +34,30 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     assert final.config.boundary["weight"] == 0.0
     assert final.config.feedback == {"top_k": 3, "weight": 1.0}  # the default recipe turns it on
     assert not final.config.cnn["enabled"]  # and trains no CNN projection
-    # JD–JD search encodes with the merged Round 2, JD→CV and questions with the grafted adapter's update.
-    merged = AutoModel.from_pretrained(out / "r2", trust_remote_code=True)
-    adapter = AutoModel.from_pretrained(out / "r2-adapter", trust_remote_code=True)
-    assert set(final.config.task_adapters) == {"jd-cv"} and not merged.config.task_adapters
+    # JD–JD search encodes with Round 1's weights, JD→CV and questions with Round 2's adapter, job titles
+    # with the title round's.
+    rounds = {name: AutoModel.from_pretrained(out / name, trust_remote_code=True) for name in ("r1", "r2")}
+    rounds["r2-title"] = AutoModel.from_pretrained(out / "r2-title", trust_remote_code=True)
+    assert set(final.config.task_adapters) == {"jd-cv", "title"} and not rounds["r1"].config.task_adapters
     texts = ["Senior data engineer, Spark", "Which projects used Kafka?"]
     for kind in ("jd", "query"):
-        jd_jd = final.encode(texts, kind=kind, task="jd-jd", convert_to="torch")
-        jd_cv = final.encode(texts, kind=kind, task="jd-cv", convert_to="torch")
-        torch.testing.assert_close(jd_jd, merged.encode(texts, kind=kind, convert_to="torch"))
-        torch.testing.assert_close(jd_cv, adapter.encode(texts, kind=kind, task="jd-cv", convert_to="torch"))
-        assert not torch.equal(jd_jd, jd_cv)
+        vectors = {task: final.encode(texts, kind=kind, task=task, convert_to="torch") for task in TASKS}
+        torch.testing.assert_close(
+            vectors["jd-jd"], rounds["r1"].encode(texts, kind=kind, convert_to="torch")
+        )
+        for task, name in {"jd-cv": "r2", "title": "r2-title"}.items():
+            expected = rounds[name].encode(texts, kind=kind, task=task, convert_to="torch")
+            torch.testing.assert_close(vectors[task], expected)
+        assert not torch.equal(vectors["jd-jd"], vectors["jd-cv"])
+        assert not torch.equal(vectors["jd-jd"], vectors["title"])
     r2_summary = json.loads((out / "r2" / "training_summary.json").read_text())
-    assert {"jdcv", "questions", "titles"} <= set(r2_summary["examples"])  # pair tasks from --r2-args
+    assert set(r2_summary["examples"]) == {"jdcv", "questions"}  # the question task, from the recipe
+    title_summary = json.loads((out / "r2-title" / "training_summary.json").read_text())
+    assert set(title_summary["examples"]) == {"titles"} and title_summary["training"]["steps"] == 2
     results = json.loads((out / "eval" / "results.json").read_text())
-    assert {"baseline", "r1", "r2", "r2-adapter", "full"} <= {
-        name.split(" ")[0] for name in results["models"]
-    }
+    assert {"baseline", "r1", "r2", "r2-title", "full"} <= {name.split(" ")[0] for name in results["models"]}
     assert set(results["benchmarks"]) == {"synth-jd-jd", "synth-jd-cv", "synth-boundary"}
-    for round_dir in ("r1", "r2", "r2-adapter"):  # finished rounds keep no training state
+    for round_dir in ("r1", "r2", "r2-title"):  # finished rounds keep no training state
         assert not (out / round_dir / "state").exists()
     assert "model-index" in (out / "final" / "README.md").read_text()
 
@@ -176,12 +183,16 @@ def test_domain_preset_grafts_round_2_from_the_backbone_and_turns_feedback_on(tm
     assert pipeline.feedback == {"top_k": 3, "weight": 1.0}
     default = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
     assert "--graft-onto" not in default.round_args("r2") and "--cnn" not in default.round_args("r1")
-    adapter_args = default.round_args("r2-adapter")  # the default's question adapter: from r1/, onto r2/
-    assert adapter_args[adapter_args.index("--base") + 1] == str(tmp_path / "r1")
-    assert adapter_args[adapter_args.index("--graft-onto") + 1] == str(tmp_path / "r2")
-    assert adapter_args[adapter_args.index("--task-adapter") + 1] == "jd-cv"
-    assert int(adapter_args[adapter_args.index("--question-steps") + 1]) > 0
-    assert "r2-adapter" not in pipeline.rounds
+    default_r2 = default.round_args("r2")  # the default's Round 2: questions too, kept as the jd-cv adapter
+    assert default_r2[default_r2.index("--task-adapter") + 1] == "jd-cv"
+    assert int(default_r2[default_r2.index("--question-steps") + 1]) > 0
+    title_args = default.round_args("r2-title")  # from the JD–JD weights (r1/), onto r2/, titles alone
+    assert title_args[title_args.index("--base") + 1] == str(tmp_path / "r1")
+    assert title_args[title_args.index("--graft-onto") + 1] == str(tmp_path / "r2")
+    assert title_args[title_args.index("--task-adapter") + 1] == "title"
+    assert title_args[title_args.index("--steps") + 1] == "0"
+    assert int(title_args[title_args.index("--title-steps") + 1]) > 0
+    assert "r2-title" not in pipeline.rounds and "r2-adapter" not in default.rounds
     assert "--cnn" in pipeline.round_args("r1")  # the preset keeps its CNN projection
 
 
@@ -190,7 +201,9 @@ ARGV_RECIPES = {
     "minilm": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 0 --ranking-steps 30 --batch-size 16 "
         "--max-length 128 --weight-distill 0.5",
-        "r2": "--steps 25 --batch-size 16 --max-length 160",
+        # Round 2 has trained recruiter questions as the jd-cv adapter since (session 21).
+        "r2": "--steps 25 --batch-size 16 --max-length 160 --question-steps 30 --pair-batch-size 32 "
+        "--task-adapter jd-cv",
     },
     "minilm-onet": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "

@@ -1,4 +1,4 @@
-"""The main job: synthetic data → Round 1 → Round 2 (+ its task adapter) → BoundaryHead → λ → evaluation.
+"""The main job: synthetic data → Round 1 → Round 2 (+ task adapters) → BoundaryHead → λ → evaluation.
 
 ::
 
@@ -17,7 +17,9 @@ Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
    the jd-cv adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``);
    ``r2-adapter`` (recipes with ``r2_adapter``): Round 2 again from ``r1/``, its update kept as a task
    adapter and grafted onto ``r2/`` → ``r2-adapter/``: that task encodes with its own update, every
-   other task with the merged ``r2/``;
+   other task with the merged ``r2/``; ``r2-title`` (recipes with ``title_adapter``): job-title pairs
+   alone from ``r2/``, kept as the ``title`` task's adapter and grafted onto the round before it →
+   ``r2-title/``;
 4. ``boundary``: the BoundaryHead on the frozen last round (:mod:`train.boundary`) → ``final/``;
 5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen recall-first on the tune half of the validation
    split (:func:`train.validation.search_lambda`), written into ``final/config.json`` with the
@@ -34,8 +36,9 @@ there. Rounds run as subprocesses (one process, or ``accelerate launch`` with ``
 so each starts from a clean state and gives its memory back.
 
 Recipes (:data:`RECIPES`: :class:`JobRecipe` of the rounds' own typed recipes) are sized for the time
-budget; ``--r1-args``/``--r2-args`` pass any other round option through (``--r2-args`` to both Round 2
-trainings), e.g. ``--r1-args "--lr 3e-5 --weight-distill 0.2"``.
+budget; ``--r1-args``/``--r2-args``/``--title-args`` pass any other round option through (``--r2-args``
+to Round 2 and ``r2-adapter``, ``--title-args`` to ``r2-title``), e.g. ``--r1-args "--lr 3e-5
+--weight-distill 0.2"``.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ from train import r1, r2
 from train.boundary import HeadRecipe, train_boundary_head
 from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
 from train.data import report_data_errors
-from train.loop import LoopSettings, latest_state, setup_logging
+from train.loop import PRECISIONS, LoopSettings, latest_state, setup_logging
 from train.lora import LoraSettings
 from train.losses import RankingWeights
 from train.model_card import write_model_card
@@ -100,6 +103,7 @@ ROUNDS = {
     "r1": Round(r1, R1Recipe, "r1_args"),
     "r2": Round(r2, R2Recipe, "r2_args"),
     "r2-adapter": Round(r2, R2Recipe, "r2_args"),
+    "r2-title": Round(r2, R2Recipe, "title_args"),
 }
 
 
@@ -116,6 +120,9 @@ class JobRecipe:
         r2_adapter: A second Round 2 from ``r1/`` whose update becomes its ``task_adapter`` on the merged
             Round 2 (``None``: none). For a task that conflicts with the others: it gets its own update
             while the others keep the merged one.
+        title_adapter: A Round 2 from the JD–JD weights (:attr:`jd_jd_round`) whose update becomes its
+            ``task_adapter`` on the round before it (``None``: none): the title task's own update.
+        mixed_precision: Every round's ``--mixed-precision`` (:class:`train.loop.LoopSettings`).
         feedback: The final checkpoint's candidate feedback, over ``FEEDBACK_DEFAULTS`` (off unless set).
         max_length: Token budget of the BoundaryHead and the evaluation.
         cnn: Round 1 trains the CNN projection (``--no-cnn`` on the command line turns it off).
@@ -135,6 +142,8 @@ class JobRecipe:
     r2_lr: float | None = None
     r2_from_backbone: bool = False
     r2_adapter: R2Recipe | None = None
+    title_adapter: R2Recipe | None = None
+    mixed_precision: str = "auto"
     feedback: dict[str, float] = field(default_factory=dict)
     max_length: int = 160
     cnn: bool = True
@@ -146,21 +155,31 @@ class JobRecipe:
             raise ValueError("r2_from_backbone grafts a task adapter: r2 needs task_adapter")
         if self.r2.graft_onto:
             raise ValueError("r2.graft_onto is the job's to set (r2_from_backbone grafts onto r1/)")
-        if self.r2_adapter is not None:
-            if not self.r2_adapter.task_adapter or self.r2_adapter.graft_onto:
-                raise ValueError("r2_adapter needs task_adapter, and its graft_onto is the job's to set")
-            if self.r2.task_adapter:
-                raise ValueError("r2_adapter is grafted onto a merged Round 2: r2 must have no task_adapter")
+        for name, adapter in {"r2_adapter": self.r2_adapter, "title_adapter": self.title_adapter}.items():
+            if adapter is not None and (not adapter.task_adapter or adapter.graft_onto):
+                raise ValueError(f"{name} needs task_adapter, and its graft_onto is the job's to set")
+        if self.r2_adapter is not None and self.r2.task_adapter:
+            raise ValueError("r2_adapter is grafted onto a merged Round 2: r2 must have no task_adapter")
+        rounds = (self.r2, self.r2_adapter, self.title_adapter)
+        tasks = [recipe.task_adapter for recipe in rounds if recipe is not None and recipe.task_adapter]
+        if len(set(tasks)) < len(tasks):
+            raise ValueError(f"two rounds train the same task's adapter: {tasks}")
+        if self.mixed_precision not in PRECISIONS:
+            raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.jds not in JD_SOURCES:
             raise ValueError(f"jds must be one of {JD_SOURCES}, got {self.jds!r}")
         unknown = sorted(set(self.feedback) - set(FEEDBACK_DEFAULTS))
         if unknown:
             raise ValueError(f"unknown feedback options {unknown}; known: {sorted(FEEDBACK_DEFAULTS)}")
 
+    @property
+    def jd_jd_round(self) -> str:
+        """The round whose weights JD–JD search keeps: Round 2 when it is merged, else Round 1."""
+        return "r1" if self.r2.task_adapter else "r2"
+
 
 # Round options per backbone, sized so that the whole MiniLM job fits 15 minutes on 2 CPU cores; the
 # embedded seeds' openings are mostly company blurbs, so the main job skips R1's profile stage.
-_MINILM_R2 = R2Recipe(steps=25, batch_size=16, max_length=160)
 RECIPES = {
     "minilm": JobRecipe(
         # w_d 0.5 instead of the paper's 0.05: on O*NET dev, R1 with 0.05 drifted below zero-shot MiniLM
@@ -174,12 +193,23 @@ RECIPES = {
             max_length=128,
             weights=RankingWeights(distill=0.5),
         ),
-        r2=_MINILM_R2,
-        # Recruiter questions → CV passages, the task users run most, trained beside the JD–CV steps as
-        # the jd-cv adapter: merged, the update cost ESCO's JD–JD search; with JD–JD on Round 1's weights
-        # alone, job titles lost what the merged Round 2 gave them. So JD–JD keeps the merged Round 2 and
-        # JD→CV and questions get the adapter (eval/results/devsuite_tasks.md).
-        r2_adapter=replace(_MINILM_R2, question_steps=30, pair_batch_size=32, task_adapter="jd-cv"),
+        # Recruiter questions → CV passages, the task users run most, trained beside the JD–CV steps, and
+        # kept as the jd-cv adapter: merged, the update cost ESCO's JD–JD search, which keeps Round 1's
+        # weights (eval/results/devsuite_tasks.md).
+        r2=R2Recipe(
+            steps=25,
+            batch_size=16,
+            max_length=160,
+            question_steps=30,
+            pair_batch_size=32,
+            task_adapter="jd-cv",
+        ),
+        # Job titles get their own adapter: merged into the JD–JD weights, title pairs pushed sibling
+        # occupations apart and cost O*NET and ESCO; titles and occupation names are short, so a batch
+        # holds 64 pairs.
+        title_adapter=R2Recipe(
+            steps=0, title_steps=80, pair_batch_size=64, max_length=32, task_adapter="title"
+        ),
         # Decided on the development suite's macro average (eval/results/devsuite_decisions.md): the CNN
         # projection did not earn its cost there, and without it the checkpoint exports to plain
         # sentence-transformers and ONNX; candidate feedback over the three best candidates did.
@@ -260,7 +290,8 @@ class Pipeline:
     @property
     def rounds(self) -> list[str]:
         """The round steps this job runs, in order."""
-        return ["r1", "r2"] + (["r2-adapter"] if self.recipe.r2_adapter is not None else [])
+        adapters = {"r2-adapter": self.recipe.r2_adapter, "r2-title": self.recipe.title_adapter}
+        return ["r1", "r2", *(name for name, adapter in adapters.items() if adapter is not None)]
 
     @property
     def trains_titles(self) -> bool:
@@ -398,7 +429,10 @@ class Pipeline:
     def round_args(self, name: str) -> list[str]:
         """The round's command line: this job's paths and seed, the recipe's flags, then ``--rN-args``."""
         from_backbone = name == "r1" or (name == "r2" and self.recipe.r2_from_backbone)
-        base = self.args.backbone if from_backbone else str(self.out / "r1")
+        if from_backbone:
+            base = self.args.backbone
+        else:
+            base = str(self.out / (self.recipe.jd_jd_round if name == "r2-title" else "r1"))
         options = [
             "--data", str(self.out / "synth"),
             "--base", base,
@@ -413,9 +447,11 @@ class Pipeline:
             graft = str(self.out / "r1") if from_backbone else None
             recipe, lr = replace(self.recipe.r2, graft_onto=graft), self.recipe.r2_lr
         else:
-            recipe = replace(self.recipe.r2_adapter, graft_onto=str(self.out / "r2"))
-            lr = self.recipe.r2_lr
+            adapter = self.recipe.r2_adapter if name == "r2-adapter" else self.recipe.title_adapter
+            previous = self.rounds[self.rounds.index(name) - 1]
+            recipe, lr = replace(adapter, graft_onto=str(self.out / previous)), self.recipe.r2_lr
         options += recipe_argv(recipe) + ([] if lr is None else ["--lr", str(lr)])
+        options += ["--mixed-precision", self.recipe.mixed_precision]
         return options + shlex.split(getattr(self.args, ROUNDS[name].extra_args))
 
     def train_round(self, name: str) -> dict:
@@ -530,7 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-length", type=int, help="token budget for the BoundaryHead and evaluation")
     parser.add_argument("--r1-args", default="", help="extra options for train.r1 (quoted)")
-    parser.add_argument("--r2-args", default="", help="extra options for train.r2 (quoted)")
+    parser.add_argument(
+        "--r2-args", default="", help="extra options for train.r2 (quoted): Round 2 and its r2-adapter"
+    )
+    parser.add_argument(
+        "--title-args", default="", help="extra options for the title adapter's train.r2 run (quoted)"
+    )
     parser.add_argument(
         "--lambda-grid",
         type=float,
