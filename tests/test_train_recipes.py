@@ -75,13 +75,13 @@ def test_job_recipes_are_validated():
         JobRecipe(**rounds, feedback={"topk": 3})
     with pytest.raises(ValueError, match="graft_onto is the job's to set"):
         JobRecipe(r1=r1.R1Recipe(), r2=r2.R2Recipe(task_adapter="jd-cv", graft_onto="x"))
-    with pytest.raises(ValueError, match="r2_adapter needs task_adapter"):
-        JobRecipe(**rounds, r2_adapter=r2.R2Recipe(question_steps=5))
-    with pytest.raises(ValueError, match="r2 must have no task_adapter"):
+    with pytest.raises(ValueError, match="title_adapter needs task_adapter"):
+        JobRecipe(**rounds, title_adapter=r2.R2Recipe(steps=0, title_steps=5))
+    with pytest.raises(ValueError, match="both train the 'jd-cv' adapter"):
         JobRecipe(
             r1=r1.R1Recipe(),
-            r2=r2.R2Recipe(task_adapter="jd-jd"),
-            r2_adapter=r2.R2Recipe(task_adapter="jd-cv"),
+            r2=r2.R2Recipe(task_adapter="jd-cv"),
+            title_adapter=r2.R2Recipe(steps=0, title_steps=5, task_adapter="jd-cv"),
         )
 
 

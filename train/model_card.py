@@ -224,7 +224,7 @@ def write_model_card(
 
     Args:
         folder: The checkpoint folder.
-        round_name: ``"init (untrained)"``, ``"r1"``, ``"r2"``, ``"r2-adapter"`` or ``"full"`` (said in the card).
+        round_name: ``"init (untrained)"``, ``"r1"``, ``"r2"``, ``"r2-title"`` or ``"full"`` (said in the card).
         metrics: ``{benchmark: {metric: value}}`` of this checkpoint (none: no model-index).
         base_model: What it was built from: a backbone alias, Hub id or local folder (see
             :func:`hub_base_model`; a local path never reaches the card).

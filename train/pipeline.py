@@ -13,13 +13,11 @@ Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
    ``--jds onet`` also on the O*NET ``train``-split occupations and their technology-stack
    specialisations; ``--jds onet+esco`` adds ESCO's occupations as profile-stage anchors only;
 2. ``r1``: Round 1 (:mod:`train.r1`) from the backbone, CNN projection on → ``r1/``;
-3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``; recipes with ``r2_from_backbone`` train
-   the jd-cv adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``);
-   ``r2-adapter`` (recipes with ``r2_adapter``): Round 2 again from ``r1/``, its update kept as a task
-   adapter and grafted onto ``r2/`` → ``r2-adapter/``: that task encodes with its own update, every
-   other task with the merged ``r2/``; ``r2-title`` (recipes with ``title_adapter``): job-title pairs
-   alone from ``r2/``, kept as the ``title`` task's adapter and grafted onto the round before it →
-   ``r2-title/``;
+3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``, merged or kept as the ``jd-cv`` task's
+   adapter (the default: JD–JD search keeps ``r1/``); recipes with ``r2_from_backbone`` train that
+   adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``); ``r2-title`` (recipes with
+   ``title_adapter``): job-title pairs alone from the JD–JD weights, kept as the ``title`` task's
+   adapter and grafted onto ``r2/`` → ``r2-title/``;
 4. ``boundary``: the BoundaryHead on the frozen last round (:mod:`train.boundary`) → ``final/``;
 5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen recall-first on the tune half of the validation
    split (:func:`train.validation.search_lambda`), written into ``final/config.json`` with the
@@ -36,9 +34,8 @@ there. Rounds run as subprocesses (one process, or ``accelerate launch`` with ``
 so each starts from a clean state and gives its memory back.
 
 Recipes (:data:`RECIPES`: :class:`JobRecipe` of the rounds' own typed recipes) are sized for the time
-budget; ``--r1-args``/``--r2-args``/``--title-args`` pass any other round option through (``--r2-args``
-to Round 2 and ``r2-adapter``, ``--title-args`` to ``r2-title``), e.g. ``--r1-args "--lr 3e-5
---weight-distill 0.2"``.
+budget; ``--r1-args``/``--r2-args``/``--title-args`` pass any other round option through, e.g.
+``--r1-args "--lr 3e-5 --weight-distill 0.2"``.
 """
 
 from __future__ import annotations
@@ -102,7 +99,6 @@ class Round(NamedTuple):
 ROUNDS = {
     "r1": Round(r1, R1Recipe, "r1_args"),
     "r2": Round(r2, R2Recipe, "r2_args"),
-    "r2-adapter": Round(r2, R2Recipe, "r2_args"),
     "r2-title": Round(r2, R2Recipe, "title_args"),
 }
 
@@ -117,11 +113,9 @@ class JobRecipe:
         r1_lr: Round 1's learning rate (``None``: the round's default).
         r2_lr: Round 2's learning rate (``None``: the round's default).
         r2_from_backbone: Train Round 2's task adapter from the backbone and graft it onto ``r1/``.
-        r2_adapter: A second Round 2 from ``r1/`` whose update becomes its ``task_adapter`` on the merged
-            Round 2 (``None``: none). For a task that conflicts with the others: it gets its own update
-            while the others keep the merged one.
         title_adapter: A Round 2 from the JD–JD weights (:attr:`jd_jd_round`) whose update becomes its
-            ``task_adapter`` on the round before it (``None``: none): the title task's own update.
+            ``task_adapter`` on ``r2/`` (``None``: none): the title task's own update, for a task that
+            conflicts with JD–JD search.
         mixed_precision: Every round's ``--mixed-precision`` (:class:`train.loop.LoopSettings`).
         feedback: The final checkpoint's candidate feedback, over ``FEEDBACK_DEFAULTS`` (off unless set).
         max_length: Token budget of the BoundaryHead and the evaluation.
@@ -141,7 +135,6 @@ class JobRecipe:
     r1_lr: float | None = None
     r2_lr: float | None = None
     r2_from_backbone: bool = False
-    r2_adapter: R2Recipe | None = None
     title_adapter: R2Recipe | None = None
     mixed_precision: str = "auto"
     feedback: dict[str, float] = field(default_factory=dict)
@@ -155,15 +148,11 @@ class JobRecipe:
             raise ValueError("r2_from_backbone grafts a task adapter: r2 needs task_adapter")
         if self.r2.graft_onto:
             raise ValueError("r2.graft_onto is the job's to set (r2_from_backbone grafts onto r1/)")
-        for name, adapter in {"r2_adapter": self.r2_adapter, "title_adapter": self.title_adapter}.items():
-            if adapter is not None and (not adapter.task_adapter or adapter.graft_onto):
-                raise ValueError(f"{name} needs task_adapter, and its graft_onto is the job's to set")
-        if self.r2_adapter is not None and self.r2.task_adapter:
-            raise ValueError("r2_adapter is grafted onto a merged Round 2: r2 must have no task_adapter")
-        rounds = (self.r2, self.r2_adapter, self.title_adapter)
-        tasks = [recipe.task_adapter for recipe in rounds if recipe is not None and recipe.task_adapter]
-        if len(set(tasks)) < len(tasks):
-            raise ValueError(f"two rounds train the same task's adapter: {tasks}")
+        if self.title_adapter is not None:
+            if not self.title_adapter.task_adapter or self.title_adapter.graft_onto:
+                raise ValueError("title_adapter needs task_adapter, and its graft_onto is the job's to set")
+            if self.title_adapter.task_adapter == self.r2.task_adapter:
+                raise ValueError(f"r2 and title_adapter both train the {self.r2.task_adapter!r} adapter")
         if self.mixed_precision not in PRECISIONS:
             raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.jds not in JD_SOURCES:
@@ -290,12 +279,12 @@ class Pipeline:
     @property
     def rounds(self) -> list[str]:
         """The round steps this job runs, in order."""
-        adapters = {"r2-adapter": self.recipe.r2_adapter, "r2-title": self.recipe.title_adapter}
-        return ["r1", "r2", *(name for name, adapter in adapters.items() if adapter is not None)]
+        return ["r1", "r2"] + (["r2-title"] if self.recipe.title_adapter is not None else [])
 
     @property
     def trains_titles(self) -> bool:
-        """Round 2 trains the title task (by the recipe or ``--r2-args``), so synthesis writes its pairs."""
+        """A Round 2 trains the title task (by the recipe, ``--r2-args`` or ``--title-args``), so synthesis
+        writes its pairs."""
         return any(
             recipe_from_args(R2Recipe, r2.build_parser().parse_args(self.round_args(name))).title_steps > 0
             for name in self.rounds
@@ -447,9 +436,8 @@ class Pipeline:
             graft = str(self.out / "r1") if from_backbone else None
             recipe, lr = replace(self.recipe.r2, graft_onto=graft), self.recipe.r2_lr
         else:
-            adapter = self.recipe.r2_adapter if name == "r2-adapter" else self.recipe.title_adapter
-            previous = self.rounds[self.rounds.index(name) - 1]
-            recipe, lr = replace(adapter, graft_onto=str(self.out / previous)), self.recipe.r2_lr
+            recipe = replace(self.recipe.title_adapter, graft_onto=str(self.out / "r2"))
+            lr = self.recipe.r2_lr
         options += recipe_argv(recipe) + ([] if lr is None else ["--lr", str(lr)])
         options += ["--mixed-precision", self.recipe.mixed_precision]
         return options + shlex.split(getattr(self.args, ROUNDS[name].extra_args))
@@ -566,9 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-length", type=int, help="token budget for the BoundaryHead and evaluation")
     parser.add_argument("--r1-args", default="", help="extra options for train.r1 (quoted)")
-    parser.add_argument(
-        "--r2-args", default="", help="extra options for train.r2 (quoted): Round 2 and its r2-adapter"
-    )
+    parser.add_argument("--r2-args", default="", help="extra options for Round 2's train.r2 run (quoted)")
     parser.add_argument(
         "--title-args", default="", help="extra options for the title adapter's train.r2 run (quoted)"
     )
