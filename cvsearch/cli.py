@@ -47,7 +47,7 @@ def _model_options(parser: argparse.ArgumentParser, encodes: bool = True) -> Non
     parser.add_argument(
         "--model", required=True, help="CRE checkpoint folder or backbone alias (minilm, ...)"
     )
-    parser.add_argument("--task", default="jd-cv", help="the model's task (jd-cv, jd-jd)")
+    parser.add_argument("--task", default="jd-cv", help="the model's task (jd-cv, jd-jd, title)")
     if encodes:
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument(

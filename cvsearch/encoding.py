@@ -117,7 +117,8 @@ def encode_corpus(
         documents: What to encode (see :func:`cvsearch.parsing.read_documents`).
         out_dir: Output folder; a folder of an earlier, unfinished run of the same input resumes.
         kind: Input kind (``cv``, ``jd``, ``query``, ``document``).
-        task: What the vectors are compared with (``jd-cv`` or ``jd-jd``; ``None``: the model's default).
+        task: What the vectors are compared with (``jd-cv``, ``jd-jd`` or ``title``; ``None``: the model's
+            default).
         batch_size: Texts per forward pass.
         shard_size: Rows per shard (the unit of resumption).
         windows: Encode every window of long texts (see :mod:`cvsearch.windows`) instead of the opening.

@@ -95,7 +95,7 @@ def test_cvseeker_ranks_every_passage_with_query_and_cv_kinds(data_dir):
 
 def test_jobnorm_titles_rank_esco_labels(data_dir):
     bench = jobnorm_benchmark(data_dir)
-    assert (bench.query_kind, bench.doc_kind, bench.task) == ("jd", "jd", "jd-jd")
+    assert (bench.query_kind, bench.doc_kind, bench.task) == ("jd", "jd", "title")
     assert bench.dataset.queries == {"title-1": "senior python", "title-2": "nurse", "title-3": "python chef"}
     assert bench.dataset.corpus == {"u:py": "python", "u:nurse": "nurse", "u:chef": "chef"}
     assert bench.dataset.qrels["title-3"] == {"u:nurse": 1.0}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from cre.configuration_cre import TASKS
 from tests.texts import CVS, JDS, PARITY_TEXTS
 from train.export import ExportError, OnnxEmbedder, export_checkpoint, main
 
@@ -73,7 +74,7 @@ def test_sentence_transformers_export_loads_without_remote_code_and_matches(tiny
     model = tiny_cre(kind, instructions=INSTRUCTIONS, output_dim=24, max_length=16)
     [folder] = export_checkpoint(model, tmp_path / "st")
 
-    assert folder.path == tmp_path / "st" and folder.tasks == ["jd-jd", "jd-cv"]
+    assert folder.path == tmp_path / "st" and folder.tasks == list(TASKS)
     assert_plain_folder(folder.path)
     settings = json.loads((folder.path / "config_sentence_transformers.json").read_text())
     assert settings["prompts"] == INSTRUCTIONS
@@ -95,15 +96,16 @@ def test_task_adapters_get_one_folder_each_plus_the_shared_weights(tiny_cre, tmp
     add_random_adapter(model, VALUE)
     folders = export_checkpoint(model, tmp_path / "out")
 
-    assert [(f.name, f.tasks) for f in folders] == [("jd-cv", ["jd-cv"]), ("shared", ["jd-jd"])]
+    assert [(f.name, f.tasks) for f in folders] == [("jd-cv", ["jd-cv"]), ("shared", ["jd-jd", "title"])]
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"jd-cv", "shared", "README.md"}
     vectors = {}
     for folder in folders:
         assert_plain_folder(folder.path)
-        [task] = folder.tasks
-        vectors[task] = st_vectors(folder.path, TINY_TEXTS, "cv")
-        np.testing.assert_allclose(vectors[task], cre_vectors(model, TINY_TEXTS, "cv", task), atol=1e-5)
-        assert f"task(s): {task}" in (folder.path / "README.md").read_text()
+        exported = st_vectors(folder.path, TINY_TEXTS, "cv")
+        for task in folder.tasks:  # the shared folder serves every task without an adapter
+            vectors[task] = exported
+            np.testing.assert_allclose(exported, cre_vectors(model, TINY_TEXTS, "cv", task), atol=1e-5)
+        assert f"task(s): {', '.join(folder.tasks)}" in (folder.path / "README.md").read_text()
     assert not np.allclose(vectors["jd-cv"], vectors["jd-jd"], atol=1e-3)  # the adapter really is merged
 
     [single] = export_checkpoint(model, tmp_path / "one", task="jd-cv")
@@ -120,7 +122,8 @@ def test_an_identity_cnn_is_exported_and_a_trained_one_refused(tiny_cre, tmp_pat
     with torch.no_grad():
         model.cnn.fusion.weight[0, 0] = 0.5
     with pytest.raises(
-        ExportError, match="CNN projection used by task.s. jd-jd, jd-cv is enabled and not the identity"
+        ExportError,
+        match="CNN projection used by task.s. jd-jd, jd-cv, title is enabled and not the identity",
     ):
         export_checkpoint(model, tmp_path / "trained")
     assert not (tmp_path / "trained").exists()  # refused before anything is written
@@ -138,7 +141,7 @@ def test_a_grafted_adapter_with_an_identity_cnn_exports_its_task_only(tiny_cre, 
         identity.cnn.fusion.weight.zero_()
         identity.cnn.fusion.bias.zero_()
 
-    with pytest.raises(ExportError, match="task.s. jd-jd .*export another task with --task"):
+    with pytest.raises(ExportError, match="task.s. jd-jd, title .*export another task with --task"):
         export_checkpoint(model, tmp_path / "all")
     [folder] = export_checkpoint(model, tmp_path / "jd-cv", task="jd-cv")
     np.testing.assert_allclose(
@@ -245,9 +248,9 @@ def test_minilm_sentence_transformers_export_equals_cre_encode(minilm_exports, k
     expected = cre_vectors(minilm_exports["plain"], REAL_TEXTS, kind, "jd-cv")
     assert_cosines(st_vectors(folder.path, REAL_TEXTS, kind), expected, 0.9999)
     for folder in minilm_exports["adapted-st"]:
-        [task] = folder.tasks
-        expected = cre_vectors(minilm_exports["adapted"], REAL_TEXTS, kind, task)
-        assert_cosines(st_vectors(folder.path, REAL_TEXTS, kind), expected, 0.9999)
+        exported = st_vectors(folder.path, REAL_TEXTS, kind)
+        for task in folder.tasks:
+            assert_cosines(exported, cre_vectors(minilm_exports["adapted"], REAL_TEXTS, kind, task), 0.9999)
 
 
 @pytest.mark.integration

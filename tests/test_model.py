@@ -76,8 +76,8 @@ def test_config_round_trips_through_json(tmp_path):
             {"pooling": "max"},
             r"pooling must be one of \('mean', 'cls', 'last_token', 'embtoken'\), got 'max'",
         ),
-        ({"default_task": "cv-cv"}, r"default_task must be one of \('jd-jd', 'jd-cv'\), got 'cv-cv'"),
-        ({"task_adapters": {"jd-xx": {}}}, r"task_adapters key must be one of \('jd-jd', 'jd-cv'\)"),
+        ({"default_task": "cv-cv"}, r"default_task must be one of \('jd-jd', 'jd-cv', 'title'\), got 'cv-cv'"),
+        ({"task_adapters": {"jd-xx": {}}}, r"task_adapters key must be one of \('jd-jd', 'jd-cv', 'title'\)"),
         ({"output_dim": 17}, "output_dim must be in 1..16"),
         ({"cnn": {"width": 3}}, "Unknown cnn option"),
         (
@@ -327,6 +327,7 @@ def test_release_config_at_the_repository_root():
     assert not config.cnn["enabled"] and config.boundary["enabled"] and config.boundary["trained"]
     assert config.boundary["weight"] == 0.0
     assert config.feedback["top_k"] > 0
-    assert set(config.task_adapters) == {"jd-cv"}  # JD→CV and recruiter questions get their own update
+    # JD→CV and recruiter questions get their own update, job titles theirs; JD–JD search the shared weights.
+    assert set(config.task_adapters) == {"jd-cv", "title"}
     model = CREModel(CREConfig(**config.to_dict()))
     assert model.cnn is None and model.boundary_head is not None

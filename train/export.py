@@ -133,7 +133,7 @@ def export_checkpoint(
 
     Example:
         >>> export_checkpoint("outputs/cre", "outputs/cre-onnx", format="onnx", quantize="int8")  # doctest: +SKIP
-        [ExportedFolder(name='model', path=PosixPath('outputs/cre-onnx'), tasks=['jd-jd', 'jd-cv'], ...)]
+        [ExportedFolder(name='model', path=PosixPath('outputs/cre-onnx'), tasks=['jd-jd', 'jd-cv', 'title'], ...)]
     """
     if format not in FORMATS:
         raise ExportError(f"unknown format {format!r}; choose one of {FORMATS}")
@@ -574,7 +574,8 @@ def _write_index_readme(out: Path, folders: list[ExportedFolder], format: str) -
     text = f"""# CRE export ({format})
 
 One folder per task weights; encode both sides of a comparison with the folder of its task
-(`jd-cv`: JDs and CVs matched to each other; `jd-jd`: JDs searched against JDs).
+(`jd-cv`: JDs and CVs matched to each other; `jd-jd`: JDs searched against JDs; `title`: job titles
+against job titles and occupation names).
 
 | folder | tasks |
 |---|---|
