@@ -76,7 +76,10 @@ def test_config_round_trips_through_json(tmp_path):
             {"pooling": "max"},
             r"pooling must be one of \('mean', 'cls', 'last_token', 'embtoken'\), got 'max'",
         ),
-        ({"default_task": "cv-cv"}, r"default_task must be one of \('jd-jd', 'jd-cv', 'title'\), got 'cv-cv'"),
+        (
+            {"default_task": "cv-cv"},
+            r"default_task must be one of \('jd-jd', 'jd-cv', 'title'\), got 'cv-cv'",
+        ),
         ({"task_adapters": {"jd-xx": {}}}, r"task_adapters key must be one of \('jd-jd', 'jd-cv', 'title'\)"),
         ({"output_dim": 17}, "output_dim must be in 1..16"),
         ({"cnn": {"width": 3}}, "Unknown cnn option"),
