@@ -289,15 +289,21 @@ def test_minilm_alias_ranks_the_matching_cv_first(tmp_path):
     assert scores[0] > scores[1] + 0.2
 
 
-def test_task_adapters_get_their_own_vectors_and_cache(tiny_cre, tmp_path):
+def save_with_a_jd_cv_adapter(source, folder):
+    """The checkpoint at ``source`` with a random jd-cv adapter, saved to ``folder``; returns the model."""
     import torch
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(tiny_cre, trust_remote_code=True)
+    model = AutoModel.from_pretrained(source, trust_remote_code=True)
     torch.manual_seed(0)
     value = "encoder.layer.0.attention.self.value"
     model.add_task_adapter("jd-cv", {value: (torch.randn(2, 16), torch.randn(16, 2))})
-    model.save_pretrained(tmp_path / "tasks")
+    model.save_pretrained(folder)
+    return model
+
+
+def test_task_adapters_get_their_own_vectors_and_cache(tiny_cre, tmp_path):
+    model = save_with_a_jd_cv_adapter(tiny_cre, tmp_path / "tasks")
     plain = load_encoder(str(tiny_cre), max_length=32, cache_dir=tmp_path / "cache")
     assert plain.for_task("jd-jd") is plain  # no task weights: one cache for every task
 
@@ -313,14 +319,7 @@ def test_task_adapters_get_their_own_vectors_and_cache(tiny_cre, tmp_path):
 
 
 def test_tasks_without_an_adapter_share_the_base_weights_and_one_cache(tiny_cre, tmp_path):
-    import torch
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(tiny_cre, trust_remote_code=True)
-    torch.manual_seed(0)
-    value = "encoder.layer.0.attention.self.value"
-    model.add_task_adapter("jd-cv", {value: (torch.randn(2, 16), torch.randn(16, 2))})
-    model.save_pretrained(tmp_path / "tasks")
+    model = save_with_a_jd_cv_adapter(tiny_cre, tmp_path / "tasks")
     # A checkpoint whose code predates the title task: it would reject the name.
     config = tmp_path / "tasks" / "configuration_cre.py"
     config.write_text(config.read_text().replace(', "title"]', "]"))
