@@ -192,6 +192,8 @@ def test_domain_preset_grafts_round_2_from_the_backbone_and_turns_feedback_on(tm
     assert title_args[title_args.index("--task-adapter") + 1] == "title"
     assert title_args[title_args.index("--steps") + 1] == "0"
     assert int(title_args[title_args.index("--title-steps") + 1]) > 0
+    assert float(title_args[title_args.index("--lr") + 1]) == default.recipe.title_lr  # its own learning rate
+    assert "--lr" not in default.round_args("r2")
     assert "r2-title" not in pipeline.rounds
     assert "--cnn" in pipeline.round_args("r1")  # the preset keeps its CNN projection
 
