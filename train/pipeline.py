@@ -70,7 +70,7 @@ from train import r1, r2
 from train.boundary import HeadRecipe, train_boundary_head
 from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
 from train.data import report_data_errors
-from train.loop import PRECISIONS, LoopSettings, latest_state, setup_logging
+from train.loop import LoopSettings, latest_state, setup_logging
 from train.lora import LoraSettings
 from train.losses import RankingWeights
 from train.model_card import write_model_card
@@ -117,7 +117,6 @@ class JobRecipe:
         title_adapter: A Round 2 from the JD–JD weights (:attr:`jd_jd_round`) whose update becomes its
             ``task_adapter`` on ``r2/`` (``None``: none): the title task's own update, for a task that
             conflicts with JD–JD search.
-        mixed_precision: Every round's ``--mixed-precision`` (:class:`train.loop.LoopSettings`).
         feedback: The final checkpoint's candidate feedback, over ``FEEDBACK_DEFAULTS`` (off unless set).
         max_length: Token budget of the BoundaryHead and the evaluation.
         cnn: Round 1 trains the CNN projection (``--no-cnn`` on the command line turns it off).
@@ -138,7 +137,6 @@ class JobRecipe:
     title_lr: float | None = None
     r2_from_backbone: bool = False
     title_adapter: R2Recipe | None = None
-    mixed_precision: str = "auto"
     feedback: dict[str, float] = field(default_factory=dict)
     max_length: int = 160
     cnn: bool = True
@@ -155,8 +153,6 @@ class JobRecipe:
                 raise ValueError("title_adapter needs task_adapter, and its graft_onto is the job's to set")
             if self.title_adapter.task_adapter == self.r2.task_adapter:
                 raise ValueError(f"r2 and title_adapter both train the {self.r2.task_adapter!r} adapter")
-        if self.mixed_precision not in PRECISIONS:
-            raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.jds not in JD_SOURCES:
             raise ValueError(f"jds must be one of {JD_SOURCES}, got {self.jds!r}")
         unknown = sorted(set(self.feedback) - set(FEEDBACK_DEFAULTS))
@@ -443,7 +439,6 @@ class Pipeline:
             recipe = replace(self.recipe.title_adapter, graft_onto=str(self.out / "r2"))
             lr = self.recipe.title_lr
         options += recipe_argv(recipe) + ([] if lr is None else ["--lr", str(lr)])
-        options += ["--mixed-precision", self.recipe.mixed_precision]
         return options + shlex.split(getattr(self.args, ROUNDS[name].extra_args))
 
     def train_round(self, name: str) -> dict:
