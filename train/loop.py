@@ -49,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 STATE_DIR = "state"
 LOG_DIR = "logs"
-PRECISIONS = ("auto", "no", "bf16", "fp16")  # ``auto``: bf16 on GPUs that support it, else no
 
 
 @dataclass
@@ -125,7 +124,7 @@ def add_loop_arguments(parser: argparse.ArgumentParser, lr: float) -> None:
     group.add_argument("--warmup-ratio", type=float, default=0.1)
     group.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
     group.add_argument("--max-grad-norm", type=float, default=1.0)
-    group.add_argument("--mixed-precision", choices=PRECISIONS, default="auto")
+    group.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"], default="auto")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--save-every", type=int, default=0, help="save the training state every N steps")
     group.add_argument("--resume", action="store_true", help="continue from the latest saved state")
