@@ -16,6 +16,7 @@ from tests.train_support import TINY_R1, TINY_R2, assert_jd_cv_vectors_equal, ma
 from train import boundary, r1, r2
 from train.boundary import build_pairs, split_pairs, titles_match
 from train.checkpoint import ADAPTER_FILES, SUMMARY_FILE
+from train.encoding import BatchEncoder, batch_fields
 
 TEXTS = ["senior data engineer, spark and airflow", "nurse on the ward with patients"]
 CHECKPOINT_FILES = {
@@ -111,6 +112,24 @@ def test_profile_targets_are_the_frozen_models_embeddings_of_each_distinct_whole
     expected = torch.as_tensor(teacher.encode([TEXTS[1], TEXTS[0]], kind="jd"))
     cosines = torch.nn.functional.cosine_similarity(torch.stack(list(targets.values())), expected)
     assert torch.all(cosines > 0.9999)
+
+
+def test_teacher_targets_are_computed_once_per_text_and_equal_embedding_each_batch(synth_dir, tiny_cre):
+    teacher = tiny_cre("encoder").eval()
+    recipe = r1.R1Recipe(card_steps=2, semantic_steps=2, profile_steps=2, ranking_steps=2, batch_size=4)
+    schedule = r1.build_schedule(r1.load_r1_data(synth_dir), recipe, 1, 1, seed=0)
+    encoder = BatchEncoder.for_model(teacher, max_length=48)
+    targets = r1.embed_teacher_targets(teacher, encoder, schedule)
+    batches = [batch for batch in schedule if batch.stage != "profile"]
+    read = [ex[name] for batch in batches for ex in batch.examples for name in r1.stage_fields(batch.stage)]
+    assert set(targets) == set(read) and len(targets) < len(read)  # texts recur across steps
+    for batch in batches:
+        fields = batch_fields(batch.examples, dict.fromkeys(r1.stage_fields(batch.stage), "jd"))
+        with torch.no_grad():
+            expected = encoder(teacher, fields)
+        for name, (_, texts) in fields.items():
+            cached = torch.stack([targets[text] for text in texts])
+            torch.testing.assert_close(cached, expected[name], atol=1e-5, rtol=1e-4)
 
 
 def test_profile_targets_with_rt_are_the_frozen_models_refined_embeddings(tiny_cre):

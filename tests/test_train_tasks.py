@@ -19,7 +19,7 @@ import torch
 from transformers import AutoModel
 
 from tests.train_support import TINY_R2, make_synth_run
-from train import r2
+from train import r2, title_holdout
 from train.checkpoint import SUMMARY_FILE
 from train.data import TrainingDataError
 from train.loop import LoopSettings, cycle_grouped_batches
@@ -34,6 +34,7 @@ from train.synth.loaders import (
 )
 from train.synth.rules import _COMPANY, _SCHOOL, recruiter_queries
 from train.synth.titles import title_pairs
+from train.title_holdout import split_occupations
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -209,3 +210,47 @@ def test_a_pair_task_without_data_fails_before_training(synth_dir, tiny_backbone
             r2.R2Recipe(steps=1, title_steps=1),
             LoraSettings(),
         )
+
+
+# ---- title round options chosen on held-out occupations ---------------------------------------------------
+
+
+def test_held_out_occupations_keep_all_their_variants_and_leave_the_training_pairs():
+    pairs = title_pairs(per_occupation=2, seed=0)
+    kept, held = split_occupations(pairs, 0.1, seed=3)
+    held_ids, kept_ids = {p["source_id"] for p in held}, {p["source_id"] for p in kept}
+    assert not held_ids & kept_ids and len(kept) + len(held) == len(pairs)
+    assert abs(len(held_ids) / len(held_ids | kept_ids) - 0.1) < 0.01
+    assert split_occupations(pairs, 0.1, seed=3) == (kept, held)  # seeded
+    assert split_occupations(pairs, 0.1, seed=4)[1] != held
+    for fraction in (0, 1, 1e-9):
+        with pytest.raises(ValueError, match="fraction|no occupation"):
+            split_occupations(pairs, fraction, seed=0)
+
+
+def test_title_holdout_scores_each_candidate_on_occupations_it_never_trained_on(
+    tiny_backbone_dir, tmp_path, capsys
+):
+    base, out = tiny_backbone_dir("encoder"), tmp_path / "holdout"
+    first, second = "--title-steps 1 --pair-batch-size 8 --lr 1e-2", "--title-steps 2 --pair-batch-size 8"
+    argv = ["--base", str(base), "--out", str(out), "--per-occupation", "1", "--fraction", "0.05"]
+    assert title_holdout.main([*argv, "--candidate", first, "--candidate", second]) == 0
+    report = json.loads((out / "title_holdout.json").read_text())
+    rows = {label: entry["title-holdout"]["metrics"] for label, entry in report["models"].items()}
+    assert set(rows) == {title_holdout.BASE_ROW, first, second}
+    assert all(0 < metrics["mrr@100"] <= 1 for metrics in rows.values())
+    assert rows[first] != rows[title_holdout.BASE_ROW]  # the adapter moved the title vectors
+    trained = [json.loads(line) for line in (out / "pairs" / "titles.jsonl").read_text().splitlines()]
+    queries = report["benchmarks"]["title-holdout"]["queries"]
+    assert len(trained) + queries == len(title_pairs(per_occupation=1, seed=0))
+    compared = {(c["model"], c["metric"]) for c in report["comparisons"]}
+    assert (first, "mrr@100") in compared and (second, "mrr@100") in compared
+    summary = json.loads((Path(report["settings"]["candidates"][first]) / SUMMARY_FILE).read_text())
+    assert summary["recipe"]["title_steps"] == 1 and summary["recipe"]["task_adapter"] == "title"
+
+    # A rerun reuses the finished candidates; a new candidate alone trains.
+    weights = Path(report["settings"]["candidates"][first]) / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    capsys.readouterr()
+    assert title_holdout.main([*argv, "--candidate", first, "--candidate", "--title-steps 3"]) == 0
+    assert "reused" in capsys.readouterr().out and weights.stat().st_mtime_ns == stamp

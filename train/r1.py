@@ -35,7 +35,7 @@ import argparse
 import copy
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 if not __package__:  # run by path (`accelerate launch train/r2.py`): see train/_run_by_path.py
@@ -49,7 +49,7 @@ from common.backbones import check_model_source
 from common.models import load_model
 from train.checkpoint import add_hub_arguments, finish_round, round_summary
 from train.data import read_records, report_data_errors, require_records
-from train.encoding import BatchEncoder, batch_fields
+from train.encoding import LENGTH_CHUNK, BatchEncoder, batch_fields
 from train.loop import (
     LoopSettings,
     MicroBatch,
@@ -151,34 +151,38 @@ def build_schedule(
 
 
 class R1Objective:
-    """Embeds a micro-batch with the trained and the frozen model and backpropagates the stage's loss.
+    """Embeds a micro-batch with the trained model and backpropagates the stage's loss towards the frozen
+    original model's embeddings, which never change and so were computed before training.
 
     Args:
         encoder: Tokenises the JD fields.
-        teacher: The frozen original model (eval mode, no gradients).
         weights: Loss weights and margins.
+        teacher_targets: The frozen model's embedding of every text of the card, semantic and ranking
+            steps (:func:`embed_teacher_targets`).
+        profile_targets: Its embedding of every whole JD of the profile stage (:func:`embed_profiles`).
     """
 
     def __init__(
         self,
         encoder: BatchEncoder,
-        teacher: torch.nn.Module,
         weights: RankingWeights,
+        teacher_targets: dict[str, torch.Tensor],
         profile_targets: dict[str, torch.Tensor] | None = None,
     ):
-        self.encoder, self.teacher, self.weights = encoder, teacher, weights
-        self.profile_targets = profile_targets or {}
+        self.encoder, self.weights = encoder, weights
+        self.teacher_targets, self.profile_targets = teacher_targets, profile_targets or {}
 
     def __call__(
         self, model: torch.nn.Module, batch: MicroBatch, accelerator: Accelerator
     ) -> dict[str, float]:
         if batch.stage == "profile":
             return self.profile_step(model, batch, accelerator)
-        names = RANKING_FIELDS if batch.stage == "ranking" else PAIR_FIELDS
-        fields = batch_fields(batch.examples, dict.fromkeys(names, "jd"))
+        fields = batch_fields(batch.examples, dict.fromkeys(stage_fields(batch.stage), "jd"))
         embeddings = self.encoder(model, fields, accelerator.device)
-        with torch.no_grad():
-            targets = self.encoder(self.teacher, fields, accelerator.device)
+        targets = {
+            name: torch.stack([self.teacher_targets[text] for text in texts]).to(accelerator.device)
+            for name, (_, texts) in fields.items()
+        }
         loss_fn = ranking_loss if batch.stage == "ranking" else pair_loss
         parts = loss_fn(embeddings, targets, self.weights)
         return self.backward(parts, accelerator)
@@ -231,6 +235,47 @@ def embed_profiles(
     return {text: targets[text] for text in texts}
 
 
+def stage_fields(stage: str) -> tuple[str, ...]:
+    """The JD fields a card, semantic or ranking step embeds."""
+    return RANKING_FIELDS if stage == "ranking" else PAIR_FIELDS
+
+
+@torch.no_grad()
+def embed_teacher_targets(
+    teacher: torch.nn.Module,
+    encoder: BatchEncoder,
+    schedule: list[MicroBatch],
+    accelerator: Accelerator | None = None,
+) -> dict[str, torch.Tensor]:
+    """The frozen model's embedding of every distinct text the card, semantic and ranking steps read.
+
+    The targets never change, and most texts come back in several steps (a JD is the anchor of its
+    card pair, its semantic pair and its ranking lists), so each is embedded once, before training,
+    in chunks of similar length: the same vectors as embedding them at every step, up to the rounding
+    of other padding. With an ``accelerator`` of several processes, each embeds its share and all
+    of them receive every target.
+    """
+    texts = list(
+        dict.fromkeys(
+            example[name]
+            for batch in schedule
+            if batch.stage != "profile"
+            for example in batch.examples
+            for name in stage_fields(batch.stage)
+        )
+    )
+    processes = accelerator.num_processes if accelerator is not None else 1
+    mine = texts[accelerator.process_index :: processes] if processes > 1 else texts
+    device = accelerator.device if accelerator is not None else None
+    # No gradients flow here, so no DDP reducer needs one pass: chunks by length in every process.
+    chunked = replace(encoder, chunk_size=encoder.chunk_size or LENGTH_CHUNK)
+    embeddings = chunked(teacher, {"texts": ("jd", mine)}, device)["texts"].cpu() if mine else []
+    pairs = list(zip(mine, embeddings, strict=True))
+    if processes > 1:
+        pairs = gather_object(pairs)
+    return dict(pairs)
+
+
 def train_r1(
     base: str,
     data_dir: str | Path,
@@ -261,12 +306,11 @@ def train_r1(
         if scheduled
         else {}
     )
+    encoder = BatchEncoder.for_model(model, recipe.max_length, accelerator.num_processes)
     objective = R1Objective(
-        BatchEncoder.for_model(model, recipe.max_length, accelerator.num_processes),
-        teacher,
-        recipe.weights,
-        targets,
+        encoder, recipe.weights, embed_teacher_targets(teacher, encoder, schedule, accelerator), targets
     )
+    del teacher  # everything it gives is computed: its memory goes to training
     model, result = run_training(accelerator, model, schedule, objective, settings)
     if not result.finished:
         return None
