@@ -234,7 +234,7 @@ def test_title_holdout_scores_each_candidate_on_occupations_it_never_trained_on(
     base, out = tiny_backbone_dir("encoder"), tmp_path / "holdout"
     first, second = "--title-steps 1 --pair-batch-size 8 --lr 1e-2", "--title-steps 2 --pair-batch-size 8"
     argv = ["--base", str(base), "--out", str(out), "--per-occupation", "1", "--fraction", "0.05"]
-    assert title_holdout.main([*argv, "--candidate", first, "--candidate", second]) == 0
+    assert title_holdout.main([*argv, f"--candidate={first}", f"--candidate={second}"]) == 0
     report = json.loads((out / "title_holdout.json").read_text())
     rows = {label: entry["title-holdout"]["metrics"] for label, entry in report["models"].items()}
     assert set(rows) == {title_holdout.BASE_ROW, first, second}
@@ -252,5 +252,5 @@ def test_title_holdout_scores_each_candidate_on_occupations_it_never_trained_on(
     weights = Path(report["settings"]["candidates"][first]) / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     capsys.readouterr()
-    assert title_holdout.main([*argv, "--candidate", first, "--candidate", "--title-steps 3"]) == 0
+    assert title_holdout.main([*argv, f"--candidate={first}", "--candidate=--title-steps 3"]) == 0
     assert "reused" in capsys.readouterr().out and weights.stat().st_mtime_ns == stamp

@@ -11,10 +11,13 @@ against the starting model).
 ::
 
     python -m train.title_holdout --base outputs/cre-minilm/r1 --out outputs/title-holdout \\
-        --candidate "--title-steps 80" --candidate "--title-steps 160"
+        --candidate= --candidate="--title-steps 160" --candidate=--symmetric
 
-Writes ``title_holdout.{json,md}`` under ``--out``; each candidate's checkpoint stays in its own folder
-there, and a rerun reuses those whose options did not change.
+Each ``--candidate`` is ``train.r2`` flags over the recipe's title round (empty: the recipe as it is),
+given with ``=`` since they start with dashes. Writes ``title_holdout.{json,md}`` under ``--out`` (with
+per-query scores, so that ``python -m eval contrast`` can set two candidates side by side); each
+candidate's checkpoint stays in its own folder there, and a rerun reuses those whose options did not
+change.
 """
 
 from __future__ import annotations
@@ -157,7 +160,7 @@ def run(args: argparse.Namespace) -> dict:
         "candidates": {label: path for label, path in models.items()},
     }
     comparisons = paired_comparisons(results, BASE_ROW)
-    report = build_report(results, [benchmark], settings, load_seconds, failures, comparisons)
+    report = build_report(results, [benchmark], settings, load_seconds, failures, comparisons, per_query=True)
     write_report(report, out, stem="title_holdout")
     return report
 
@@ -170,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--candidate",
         action="append",
         required=True,
-        help="train.r2 flags over the recipe's title round, quoted (repeat for each; '' = the recipe)",
+        help="train.r2 flags over the recipe's title round, as --candidate='...' (repeat; empty: the recipe)",
     )
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="minilm", help="the job recipe")
     parser.add_argument("--fraction", type=float, default=0.1, help="share of occupations held out")
