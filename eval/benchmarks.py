@@ -434,15 +434,14 @@ def jobnorm_benchmark(data_dir: str | os.PathLike | None = None) -> Benchmark:
         queries[f"title-{row_no}"] = title
         qrels[f"title-{row_no}"] = {uri: 1}
     dataset = IRDataset.from_dicts(queries, labels, qrels, source=str(path))
+    return title_benchmark("jobnorm", dataset, {"corpus": "ESCO preferred labels", "split": "validation"})
+
+
+def title_benchmark(name: str, dataset: IRDataset, notes: dict[str, object]) -> Benchmark:
+    """Job titles against occupation names, evaluated as ``jobnorm`` is: both sides ``jd``, task
+    ``title``, every name ranked (MRR@100, Recall@5/10/100)."""
     return Benchmark(
-        "jobnorm",
-        dataset,
-        "global",
-        JOBNORM_METRICS,
-        query_kind="jd",
-        doc_kind="jd",
-        notes={"corpus": "ESCO preferred labels", "split": "validation"},
-        task="title",
+        name, dataset, "global", JOBNORM_METRICS, query_kind="jd", doc_kind="jd", notes=notes, task="title"
     )
 
 

@@ -37,7 +37,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from eval.benchmarks import JOBNORM_METRICS, Benchmark
+from eval.benchmarks import Benchmark, title_benchmark
 from eval.compare import build_report, paired_comparisons, run_models, write_report
 from eval.ir_data import IRDataset
 from eval.models import load_encoder
@@ -76,16 +76,8 @@ def holdout_benchmark(pairs: list[dict], held: list[dict]) -> Benchmark:
     queries = {pair["id"]: pair["query"] for pair in held}
     qrels = {pair["id"]: {pair["source_id"]: 1} for pair in held}
     dataset = IRDataset.from_dicts(queries, names, qrels, source="held-out title pairs")
-    return Benchmark(
-        "title-holdout",
-        dataset,
-        "global",
-        JOBNORM_METRICS,
-        query_kind="jd",
-        doc_kind="jd",
-        notes={"corpus": "occupation names of the title pairs", "split": "held-out occupations"},
-        task="title",
-    )
+    notes = {"corpus": "occupation names of the title pairs", "split": "held-out occupations"}
+    return title_benchmark("title-holdout", dataset, notes)
 
 
 def candidate_argv(
