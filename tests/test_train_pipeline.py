@@ -203,8 +203,8 @@ ARGV_RECIPES = {
     "minilm": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 0 --ranking-steps 30 --batch-size 16 "
         "--max-length 128 --weight-distill 0.5",
-        # Round 2 has trained recruiter questions as the jd-cv adapter since (session 21).
-        "r2": "--steps 25 --batch-size 16 --max-length 160 --question-steps 30 --pair-batch-size 32 "
+        # Round 2 has trained recruiter questions as the jd-cv adapter since session 21, mostly them since 22.
+        "r2": "--steps 15 --batch-size 16 --max-length 160 --question-steps 45 --pair-batch-size 32 "
         "--task-adapter jd-cv",
     },
     "minilm-onet": {

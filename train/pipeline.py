@@ -182,12 +182,14 @@ RECIPES = {
         ),
         # Recruiter questions → CV passages, the task users run most, trained beside the JD–CV steps, and
         # kept as the jd-cv adapter: merged, the update cost ESCO's JD–JD search, which keeps Round 1's
-        # weights (eval/results/devsuite_tasks.md).
+        # weights. Questions outweigh triplets: the triplets had left résumé recall near zero-shot, and
+        # trading ten of them for fifteen question steps lifted recruiter questions at the same cost
+        # (eval/results/devsuite_tasks.md).
         r2=R2Recipe(
-            steps=25,
+            steps=15,
             batch_size=16,
             max_length=160,
-            question_steps=30,
+            question_steps=45,
             pair_batch_size=32,
             task_adapter="jd-cv",
         ),
