@@ -35,6 +35,7 @@ import argparse
 import copy
 import math
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -217,22 +218,35 @@ def embed_profiles(
     ``accelerator`` of several processes, each embeds its share and all of them receive every target.
     """
     texts = list(dict.fromkeys(example["positive"] for example in examples))
+    # ``encode`` batches by token length and returns the rows in input order.
+    targets = embed_shared(
+        texts,
+        lambda mine: teacher.encode(
+            mine,
+            kind="jd",
+            batch_size=batch_size,
+            normalize=False,
+            convert_to="torch",
+            rt_iterations=rt_iterations,
+        ),
+        accelerator,
+    )
+    return {text: targets[text] for text in texts}
+
+
+def embed_shared(
+    texts: list[str],
+    embed: Callable[[list[str]], Sequence[torch.Tensor]],
+    accelerator: Accelerator | None = None,
+) -> dict[str, torch.Tensor]:
+    """``embed`` over ``texts``: with an ``accelerator`` of several processes each embeds its share,
+    and all of them receive every text's vector."""
     processes = accelerator.num_processes if accelerator is not None else 1
     mine = texts[accelerator.process_index :: processes] if processes > 1 else texts
-    # ``encode`` batches by token length and returns the rows in input order.
-    embeddings = teacher.encode(
-        mine,
-        kind="jd",
-        batch_size=batch_size,
-        normalize=False,
-        convert_to="torch",
-        rt_iterations=rt_iterations,
-    )
-    pairs = list(zip(mine, embeddings, strict=True))
+    pairs = list(zip(mine, embed(mine) if mine else [], strict=True))
     if processes > 1:
         pairs = gather_object(pairs)
-    targets = dict(pairs)
-    return {text: targets[text] for text in texts}
+    return dict(pairs)
 
 
 def stage_fields(stage: str) -> tuple[str, ...]:
@@ -264,16 +278,12 @@ def embed_teacher_targets(
             for name in stage_fields(batch.stage)
         )
     )
-    processes = accelerator.num_processes if accelerator is not None else 1
-    mine = texts[accelerator.process_index :: processes] if processes > 1 else texts
     device = accelerator.device if accelerator is not None else None
     # No gradients flow here, so no DDP reducer needs one pass: chunks by length in every process.
     chunked = replace(encoder, chunk_size=encoder.chunk_size or LENGTH_CHUNK)
-    embeddings = chunked(teacher, {"texts": ("jd", mine)}, device)["texts"].cpu() if mine else []
-    pairs = list(zip(mine, embeddings, strict=True))
-    if processes > 1:
-        pairs = gather_object(pairs)
-    return dict(pairs)
+    return embed_shared(
+        texts, lambda mine: chunked(teacher, {"texts": ("jd", mine)}, device)["texts"].cpu(), accelerator
+    )
 
 
 def train_r1(
