@@ -265,3 +265,10 @@ def test_a_round_finished_under_the_argv_cache_key_is_reused(tmp_path):
     rerun = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
     assert rerun.step("[2/7] r1", "r1", settings, lambda: {"metrics": "new"}) == {"metrics": "new"}
     assert rerun.stale
+
+
+def test_a_missing_data_folder_ends_the_job_with_its_name_not_a_traceback(tmp_path, capsys):
+    from train.pipeline import main
+
+    assert main(["--out", str(tmp_path / "job"), "--data-dir", str(tmp_path / "no-data")]) == 2
+    assert f"data folder not found: {tmp_path / 'no-data'}" in capsys.readouterr().err

@@ -254,3 +254,14 @@ def test_title_holdout_scores_each_candidate_on_occupations_it_never_trained_on(
     capsys.readouterr()
     assert title_holdout.main([*argv, f"--candidate={first}", "--candidate=--title-steps 3"]) == 0
     assert "reused" in capsys.readouterr().out and weights.stat().st_mtime_ns == stamp
+
+
+def test_title_holdout_names_a_missing_base_or_data_folder_without_a_traceback(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "holdout"), "--candidate="]
+    assert title_holdout.main(["--base", str(tmp_path / "no-model"), *out]) == 2
+    assert "no checkpoint or backbone at" in capsys.readouterr().err
+    assert title_holdout.main(["--base", "minilm", *out, "--data-dir", str(tmp_path / "no-data")]) == 2
+    assert f"data folder not found: {tmp_path / 'no-data'}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        title_holdout.main(["--base", "minilm", *out, "--fraction", "1"])
+    assert "invalid held_out_fraction value: '1'" in capsys.readouterr().err

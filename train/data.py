@@ -36,6 +36,7 @@ from pathlib import Path
 from common.backbones import BackboneNotInstalledError, ModelNotFoundError
 from common.lines import parse_json_object
 from cre.modeling_cre import LONE_SURROGATE
+from train.synth.loaders import DataNotFoundError
 
 SPLITS = ("train", "validation")
 # Problems listed in one error before "... and N more": enough to fix a file in one go, short enough to read.
@@ -170,14 +171,14 @@ def require_records(records: list[dict], what: str, minimum: int = 1) -> list[di
 
 
 def report_data_errors(main: Callable[..., int]) -> Callable[..., int]:
-    """Wrap a command's ``main``: malformed data or a base model that is not there ends it with the
-    message and exit status 2, not a traceback."""
+    """Wrap a command's ``main``: malformed or missing data, or a base model that is not there, ends it
+    with the message and exit status 2, not a traceback."""
 
     @functools.wraps(main)
     def run(*args, **kwargs) -> int:
         try:
             return main(*args, **kwargs)
-        except (TrainingDataError, ModelNotFoundError, BackboneNotInstalledError) as error:
+        except (TrainingDataError, DataNotFoundError, ModelNotFoundError, BackboneNotInstalledError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
 

@@ -37,16 +37,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common.backbones import check_model_source
 from eval.benchmarks import Benchmark, title_benchmark
 from eval.compare import build_report, paired_comparisons, run_models, write_report
 from eval.ir_data import IRDataset
 from eval.models import load_encoder
 from train import r2
+from train.data import report_data_errors
+from train.loop import latest_state
 from train.pipeline import RECIPES
 from train.recipes import recipe_argv
 from train.synth.titles import title_pairs
 
 BASE_ROW = "base (no title adapter)"
+RECIPE_ROW = "(the recipe as it is)"
+
+
+def held_out_fraction(value: str | float) -> float:
+    """``value`` as the share of occupations held out: a number strictly between 0 and 1."""
+    fraction = float(value)
+    if not 0 < fraction < 1:
+        raise ValueError(f"the held-out fraction must lie strictly between 0 and 1, got {value}")
+    return fraction
 
 
 def split_occupations(pairs: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -58,8 +70,7 @@ def split_occupations(pairs: list[dict], fraction: float, seed: int) -> tuple[li
         >>> len({p["source_id"] for p in held}), len(kept) + len(held)
         (2, 30)
     """
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
+    held_out_fraction(fraction)
     occupations = sorted({pair["source_id"] for pair in pairs})
     count = round(fraction * len(occupations))
     if not 0 < count < len(occupations):
@@ -103,7 +114,7 @@ def train_candidate(argv: list[str]) -> None:
     if earlier.get("argv") == argv and earlier.get("finished"):
         print(f"    {out.name}: trained in an earlier run, reused", flush=True)
         return
-    resume = earlier.get("argv") == argv and (out / "state").is_dir()
+    resume = earlier.get("argv") == argv and latest_state(out) is not None
     if not resume:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
@@ -113,6 +124,7 @@ def train_candidate(argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    check_model_source(args.base)  # a wrong path fails before anything is read or trained
     out = Path(args.out)
     pairs = title_pairs(args.data_dir, per_occupation=args.per_occupation, seed=args.seed)
     kept, held = split_occupations(pairs, args.fraction, args.seed)
@@ -128,9 +140,10 @@ def run(args: argparse.Namespace) -> dict:
     for candidate in args.candidate:
         folder = out / ("candidate-" + hashlib.sha256(candidate.encode()).hexdigest()[:10])
         argv = candidate_argv(args.recipe, args.base, data, folder, args.seed, candidate, args.save_every)
-        print(f"[{len(models)}/{len(args.candidate)}] {candidate or '(the recipe as it is)'}", flush=True)
+        label = candidate or RECIPE_ROW
+        print(f"[{len(models)}/{len(args.candidate)}] {label}", flush=True)
         train_candidate(argv)
-        models[candidate or "(the recipe as it is)"] = str(folder)
+        models[label] = str(folder)
 
     def load(label: str):
         encoder = load_encoder(models[label], max_length=args.max_length, cache_dir=False)
@@ -149,7 +162,7 @@ def run(args: argparse.Namespace) -> dict:
         "per_occupation": args.per_occupation,
         "max_length": args.max_length,
         "reference": BASE_ROW,
-        "candidates": {label: path for label, path in models.items()},
+        "candidates": dict(models),
     }
     comparisons = paired_comparisons(results, BASE_ROW)
     report = build_report(results, [benchmark], settings, load_seconds, failures, comparisons, per_query=True)
@@ -168,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="train.r2 flags over the recipe's title round, as --candidate='...' (repeat; empty: the recipe)",
     )
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="minilm", help="the job recipe")
-    parser.add_argument("--fraction", type=float, default=0.1, help="share of occupations held out")
+    parser.add_argument(
+        "--fraction", type=held_out_fraction, default=0.1, help="share of occupations held out (0 to 1)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="held-out split, variant draw and training seed")
     parser.add_argument("--per-occupation", type=int, default=8, help="title variants per occupation")
     parser.add_argument("--max-length", type=int, default=32, help="token budget when scoring")
@@ -179,12 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@report_data_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not 0 < args.fraction < 1:
-        parser.error(f"--fraction must lie strictly between 0 and 1, got {args.fraction}")
-    run(args)
+    run(build_parser().parse_args(argv))
     return 0
 
 
