@@ -193,7 +193,7 @@ def test_domain_preset_grafts_round_2_from_the_backbone_and_turns_feedback_on(tm
     assert title_args[title_args.index("--steps") + 1] == "0"
     assert int(title_args[title_args.index("--title-steps") + 1]) > 0
     assert float(title_args[title_args.index("--lr") + 1]) == default.recipe.title_lr  # its own learning rate
-    assert "--lr" not in default.round_args("r2")
+    assert float(default_r2[default_r2.index("--lr") + 1]) == default.recipe.r2_lr  # each round its own
     assert "r2-title" not in pipeline.rounds
     assert "--cnn" in pipeline.round_args("r1")  # the preset keeps its CNN projection
 
@@ -203,9 +203,10 @@ ARGV_RECIPES = {
     "minilm": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 0 --ranking-steps 30 --batch-size 16 "
         "--max-length 128 --weight-distill 0.5",
-        # Round 2 has trained recruiter questions as the jd-cv adapter since session 21, mostly them since 22.
+        # Round 2 has trained recruiter questions as the jd-cv adapter since session 21, mostly them since 22,
+        # at 1.5e-4 since 23.
         "r2": "--steps 15 --batch-size 16 --max-length 160 --question-steps 45 --pair-batch-size 32 "
-        "--task-adapter jd-cv",
+        "--task-adapter jd-cv --lr 1.5e-4",
     },
     "minilm-onet": {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 250 --ranking-steps 30 --batch-size 16 "
