@@ -34,11 +34,19 @@ from pathlib import Path
 
 import torch
 
+from common.openmp import thread_wait_environment
+
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 ROUNDS = {
     "r1": ["--card-steps", "0", "--semantic-steps", "0"],  # the ranking stage only: R1's heaviest step
     "r2": [],
 }
+
+
+def step_clock(out: Path) -> list[float]:
+    """Seconds since the round started at each logged step, from its ``logs/train_log.csv``."""
+    with (out / "logs" / "train_log.csv").open() as stream:
+        return [float(row["elapsed_s"]) for row in csv.DictReader(stream)]
 
 
 def run_configuration(
@@ -53,13 +61,11 @@ def run_configuration(
         "--lora-rank", str(lora_rank), "--warmup-ratio", "0", *ROUNDS[round_name], *steps,
     ]  # fmt: skip
     started = time.perf_counter()
-    # Passive OpenMP waits, as the main job uses (see train.pipeline): fair numbers on a shared CPU.
-    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+    env = {**os.environ, **thread_wait_environment(os.environ)}  # as the main job waits (common.openmp)
     subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     training = json.loads((out / "training_summary.json").read_text())["training"]
-    with (out / "logs" / "train_log.csv").open() as stream:
-        elapsed = [float(row["elapsed_s"]) for row in csv.DictReader(stream)]
+    elapsed = step_clock(out)
     per_step = args.batch_size  # one process, no accumulation
     steady = (len(elapsed) - 1) * per_step / (elapsed[-1] - elapsed[0]) if len(elapsed) > 1 else None
     return {

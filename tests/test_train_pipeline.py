@@ -273,3 +273,20 @@ def test_a_missing_data_folder_ends_the_job_with_its_name_not_a_traceback(tmp_pa
 
     assert main(["--out", str(tmp_path / "job"), "--data-dir", str(tmp_path / "no-data")]) == 2
     assert f"data folder not found: {tmp_path / 'no-data'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "chosen, expected",
+    [
+        ({}, "1000 None"),
+        ({"OMP_WAIT_POLICY": "PASSIVE"}, "None PASSIVE"),
+        ({"GOMP_SPINCOUNT": "7"}, "7 None"),
+    ],
+)
+def test_the_job_sets_a_short_openmp_spin_unless_the_user_chose_one(chosen, expected):
+    from tests.train_support import subprocess_env
+
+    env = {k: v for k, v in subprocess_env().items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    # Set in the job's own process before torch loads, and inherited by the rounds' processes.
+    probe = "import os, train.pipeline; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"
+    assert run_python("-c", probe, env={**env, **chosen}).stdout.split()[-2:] == expected.split()

@@ -42,9 +42,11 @@ from __future__ import annotations
 
 import os
 
-# Before torch loads OpenMP: idle threads sleep instead of spinning. On a busy or shared CPU, spinning
-# threads slow each other down several times over; on an idle one, this costs nothing measurable.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from common.openmp import thread_wait_environment
+
+# Before torch loads OpenMP: idle threads spin briefly, then sleep (see common.openmp); the rounds'
+# processes inherit it.
+os.environ.update(thread_wait_environment(os.environ))
 
 import argparse
 import json
@@ -462,7 +464,7 @@ class Pipeline:
                 "--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 2) // self.args.num_processes)),
                 "-m", module, *options,
             ]  # fmt: skip
-        subprocess.run(command, check=True)  # inherits OMP_WAIT_POLICY (see the top of this module)
+        subprocess.run(command, check=True)  # inherits the OpenMP wait (see the top of this module)
         summary = json.loads((folder / "training_summary.json").read_text())
         shutil.rmtree(folder / "state", ignore_errors=True)  # the round is final: its states are dead weight
         return {"metrics": summary["metrics"], "training": summary["training"]}

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import os
 
-# As in train.pipeline: idle OpenMP threads sleep, so that a busy CPU is not slowed further.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from common.openmp import thread_wait_environment
+
+# As in train.pipeline, before torch loads OpenMP (see common.openmp).
+os.environ.update(thread_wait_environment(os.environ))
 
 import argparse
 import hashlib
