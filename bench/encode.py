@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from bench import write_report
 from common.lines import read_json_lines
 from common.models import build_cre_model
 
@@ -137,8 +138,7 @@ def main() -> None:
         "peak_memory_ratio_cre_over_st": best["cre"]["peak_rss_mb"] / best["st"]["peak_rss_mb"],
         "same_vectors_checksum": abs(best["cre"]["checksum"] - best["st"]["checksum"]) < 1e-2,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(json.dumps({k: v for k, v in report.items() if k != "best"}, indent=2))
 
 

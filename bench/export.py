@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench import write_report
 from bench.encode import benchmark_texts
 from common.models import build_cre_model
 from eval.benchmarks import load_benchmark
@@ -132,8 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         "throughput": best,
         "quality": quality,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     args.out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
     print(markdown(report))
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,8 +27,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
+from bench import machine, write_report
 from bench.train import step_clock
 from common.openmp import SHORT_SPIN
 
@@ -128,18 +126,10 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "seconds per training step under each OpenMP wait policy, alone and two processes at once",
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "policies": POLICIES,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average_1m": os.getloadavg()[0],
-            "torch": torch.__version__,
-        },
+        "machine": machine(),
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(f"wrote {args.out}")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from bench import write_report
 from common.models import build_cre_model
 from tests.texts import CVS, JDS
 
@@ -76,8 +77,7 @@ def main() -> None:
         "pairwise_full_forward_ms": full_forward,
         "full_forward_over_boundary_rerank": full_forward / with_head,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(json.dumps(report, indent=2))
 
 

@@ -15,13 +15,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from bench import write_report
 from common.models import build_cre_model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rt.json"
@@ -92,8 +92,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "results": [time_backbone(b, args.batch_size, args.repeats) for b in args.backbones],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     for result in report["results"]:
         print(result["backbone"])
         for key, ratio in result["ratio_to_k0"].items():

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from bench import machine, write_report
 
 RESULTS = Path(__file__).resolve().parent / "results" / "teacher_targets.json"
 
@@ -72,13 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "benchmark": "Round 1 teacher targets: embedded at every step vs once before training",
         "settings": {"recipe": "minilm", "repeats": args.repeats, "max_length": recipe.max_length},
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average_1m": os.getloadavg()[0],
-            "torch": torch.__version__,
-        },
+        "machine": machine(),
         "steps": len(steps),
         "texts_read": sum(len(texts) for batch in fields for _, texts in batch.values()),
         "distinct_texts": len(outputs["once"]),
@@ -88,8 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         "max_abs_difference": difference,
         "all_seconds": {name: [round(t, 1) for t in times] for name, times in seconds.items()},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(json.dumps(report, indent=2))
 
 

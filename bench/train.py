@@ -25,15 +25,13 @@ import argparse
 import csv
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+from bench import machine, write_report
 from common.openmp import thread_wait_environment
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
@@ -109,18 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "benchmark": "training throughput and peak memory per round (LoRA vs full fine-tuning)",
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average_1m": os.getloadavg()[0],
-            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-            "torch": torch.__version__,
-        },
+        "machine": machine(),
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(f"wrote {args.out}")
 
 
