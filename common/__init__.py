@@ -9,4 +9,5 @@ dependencies run one way: synthesis → training → evaluation never needs an i
 * :mod:`common.chat`: the OpenAI-compatible and local chat clients (synthesis and the LLM judge).
 * :mod:`common.answer_cache`: their on-disk answer cache.
 * :mod:`common.lines`: the one reader of line-based files (JSON lines, text lines) with file:line errors.
+* :mod:`common.openmp`: how idle OpenMP threads wait in training processes (set before torch loads).
 """
