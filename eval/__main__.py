@@ -38,6 +38,7 @@ import json
 import logging
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -183,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     contrast.add_argument(
         "--model", required=True, nargs="+", help="row judged; several (a recipe's seeds): their mean"
     )
-    contrast.add_argument("--reference", required=True, help="row it is measured against")
+    contrast.add_argument(
+        "--reference",
+        required=True,
+        nargs="+",
+        help="row it is measured against; several (the same seeds without a variant): their mean",
+    )
     contrast.add_argument("--bootstrap-samples", type=int, default=10_000)
     contrast.add_argument("--out", help="also write the contrast JSON here")
     commands.choices["lambda"].add_argument("--metric", default="recall@20")
@@ -392,21 +398,28 @@ def run_cache(args: argparse.Namespace) -> list[dict]:
     return [{"folder": str(e.folder), "vectors": e.vectors, "bytes": e.size_bytes} for e in entries]
 
 
+def mean_row(results: list, rows: Sequence[str]) -> tuple[str, list]:
+    """The row to contrast: ``rows[0]`` itself, or for several rows (a recipe's seeds) a new row of their
+    mean, added to ``results``."""
+    if len(rows) == 1:
+        return rows[0], results
+    name = f"mean of {len(rows)}: " + ", ".join(rows)
+    return name, [*results, *average_rows(results, rows, name)]
+
+
 def run_contrast(args: argparse.Namespace) -> dict:
     report = json.loads(Path(args.report).read_text(encoding="utf-8"))
     rows = set(report["models"])
-    unknown = [row for row in (*args.model, args.reference) if row not in rows]
+    unknown = [row for row in (*args.model, *args.reference) if row not in rows]
     if unknown:
         raise SystemExit(f"error: {args.report} has no row(s) {unknown}; rows: {sorted(rows)}")
     try:
         results = results_from_report(report)
-        model = args.model[0]
-        if len(args.model) > 1:
-            model = f"mean of {len(args.model)}: " + ", ".join(args.model)
-            results = results + average_rows(results, args.model, model)
+        model, results = mean_row(results, args.model)
+        reference, results = mean_row(results, args.reference)
     except ValueError as err:
         raise SystemExit(f"error: {args.report}: {err}") from None
-    contrast = suite_contrast(results, model, args.reference, samples=args.bootstrap_samples)
+    contrast = suite_contrast(results, model, reference, samples=args.bootstrap_samples)
     print(markdown_suite([contrast]))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -330,3 +330,9 @@ def test_cli_contrast_recomputes_a_suite_contrast_from_a_saved_report(tmp_path, 
     mean = json.loads((tmp_path / "mean.json").read_text())
     assert mean["model"] == "mean of 2: a, b"
     assert mean["benchmarks"]["jobnorm"]["delta"] == (saved["benchmarks"]["jobnorm"]["delta"] + 0.0) / 2
+    # A variant over seeds against the same seeds without it: the mean of the paired contrasts.
+    argv = ["contrast", "--report", str(path), "--model", "a", "a", "--reference", "b", "a"]
+    assert main([*argv, "--bootstrap-samples", "100", "--out", str(tmp_path / "pairs.json")]) == 0
+    pairs = json.loads((tmp_path / "pairs.json").read_text())
+    assert pairs["reference"] == "mean of 2: b, a"
+    assert pairs["benchmarks"]["jobnorm"]["delta"] == (saved["benchmarks"]["jobnorm"]["delta"] + 0.0) / 2
