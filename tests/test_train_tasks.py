@@ -232,7 +232,8 @@ def test_title_holdout_scores_each_candidate_on_occupations_it_never_trained_on(
     tiny_backbone_dir, tmp_path, capsys
 ):
     base, out = tiny_backbone_dir("encoder"), tmp_path / "holdout"
-    first, second = "--title-steps 1 --pair-batch-size 8 --lr 1e-2", "--title-steps 2 --pair-batch-size 8"
+    first = "--title-steps 1 --pair-batch-size 8 --lr 1e-2 --warmup-ratio 0"  # one step, at full lr
+    second = "--title-steps 2 --pair-batch-size 8"
     argv = ["--base", str(base), "--out", str(out), "--per-occupation", "1", "--fraction", "0.05"]
     assert title_holdout.main([*argv, f"--candidate={first}", f"--candidate={second}"]) == 0
     report = json.loads((out / "title_holdout.json").read_text())
