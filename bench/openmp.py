@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import machine, write_report
-from bench.train import step_clock
+from bench.train import steady_step_seconds
 from common.openmp import SHORT_SPIN
 
 RESULTS = Path(__file__).resolve().parent / "results" / "openmp.json"
@@ -63,12 +63,6 @@ def round_commands(
         ]  # fmt: skip
 
     return command
-
-
-def steady_step_seconds(out: Path) -> float:
-    """Mean seconds per optimizer step after the first."""
-    elapsed = step_clock(out)
-    return (elapsed[-1] - elapsed[0]) / (len(elapsed) - 1)
 
 
 def run(commands: list[list[str]], policy: dict[str, str]) -> None:

@@ -41,10 +41,12 @@ ROUNDS = {
 }
 
 
-def step_clock(out: Path) -> list[float]:
-    """Seconds since the round started at each logged step, from its ``logs/train_log.csv``."""
+def steady_step_seconds(out: Path) -> float | None:
+    """Mean seconds per optimizer step after the first (which pays for warm-up), from the round's
+    ``logs/train_log.csv``; ``None`` for a one-step run."""
     with (out / "logs" / "train_log.csv").open() as stream:
-        return [float(row["elapsed_s"]) for row in csv.DictReader(stream)]
+        elapsed = [float(row["elapsed_s"]) for row in csv.DictReader(stream)]
+    return (elapsed[-1] - elapsed[0]) / (len(elapsed) - 1) if len(elapsed) > 1 else None
 
 
 def run_configuration(
@@ -63,9 +65,9 @@ def run_configuration(
     subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     training = json.loads((out / "training_summary.json").read_text())["training"]
-    elapsed = step_clock(out)
     per_step = args.batch_size  # one process, no accumulation
-    steady = (len(elapsed) - 1) * per_step / (elapsed[-1] - elapsed[0]) if len(elapsed) > 1 else None
+    seconds = steady_step_seconds(out)
+    steady = per_step / seconds if seconds else None
     return {
         "round": round_name,
         "backbone": backbone,
