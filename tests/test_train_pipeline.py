@@ -32,7 +32,7 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     final = AutoModel.from_pretrained(out / "final", trust_remote_code=True)
     assert final.has_boundary_head  # trained, but off: the default recipe's λ is 0
     assert final.config.boundary["weight"] == 0.0
-    assert final.config.feedback == {"top_k": 3, "weight": 1.0}  # the default recipe turns it on
+    assert final.config.feedback["top_k"] == 0  # nor candidate feedback
     assert not final.config.cnn["enabled"]  # and trains no CNN projection
     # JD–JD search encodes with Round 1's weights, JD→CV and questions with Round 2's adapter, job titles
     # with the title round's.
