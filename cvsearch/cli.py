@@ -23,7 +23,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from cvsearch.encoding import DEFAULT_SHARD_SIZE, encode_corpus, load_model
+from cvsearch.encoding import DEFAULT_SHARD_SIZE, encode_corpus, load_model, process_state
 from cvsearch.parsing import FORMATS, InputError, RunReport, read_documents
 from cvsearch.store import CVIndex, PurgeError
 from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, SCHEMES, Windows
@@ -197,9 +197,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     encode_corpus(
         model, documents, out, args.kind, args.task, args.batch_size, args.shard_size, _windows(args), report
     )
-    from accelerate import PartialState
-
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         _finish(report, out / "report.json")
     return 0
 

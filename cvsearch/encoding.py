@@ -43,16 +43,33 @@ DEFAULT_SHARD_SIZE = 256
 ENCODING_FILES = ("manifest.json", "vectors.npy", "rows.jsonl", "report.json")  # besides shards/
 
 
-def load_model(spec: str, device: str = "cpu") -> Any:
+def process_state() -> Any:
+    """This process's :class:`~accelerate.PartialState`: its rank, the number of processes, its device.
+
+    Without a GPU, ``PartialState()`` leaves the processes of ``accelerate launch --num_processes 2``
+    unaware of each other (each would encode every shard); asked for CPU, they share the work over gloo.
+    """
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def load_model(spec: str, device: str | None = None) -> Any:
     """A CRE model: a checkpoint folder (``config.json`` with ``model_type: cre``) is loaded as
     :class:`CREModel`; a backbone alias (``minilm``, ``mpnet``, ...) or other folder is wrapped zero-shot.
+
+    Args:
+        spec: A checkpoint folder, a backbone alias or a Hub id.
+        device: Where to run it (``None``: this process's device, a GPU of its own under ``accelerate
+            launch``, else the CPU).
 
     Example:
         >>> model = load_model("minilm")  # doctest: +SKIP
     """
     from common.models import load_model as load_cre_model  # here: importing transformers takes seconds
 
-    return load_cre_model(spec).to(device).eval()
+    return load_cre_model(spec).to(device or process_state().device).eval()
 
 
 @dataclass
@@ -131,7 +148,6 @@ def encode_corpus(
     Raises:
         ValueError: No documents, a bad ``shard_size``, or ``out_dir`` holds another input's vectors.
     """
-    from accelerate import PartialState
     from accelerate.utils import gather_object
     from tqdm.auto import tqdm
 
@@ -140,7 +156,7 @@ def encode_corpus(
     if shard_size < 1:
         raise ValueError(f"shard_size must be at least 1, got {shard_size}")
     report = report if report is not None else RunReport()
-    state = PartialState()
+    state = process_state()
     out, shards = Path(out_dir), Path(out_dir) / "shards"
     rows, long_documents = expand(model, documents, kind, windows)
     manifest = _manifest(model, rows, kind, task, windows, shard_size)
@@ -184,6 +200,7 @@ def encode_corpus(
         report.extra.update(
             vectors=len(rows),
             longer_than_the_model_reads=long_documents,
+            processes=state.num_processes,
             shards_encoded=encoded,
             shards_reused=count - encoded,
         )

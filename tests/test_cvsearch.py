@@ -257,8 +257,9 @@ def test_two_accelerate_processes_write_what_one_process_writes(checkpoint, tmp_
     expected, got = EncodedCorpus.load(one), EncodedCorpus.load(two)
     assert got.rows == expected.rows and len(got.rows) > 37
     np.testing.assert_array_equal(got.vectors, expected.vectors)
-    shards = json.loads((one / "report.json").read_text())["shards_encoded"]
-    assert json.loads((two / "report.json").read_text())["shards_encoded"] == shards > 2
+    reports = [json.loads((folder / "report.json").read_text()) for folder in (one, two)]
+    assert [report["processes"] for report in reports] == [1, 2]  # the two shared the shards
+    assert reports[1]["shards_encoded"] == reports[0]["shards_encoded"] > 2
 
 
 # ---------------------------------------------------------------------- Milvus Lite
