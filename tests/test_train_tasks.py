@@ -113,6 +113,20 @@ def test_title_pairs_pair_each_variant_with_its_own_occupation():
     assert title_pairs(per_occupation=3, seed=1) == pairs
 
 
+def test_vacancy_share_dresses_that_share_of_the_same_variants_as_a_job_board_would():
+    plain = title_pairs(per_occupation=2, seed=1)
+    dressed = title_pairs(per_occupation=2, seed=1, vacancy_share=1.0)
+    assert [pair["id"] for pair in dressed] == [pair["id"] for pair in plain]
+    for before, after in zip(plain, dressed, strict=True):
+        assert before["query"] in after["query"] and after["query"] != before["query"]
+        assert after["positive"] == before["positive"]
+    half = title_pairs(per_occupation=2, seed=1, vacancy_share=0.5)
+    share = sum(a["query"] != b["query"] for a, b in zip(plain, half, strict=True)) / len(plain)
+    assert 0.45 < share < 0.55
+    with pytest.raises(ValueError, match="vacancy_share"):
+        title_pairs(vacancy_share=1.5)
+
+
 # ---- recruiter questions ---------------------------------------------------------------------------------
 
 
