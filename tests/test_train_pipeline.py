@@ -10,6 +10,8 @@ from transformers import AutoModel
 
 from cre.configuration_cre import TASKS
 from tests.train_support import SEED_JDS, TINY_R1, TINY_R2, run_python
+from train.pipeline import RECIPES
+from train.synth.titles import title_pairs
 
 # The default recipe's steps, in order.
 STEPS = ["synth", "r1", "r2", "r2-title", "boundary", "lambda", "evaluate"]
@@ -28,6 +30,10 @@ def test_pipeline_runs_every_step_then_reuses_them(tiny_backbone_dir, tmp_path):
     first = run_python(*command)
     for number, step in enumerate(STEPS, start=1):
         assert f"[{number}/7] {step}: finished" in first.stdout
+    # Synthesis wrote the title pairs with the recipe's share of vacancy-style variants.
+    titles = [json.loads(line) for line in (out / "synth" / "titles.jsonl").read_text().splitlines()]
+    assert RECIPES["minilm"].vacancy_titles > 0
+    assert titles == title_pairs(seed=0, vacancy_share=RECIPES["minilm"].vacancy_titles)
 
     final = AutoModel.from_pretrained(out / "final", trust_remote_code=True)
     assert final.has_boundary_head  # trained, but off: the default recipe's λ is 0
@@ -204,8 +210,8 @@ ARGV_RECIPES = {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 0 --ranking-steps 30 --batch-size 16 "
         "--max-length 128 --weight-distill 0.5",
         # Round 2 has trained recruiter questions as the jd-cv adapter since session 21, mostly them since 22,
-        # at 1.5e-4 since 23.
-        "r2": "--steps 15 --batch-size 16 --max-length 160 --question-steps 45 --pair-batch-size 32 "
+        # at 1.5e-4 since 23, 75 question steps since 24.
+        "r2": "--steps 15 --batch-size 16 --max-length 160 --question-steps 75 --pair-batch-size 32 "
         "--task-adapter jd-cv --lr 1.5e-4",
     },
     "minilm-onet": {

@@ -122,6 +122,8 @@ class JobRecipe:
         feedback: The final checkpoint's candidate feedback, over ``FEEDBACK_DEFAULTS`` (off unless set).
         max_length: Token budget of the BoundaryHead and the evaluation.
         cnn: Round 1 trains the CNN projection (``--no-cnn`` on the command line turns it off).
+        vacancy_titles: The share of the title pairs' variants printed as job boards print them
+            (:func:`train.synth.titles.vacancy_title`), when a round trains job titles.
         jds: The synthesis seeds (``--jds``): ``default`` (the embedded JDs), ``onet`` (plus the O*NET
             ``train``-split occupations shipped with the project) or ``onet+esco``.
         boundary_weight: λ of ``cos − λ·s_boundary`` in the final checkpoint (``None``: chosen
@@ -142,6 +144,7 @@ class JobRecipe:
     feedback: dict[str, float] = field(default_factory=dict)
     max_length: int = 160
     cnn: bool = True
+    vacancy_titles: float = 0.0
     jds: str = "default"
     boundary_weight: float | None = None
 
@@ -155,6 +158,8 @@ class JobRecipe:
                 raise ValueError("title_adapter needs task_adapter, and its graft_onto is the job's to set")
             if self.title_adapter.task_adapter == self.r2.task_adapter:
                 raise ValueError(f"r2 and title_adapter both train the {self.r2.task_adapter!r} adapter")
+        if not 0.0 <= self.vacancy_titles <= 1.0:
+            raise ValueError(f"vacancy_titles must be between 0 and 1, got {self.vacancy_titles}")
         if self.jds not in JD_SOURCES:
             raise ValueError(f"jds must be one of {JD_SOURCES}, got {self.jds!r}")
         unknown = sorted(set(self.feedback) - set(FEEDBACK_DEFAULTS))
@@ -185,13 +190,13 @@ RECIPES = {
         # Recruiter questions → CV passages, the task users run most, trained beside the JD–CV steps, and
         # kept as the jd-cv adapter: merged, the update cost ESCO's JD–JD search, which keeps Round 1's
         # weights. Questions outweigh triplets: the triplets had left résumé recall near zero-shot, and
-        # trading ten of them for fifteen question steps lifted recruiter questions at the same cost
-        # (eval/results/devsuite_tasks.md).
+        # trading ten of them for fifteen question steps lifted recruiter questions at the same cost; 75
+        # batches of 32 read each of synthesis's questions at least once (eval/results/devsuite_tasks.md).
         r2=R2Recipe(
             steps=15,
             batch_size=16,
             max_length=160,
-            question_steps=45,
+            question_steps=75,
             pair_batch_size=32,
             task_adapter="jd-cv",
         ),
@@ -206,6 +211,10 @@ RECIPES = {
             steps=0, title_steps=80, pair_batch_size=64, max_length=32, task_adapter="title"
         ),
         title_lr=5e-4,
+        # Half the variants dressed as vacancy titles (seniority, contract, place, pay, ...), which the
+        # taxonomies' clean variants never are; chosen by the development suite's macro average
+        # (eval/results/devsuite_tasks.md).
+        vacancy_titles=0.5,
         # Decided on the development suite's macro average (eval/results/devsuite_decisions.md): the CNN
         # projection did not earn its cost there, and without it the checkpoint exports to plain
         # sentence-transformers and ONNX. Candidate feedback, which helped the earlier encoder, lowered
@@ -326,6 +335,7 @@ class Pipeline:
                     "seed_jds": self.args.seed_jds,
                     "jds": self.jds,
                     "titles": self.trains_titles,
+                    "vacancy_titles": self.recipe.vacancy_titles,
                     "synth_version": SYNTH_VERSION,
                 },
                 self.synth,
@@ -381,7 +391,11 @@ class Pipeline:
         # ESCO's one-paragraph descriptions anchor the space (profile stage) but do not steer the rules
         # stages or R2: as full seeds they pulled résumé recall down (docs/research-log.md).
         anchors = load_esco_jds(self.args.data_dir) if "esco" in sources else []
-        titles = title_pairs(self.args.data_dir, seed=self.args.seed) if self.trains_titles else []
+        titles = (
+            title_pairs(self.args.data_dir, seed=self.args.seed, vacancy_share=self.recipe.vacancy_titles)
+            if self.trains_titles
+            else []
+        )
         manifest = run_pipeline(
             jds,
             backend="rules",

@@ -74,7 +74,10 @@ def vacancy_title(title: str, rng: random.Random) -> str:
 
 
 def title_pairs(
-    folder: str | os.PathLike | None = None, per_occupation: int = 8, seed: int = 0, vacancy_share: float = 0.0
+    folder: str | os.PathLike | None = None,
+    per_occupation: int = 8,
+    seed: int = 0,
+    vacancy_share: float = 0.0,
 ) -> list[dict]:
     """Up to ``per_occupation`` (title variant, occupation) training pairs per occupation.
 
@@ -112,7 +115,9 @@ def title_pairs(
                     "id": f"{jd.id}/title/{number}",
                     "source_id": jd.id,
                     "split": "train",
-                    "query": vacancy_title(variant, dressing) if dressing.random() < vacancy_share else variant,
+                    "query": vacancy_title(variant, dressing)
+                    if dressing.random() < vacancy_share
+                    else variant,
                     "positive": jd.title,
                 }
             )
