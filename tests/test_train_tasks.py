@@ -24,6 +24,7 @@ from train.checkpoint import SUMMARY_FILE
 from train.data import TrainingDataError
 from train.loop import LoopSettings, cycle_grouped_batches
 from train.lora import LoraSettings
+from train.pipeline import RECIPES
 from train.synth.loaders import (
     DERIVED_DATA_DIR,
     load_esco_jds,
@@ -257,7 +258,10 @@ def test_title_holdout_scores_each_candidate_on_occupations_it_never_trained_on(
     assert rows[first] != rows[title_holdout.BASE_ROW]  # the adapter moved the title vectors
     trained = [json.loads(line) for line in (out / "pairs" / "titles.jsonl").read_text().splitlines()]
     queries = report["benchmarks"]["title-holdout"]["queries"]
-    assert len(trained) + queries == len(title_pairs(per_occupation=1, seed=0))
+    recipe_pairs = title_pairs(per_occupation=1, seed=0, vacancy_share=RECIPES["minilm"].vacancy_titles)
+    assert len(trained) + queries == len(recipe_pairs)
+    dressed = {pair["id"]: pair["query"] for pair in recipe_pairs}
+    assert all(pair["query"] == dressed[pair["id"]] for pair in trained)  # the recipe's vacancy titles too
     compared = {(c["model"], c["metric"]) for c in report["comparisons"]}
     assert (first, "mrr@100") in compared and (second, "mrr@100") in compared
     summary = json.loads((Path(report["settings"]["candidates"][first]) / SUMMARY_FILE).read_text())

@@ -128,7 +128,11 @@ def train_candidate(argv: list[str]) -> None:
 def run(args: argparse.Namespace) -> dict:
     check_model_source(args.base)  # a wrong path fails before anything is read or trained
     out = Path(args.out)
-    pairs = title_pairs(args.data_dir, per_occupation=args.per_occupation, seed=args.seed)
+    # The recipe's pairs, with its share of vacancy-style variants, so each candidate trains as it would.
+    share = RECIPES[args.recipe].vacancy_titles
+    pairs = title_pairs(
+        args.data_dir, per_occupation=args.per_occupation, seed=args.seed, vacancy_share=share
+    )
     kept, held = split_occupations(pairs, args.fraction, args.seed)
     data = out / "pairs"
     data.mkdir(parents=True, exist_ok=True)
