@@ -41,7 +41,7 @@ def test_prompts_are_versioned_and_carry_their_inputs():
     for stage in STAGES:
         prompt = load_prompt(stage)
         assert (
-            prompt.version == ("v3" if stage == "cv_queries" else "v1")
+            prompt.version == ("v2" if stage == "cv_queries" else "v1")
             and "$"
             not in prompt.render(
                 {

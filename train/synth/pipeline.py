@@ -49,7 +49,7 @@ from train.synth.text import opening
 
 logger = logging.getLogger(__name__)
 
-SYNTH_VERSION = "1.2"
+SYNTH_VERSION = "1.1"
 # Between the extraction (each JD's first stage, which the others read) and the CV queries (asked of
 # the CVs the JD-CV stages wrote): the stages that read one JD and its anchor, in schema order.
 PER_JD_STAGES = tuple(stage for stage in STAGES if stage not in ("extraction", "cv_queries"))

@@ -768,38 +768,22 @@ _ROLE_QUESTIONS = (
     "What were the responsibilities of the {role} at {company}, for example {rest}?",
     "Describe the candidate's work on {rest} at {company}.",
     "Which projects did the {role} work on at {company}?",
-    "Tell me about the candidate's time as {role} at {company}.",
-    "Who worked on {rest} at {company}?",
-    # What recruiters type into a search box: the passage's words, no question around them.
-    "{role} {company} {rest}",
-    "{rest} at {company}",
-)
-_TENURE_QUESTIONS = (  # asked of a passage that dates the job
-    "How long did the candidate work at {company}?",
-    "When did the {role} start at {company}, and for how long?",
-    "{company} {role} dates",
 )
 _TOOL_QUESTIONS = (
     "Which tools and technologies did the candidate use at {company}?",
     "How did the {role} at {company} use {tools}?",
     "Who has hands-on experience with {tools} from their job at {company}?",
-    "{tool_words} {company}",
 )
 _SCHOOL_QUESTIONS = (
     "What degree did the candidate earn at {school}?",
     "When did the candidate graduate from {school}, and in which field?",
     "What did the candidate study at {school}?",
-    "Which candidate holds a degree from {school}?",
-    "{school} graduate",
 )
 _SKILL_QUESTIONS = (
     "Does the candidate list {skills} among their skills?",
     "Which candidate has skills in {skills}?",
     "Is the {title} proficient in {skills}?",
-    "Find a {title} who knows {skills}.",
-    "{skill_words} {title}",
 )
-_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 
 
 def _blocks(cv: str) -> list[str]:
@@ -832,15 +816,10 @@ def _questions_about(block: str, title: str, rng: random.Random) -> list[str]:
                     r"^(?:with|or|and|on|in|to)\s+", "", _OUTCOME_CLAUSE.sub("", match.group(2)).rstrip(".")
                 )
                 found += [t.format(role=role, company=company, rest=rest) for t in _ROLE_QUESTIONS]
-        if _YEAR.search(block):
-            found += [t.format(role=role, company=company) for t in _TENURE_QUESTIONS]
         tools = _TOOLS.search(block)
         if tools:
             names = [name.strip() for name in tools.group(1).split(",") if name.strip()][:3]
-            found += [
-                t.format(role=role, company=company, tools=_and(names), tool_words=" ".join(names))
-                for t in _TOOL_QUESTIONS
-            ]
+            found += [t.format(role=role, company=company, tools=_and(names)) for t in _TOOL_QUESTIONS]
     for school in dict.fromkeys(_SCHOOL.findall(block)):
         found += [t.format(school=school) for t in _SCHOOL_QUESTIONS]
     skills = _SKILLS_LINE.search(block)
@@ -849,10 +828,7 @@ def _questions_about(block: str, title: str, rng: random.Random) -> list[str]:
         names = [name.strip() for name in re.split(r"[,•·]", listed) if name.strip() and "\n" not in name]
         if len(names) >= 2:
             picked = rng.sample(names, min(3, len(names)))
-            found += [
-                t.format(skills=_and(picked), skill_words=" ".join(picked), title=base)
-                for t in _SKILL_QUESTIONS
-            ]
+            found += [t.format(skills=_and(picked), title=base) for t in _SKILL_QUESTIONS]
     return found
 
 
@@ -860,13 +836,13 @@ def recruiter_queries(cv: str, title: str, count: int, rng: random.Random) -> li
     """Questions a recruiter might ask about a CV, each with the CV passage that answers it.
 
     One question per passage (two questions of one CV never share an answer), naming the passage's
-    employer, project, tools, school or skills; some are asked as keywords, as typed into a search box.
+    employer, project, tools, school or skills.
 
     Example:
         >>> cv = "Jane Roe\\n\\nEXPERIENCE\\nData Analyst | Northwind Labs | Leeds\\n• Designed dashboards for the sales team.\\n\\nEDUCATION\\nBSc Statistics, University of Leeds, 2019"
         >>> for item in recruiter_queries(cv, "Data Analyst", 2, random.Random(0)):
         ...     print(item["query"])
-        Who worked on dashboards for the sales team at Northwind Labs?
+        Describe the candidate's work on dashboards for the sales team at Northwind Labs.
         What degree did the candidate earn at University of Leeds?
     """
     candidates = [(block, _questions_about(block, title, rng)) for block in _blocks(cv)]
