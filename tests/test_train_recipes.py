@@ -73,6 +73,8 @@ def test_job_recipes_are_validated():
         JobRecipe(**rounds, r2_from_backbone=True)
     with pytest.raises(ValueError, match="unknown feedback options \\['topk'\\]"):
         JobRecipe(**rounds, feedback={"topk": 3})
+    with pytest.raises(ValueError, match="vacancy_titles must be between 0 and 1, got 1.5"):
+        JobRecipe(**rounds, vacancy_titles=1.5)
     with pytest.raises(ValueError, match="graft_onto is the job's to set"):
         JobRecipe(r1=r1.R1Recipe(), r2=r2.R2Recipe(task_adapter="jd-cv", graft_onto="x"))
     with pytest.raises(ValueError, match="title_adapter needs task_adapter"):
