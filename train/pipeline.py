@@ -203,6 +203,10 @@ RECIPES = {
         # The adapter's learning rate, 3× the round's default, was chosen between two pre-registered
         # candidates by the development suite's macro average (eval/results/devsuite_tasks.md).
         r2_lr=1.5e-4,
+        # The adapter learns from the backbone and is grafted onto Round 1, as in the preset: learnt on
+        # Round 1's JD–JD weights, it answered fewer recruiter questions (development suite's macro
+        # average, eval/results/devsuite_tasks.md).
+        r2_from_backbone=True,
         # Job titles get their own adapter: merged into the JD–JD weights, title pairs pushed sibling
         # occupations apart and cost O*NET and ESCO; titles and occupation names are short, so a batch
         # holds 64 pairs. Its learning rate was chosen on occupations held out of the title pairs
