@@ -188,8 +188,10 @@ def test_domain_preset_grafts_round_2_from_the_backbone_and_turns_feedback_on(tm
     assert "--task-adapter" in r2_args
     assert pipeline.feedback == {"top_k": 3, "weight": 1.0}
     default = Pipeline(build_parser().parse_args(["--out", str(tmp_path)]))
-    assert "--graft-onto" not in default.round_args("r2") and "--cnn" not in default.round_args("r1")
-    default_r2 = default.round_args("r2")  # the default's Round 2: questions too, kept as the jd-cv adapter
+    assert "--cnn" not in default.round_args("r1")
+    default_r2 = default.round_args("r2")  # the default's Round 2: questions too, kept as the jd-cv adapter,
+    assert default_r2[default_r2.index("--base") + 1] == "minilm"  # learnt from the backbone
+    assert default_r2[default_r2.index("--graft-onto") + 1] == str(tmp_path / "r1")  # and grafted onto R1
     assert default_r2[default_r2.index("--task-adapter") + 1] == "jd-cv"
     assert int(default_r2[default_r2.index("--question-steps") + 1]) > 0
     title_args = default.round_args("r2-title")  # from the JD–JD weights (r1/), onto r2/, titles alone
@@ -210,7 +212,7 @@ ARGV_RECIPES = {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 0 --ranking-steps 30 --batch-size 16 "
         "--max-length 128 --weight-distill 0.5",
         # Round 2 has trained recruiter questions as the jd-cv adapter since session 21, mostly them since 22,
-        # at 1.5e-4 since 23, 75 question steps since 24.
+        # at 1.5e-4 since 23, 75 question steps since 24, learnt from the backbone and grafted onto R1 since 25.
         "r2": "--steps 15 --batch-size 16 --max-length 160 --question-steps 75 --pair-batch-size 32 "
         "--task-adapter jd-cv --lr 1.5e-4",
     },
@@ -230,11 +232,12 @@ ARGV_RECIPES = {
 
 def argv_step_settings(out, name: str, recipe: str) -> dict:
     """A round step's settings as the pre-typed pipeline wrote them."""
-    base = "minilm" if name == "r1" or recipe == "minilm-onet" else str(out / "r1")
+    grafts = name == "r2" and recipe in ("minilm", "minilm-onet")  # Round 2 from the backbone, onto r1/
+    base = "minilm" if name == "r1" or grafts else str(out / "r1")
     argv = ["--data", str(out / "synth"), "--base", base, "--out", str(out / name)]
     # The minilm recipe trains no CNN projection now: its old record is the one `--no-cnn` wrote.
     argv += ["--seed", "0", "--save-every", "20"] + (["--cnn"] if name == "r1" and recipe != "minilm" else [])
-    if name == "r2" and recipe == "minilm-onet":
+    if grafts:
         argv += ["--graft-onto", str(out / "r1")]
     return {"backbone": "minilm", "args": argv + ARGV_RECIPES[recipe][name].split(), "processes": 1}
 
