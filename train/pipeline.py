@@ -14,8 +14,8 @@ Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
    specialisations; ``--jds onet+esco`` adds ESCO's occupations as profile-stage anchors only;
 2. ``r1``: Round 1 (:mod:`train.r1`) from the backbone, CNN projection on → ``r1/``;
 3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``, merged or kept as the ``jd-cv`` task's
-   adapter (the default: JD–JD search keeps ``r1/``); recipes with ``r2_from_backbone`` train that
-   adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``); ``r2-title`` (recipes with
+   adapter (the default: JD–JD search keeps ``r1/``); recipes with ``r2_from_backbone`` (both MiniLM
+   recipes) train that adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``); ``r2-title`` (recipes with
    ``title_adapter``): job-title pairs alone from the JD–JD weights, kept as the ``title`` task's
    adapter and grafted onto ``r2/`` → ``r2-title/``;
 4. ``boundary``: the BoundaryHead on the frozen last round (:mod:`train.boundary`) → ``final/``;
