@@ -15,9 +15,9 @@ Steps (each writes under ``--out``, default ``outputs/cre-<backbone>``):
 2. ``r1``: Round 1 (:mod:`train.r1`) from the backbone, CNN projection on → ``r1/``;
 3. ``r2``: Round 2 (:mod:`train.r2`) from ``r1/`` → ``r2/``, merged or kept as the ``jd-cv`` task's
    adapter (the default: JD–JD search keeps ``r1/``); recipes with ``r2_from_backbone`` (both MiniLM
-   recipes) train that adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``); ``r2-title`` (recipes with
-   ``title_adapter``): job-title pairs alone from the JD–JD weights, kept as the ``title`` task's
-   adapter and grafted onto ``r2/`` → ``r2-title/``;
+   recipes) train that adapter from the backbone and graft it onto ``r1/`` (``--graft-onto``);
+   ``r2-title`` (recipes with ``title_adapter``): job-title pairs alone from the JD–JD weights, kept as
+   the ``title`` task's adapter and grafted onto ``r2/`` → ``r2-title/``;
 4. ``boundary``: the BoundaryHead on the frozen last round (:mod:`train.boundary`) → ``final/``;
 5. ``lambda``: λ of ``cos − λ·s_boundary`` chosen recall-first on the tune half of the validation
    split (:func:`train.validation.search_lambda`), written into ``final/config.json`` with the

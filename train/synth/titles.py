@@ -9,10 +9,11 @@ and both may be trained on (``../shared/data/README.md``):
 
 Each variant is paired with its occupation's name: title↔title, the ``title`` task's own pairs (job-title
 normalisation ranks occupation names). A share of the variants can be printed as job boards print
-vacancy titles (:func:`vacancy_title`), which the taxonomies' clean variants never are. Titles against whole job descriptions are JD–JD search's business:
-merged into its weights, title pairs pushed sibling occupations apart and cost it O*NET and ESCO
-(docs/research-log.md), so the title task trains its own adapter. The pairs come from the derived copy
-shipped with the project unless a data folder is given (:func:`train.synth.loaders.training_data_dir`).
+vacancy titles (:func:`vacancy_title`), which the taxonomies' clean variants never are. Titles against
+whole job descriptions are JD–JD search's business: merged into its weights, title pairs pushed sibling
+occupations apart and cost it O*NET and ESCO (docs/research-log.md), so the title task trains its own
+adapter. The pairs come from the derived copy shipped with the project unless a data folder is given
+(:func:`train.synth.loaders.training_data_dir`).
 
 Example:
     >>> pairs = title_pairs(per_occupation=2, seed=0)
