@@ -11,10 +11,11 @@ Example:
     >>> index.search("Registered nurse, intensive care", top_k=5)  # doctest: +SKIP
 """
 
+from common.windows import SCHEMES
 from cvsearch.encoding import EncodedCorpus, encode_corpus, load_model
 from cvsearch.parsing import Document, InputError, RunReport, read_documents
 from cvsearch.store import CVIndex
-from cvsearch.windows import SCHEMES, Windows
+from cvsearch.windows import Windows
 
 __all__ = [
     "SCHEMES",

@@ -4,6 +4,8 @@ From a folder of résumés to a ranked shortlist::
 
     cre index resumes/ --db cvs.db --model minilm
     cre search "Senior Python developer with AWS" --db cvs.db --model minilm --top-k 10
+    cre index resumes/ --db windows.db --model minilm --windows  # every window of long CVs
+    cre search "Who worked with Kubernetes at a bank?" --db windows.db --model minilm --kind query
     cre index resumes/ --db hybrid.db --model minilm --hybrid     # also BM25 over the CV texts
     cre search "Python developer, formerly at Initech" --db hybrid.db --model minilm --hybrid
     cre delete backend_engineer.pdf --db cvs.db --model minilm --purge  # erased from disk too
@@ -23,10 +25,11 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from common.windows import FIRST_MAX_WEIGHT, SCHEMES
 from cvsearch.encoding import DEFAULT_SHARD_SIZE, encode_corpus, load_model, process_state
 from cvsearch.parsing import FORMATS, InputError, RunReport, read_documents
 from cvsearch.store import CVIndex, PurgeError
-from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, SCHEMES, Windows
+from cvsearch.windows import DEFAULT_SCHEMES, SEARCH_KINDS, Windows
 
 OUTPUT_COLUMNS = ["jd", "rank", "id", "score", "cosine", "boundary", "feedback", "source", "windows"]
 
@@ -92,10 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also store each CV's text for BM25, so that `search --hybrid` works (a new collection)",
     )
 
-    search = commands.add_parser("search", help="JD(s) -> ranked CVs as JSON lines or CSV")
-    search.add_argument("jd", nargs="?", help="JD text (or use --jd-file / --jds)")
+    search = commands.add_parser(
+        "search", help="JD(s) or recruiter question(s) -> ranked CVs as JSON lines or CSV"
+    )
+    search.add_argument(
+        "jd", nargs="?", help="JD text, or a question with --kind query (or use --jd-file / --jds)"
+    )
     search.add_argument("--jd-file", help="a file holding one JD")
-    search.add_argument("--jds", help="JSONL of JDs (--text-field, --id-field)")
+    search.add_argument("--jds", help="JSONL of JDs or questions (--text-field, --id-field)")
     search.add_argument("--text-field", default="text")
     search.add_argument("--id-field")
     _model_options(search, encodes=False)
@@ -109,7 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="candidates from BM25 too; order by reciprocal-rank fusion of the model's and BM25's ranks "
         "(an index built with `index --hybrid`)",
     )
-    search.add_argument("--scoring", choices=SCHEMES, default=DEFAULT_SCHEME, help="window scoring")
+    search.add_argument(
+        "--kind",
+        choices=SEARCH_KINDS,
+        default="jd",
+        help="what is asked: jd = a job description (default), query = a recruiter question such as "
+        '"Who worked with Kubernetes at a bank?" (best with an index built with `index --windows`)',
+    )
+    by_kind = ", ".join(f"{kind}: {scheme}" for kind, scheme in DEFAULT_SCHEMES.items())
+    search.add_argument(
+        "--scoring",
+        choices=SCHEMES,
+        default=None,
+        help=f"how a CV's windows make its score (default: by --kind, {by_kind})",
+    )
     search.add_argument("--first-max-weight", type=float, default=FIRST_MAX_WEIGHT)
     search.add_argument("--output-format", choices=("jsonl", "csv"), default="jsonl")
     search.add_argument("--out", help="output file (default: standard output)")
@@ -217,8 +237,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     jds = _jds(args)
     index = _index(args)
+    if args.kind == "query" and not index.has_windows():
+        print(
+            f"cre search: warning: no CV in {args.db} (collection {args.collection!r}) is stored as more "
+            "than one window, so every scoring reads only each CV's opening; recruiter questions are "
+            "answered better by an index built with `cre index --windows`",
+            file=sys.stderr,
+        )
     rows: list[dict[str, Any]] = []
-    vectors = index.encode_jds(list(jds.values()))
+    vectors = index.encode_queries(list(jds.values()), args.kind)
     for (jd_id, text), vector in zip(jds.items(), vectors, strict=True):
         hits = index.search(
             vector,
@@ -229,6 +256,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             args.first_max_weight,
             hybrid=args.hybrid,
             jd_text=text,
+            kind=args.kind,
         )
         rows += [{"jd": jd_id, "rank": rank, **hit} for rank, hit in enumerate(hits, start=1)]
     output = open(args.out, "w", encoding="utf-8", newline="") if args.out else nullcontext(sys.stdout)  # noqa: SIM115

@@ -1,4 +1,4 @@
-"""CVs in a vector database (Milvus), searched with a JD and reranked by the CRE model.
+"""CVs in a vector database (Milvus), searched with a JD or a recruiter question and reranked by the CRE model.
 
 :class:`CVIndex` keeps one row per CV vector (one per window with :class:`~cvsearch.windows.Windows`)
 in a Milvus collection. The same code runs against Milvus Lite (``db="cvs.db"``, an engine inside
@@ -32,6 +32,8 @@ Example:
     {'documents': 8, 'unchanged': 0, 'vectors': 8}
     >>> index.search("Senior Python developer, AWS", top_k=3)[0]["id"]  # doctest: +SKIP
     'backend_engineer.pdf'
+    >>> index.search("Who ran Kubernetes clusters?", kind="query", top_k=3)[0]["id"]  # doctest: +SKIP
+    'devops_engineer.pdf'
     >>> index.delete(["backend_engineer.pdf"])  # doctest: +SKIP
     1
     >>> index.purge()  # the deleted rows leave the disk too  # doctest: +SKIP
@@ -56,9 +58,10 @@ from typing import Any
 import numpy as np
 
 from common.fusion import ranked, reciprocal_rank_fusion
+from common.windows import FIRST_MAX_WEIGHT, window_weights
 from cvsearch.encoding import DEFAULT_SHARD_SIZE, ENCODING_FILES, encode_corpus
 from cvsearch.parsing import Document, RunReport
-from cvsearch.windows import DEFAULT_SCHEME, FIRST_MAX_WEIGHT, SCHEMES, Windows, window_weights
+from cvsearch.windows import Windows, search_scheme
 
 RESERVED_FIELDS = (
     "pk",
@@ -95,7 +98,8 @@ class CVIndex:
     """A searchable CV collection.
 
     Args:
-        model: The :class:`CREModel` that encodes CVs and JDs and reranks (same model for add and search).
+        model: The :class:`CREModel` that encodes CVs, JDs and questions and reranks (same model for add
+            and search).
         db: Milvus Lite folder (``cvs.db``) or a Milvus server URI (``http://host:19530``).
         collection: Collection name.
         windows: Store every window of long CVs (see :mod:`cvsearch.windows`); ``None``: the opening.
@@ -449,17 +453,58 @@ class CVIndex:
 
     # ------------------------------------------------------------------ searching
 
+    def encode_queries(self, texts: Sequence[str], kind: str = "jd", batch_size: int = 32) -> np.ndarray:
+        """Vectors of JDs (``kind="jd"``) or recruiter questions (``kind="query"``) for :meth:`search`
+        and :meth:`candidates` (unit length; the model puts the kind's instruction in front).
+
+        Raises:
+            ValueError: ``kind`` is not ``jd`` or ``query``.
+
+        Example:
+            >>> index.encode_queries(["Who worked with Kubernetes at a bank?"], kind="query").shape  # doctest: +SKIP
+            (1, 384)
+        """
+        search_scheme(kind)  # an unknown kind fails here, naming the allowed ones
+        return self.model.encode(
+            list(texts), kind=kind, task=self.task, batch_size=batch_size, normalize=True
+        )
+
     def encode_jds(self, jds: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """JD vectors for :meth:`search` and :meth:`candidates` (unit length)."""
-        return self.model.encode(list(jds), kind="jd", task=self.task, batch_size=batch_size, normalize=True)
+        """JD vectors: :meth:`encode_queries` with ``kind="jd"``."""
+        return self.encode_queries(jds, "jd", batch_size)
+
+    def has_windows(self) -> bool:
+        """Whether any CV here is stored as more than one window.
+
+        The collection does not record the :class:`~cvsearch.windows.Windows` it was built with, so
+        this reads the rows: ``False`` for an index built without windows, and also for one built with
+        them whose CVs all fit in one window. Either way every window scoring then equals ``first``.
+        """
+        return self._count("chunk > 0") > 0
 
     def candidates(
-        self, jd_vector: np.ndarray, n: int = 200, exact: bool = False, scheme: str = DEFAULT_SCHEME
+        self,
+        jd_vector: np.ndarray,
+        n: int = 200,
+        exact: bool = False,
+        scheme: str | None = None,
+        kind: str = "jd",
     ) -> list[str]:
         """The ``n`` CV ids whose best vector is closest to ``jd_vector`` (ANN, or every vector when ``exact``).
 
         With the ``first`` scheme only each CV's opening (chunk 0) is searched; otherwise every window.
+        ``scheme=None`` is the default for ``kind`` (``first`` for a JD, ``max`` for a question;
+        :data:`~cvsearch.windows.DEFAULT_SCHEMES`).
+
+        Raises:
+            ValueError: An unknown ``kind`` or ``scheme``.
+
+        Example:
+            >>> question = index.encode_queries(["Who led a data team?"], kind="query")[0]  # doctest: +SKIP
+            >>> index.candidates(question, n=2, kind="query")  # every window searched  # doctest: +SKIP
+            ['cv-17', 'cv-3']
         """
+        scheme = search_scheme(kind, scheme)
         where = "chunk == 0" if scheme == "first" else "chunk >= 0"
         if exact:
             return self._exact_candidates(jd_vector, n, where)
@@ -502,14 +547,22 @@ class CVIndex:
         top_k: int = 50,
         candidates: int = 200,
         exact: bool = False,
-        scheme: str = DEFAULT_SCHEME,
+        scheme: str | None = None,
         weight: float = FIRST_MAX_WEIGHT,
         feedback_top_k: int | None = None,
         feedback_weight: float | None = None,
         hybrid: bool = False,
         jd_text: str | None = None,
+        kind: str = "jd",
     ) -> list[dict[str, Any]]:
         """Top ``candidates`` CVs by vector search, reranked by the model, best ``top_k`` returned.
+
+        ``kind`` says what is asked: a JD (``jd``, the default) or a recruiter question (``query``,
+        e.g. "Who worked with Kubernetes at a bank?"). A text is encoded with that kind's instruction,
+        and the window scoring defaults by it (:data:`~cvsearch.windows.DEFAULT_SCHEMES`): a JD reads
+        each CV's opening (``first``), a question each CV's best window (``max``), since it asks about
+        one place in the CV. On an index built without windows (one vector per CV) every scoring reads
+        the opening alone (:meth:`has_windows`).
 
         With ``hybrid``, BM25 over the stored CV texts proposes ``candidates`` CVs too; all of them
         are reranked by the model, and the final order is the reciprocal-rank fusion
@@ -520,19 +573,21 @@ class CVIndex:
         The rerank reads the stored vectors (no CV is re-encoded): ``CREModel.rerank`` scores every
         window of every candidate (BoundaryHead and candidate feedback as the checkpoint configures),
         and a CV's score and its parts are its windows' combined by ``scheme``
-        (:func:`~cvsearch.windows.window_weights`).
+        (:func:`~common.windows.window_weights`).
 
         Args:
-            jd: JD text or its vector (:meth:`encode_jds`).
+            jd: JD or question text, or its vector (:meth:`encode_queries` with the same ``kind``).
             top_k: CVs returned.
             candidates: CVs the vector search hands to the reranker.
             exact: Scan every vector instead of the HNSW index.
-            scheme: Window scoring (``first``, ``mean``, ``max``, ``first+max``).
+            scheme: Window scoring (``first``, ``mean``, ``max``, ``first+max``); ``None``: the
+                default for ``kind``.
             weight: ``w`` of ``first+max``.
             feedback_top_k: Override the checkpoint's candidate feedback ``k`` (0 = off).
             feedback_weight: Override the checkpoint's candidate feedback weight.
             hybrid: Fuse with BM25 (the collection must have been built with ``hybrid=True``).
             jd_text: The JD's text when ``jd`` is its vector (BM25 needs words).
+            kind: ``jd`` or ``query``.
 
         Returns:
             Dicts, best first: ``id``, ``score``, ``cosine``, ``boundary``, ``feedback`` (``None`` when the
@@ -541,25 +596,29 @@ class CVIndex:
             candidates) and ``bm25_rank`` (``None``: BM25 did not propose it). Never the CV text.
 
         Raises:
-            ValueError: ``top_k`` or ``candidates`` below 1, an unknown ``scheme``, or ``hybrid`` on a
-                collection built without it or without the JD text.
+            ValueError: ``top_k`` or ``candidates`` below 1, an unknown ``kind`` or ``scheme``, or
+                ``hybrid`` on a collection built without it or without the JD text.
 
         Example:
             >>> index.search("Python developer, formerly at Initech", hybrid=True)[0]["bm25_rank"]  # doctest: +SKIP
             1
+            >>> hits = index.search("Who worked with Kubernetes at a bank?", kind="query")  # scored by max  # doctest: +SKIP
+            >>> hits = index.search("Who worked with Kubernetes at a bank?", kind="query", scheme="first")  # doctest: +SKIP
         """
         if top_k < 1 or candidates < 1:
             raise ValueError(f"top_k and candidates must be at least 1, got {top_k} and {candidates}")
-        if scheme not in SCHEMES:
-            raise ValueError(f"unknown window scoring {scheme!r}; choose from {SCHEMES}")
+        scheme = search_scheme(kind, scheme)
         text = jd if isinstance(jd, str) else jd_text
         if hybrid and not self.hybrid:
             raise ValueError(self._not_hybrid())
         if hybrid and not (text and text.strip()):
             raise ValueError("a hybrid search needs the JD text for BM25: pass it as jd, or as jd_text")
-        jd_vector = self.encode_jds([jd])[0] if isinstance(jd, str) else np.asarray(jd, dtype=np.float32)
+        if isinstance(jd, str):
+            jd_vector = self.encode_queries([jd], kind)[0]
+        else:
+            jd_vector = np.asarray(jd, dtype=np.float32)
         lexical = self.bm25_candidates(text, candidates) if hybrid else []
-        ids = list(dict.fromkeys([*self.candidates(jd_vector, candidates, exact, scheme), *lexical]))
+        ids = list(dict.fromkeys([*self.candidates(jd_vector, candidates, exact, scheme, kind), *lexical]))
         if not ids:
             return []
         results = self._rerank(jd_vector, ids, scheme, weight, feedback_top_k, feedback_weight)
@@ -644,14 +703,22 @@ class CVIndex:
         return rows
 
     def recall_against_exact(
-        self, jd_vectors: np.ndarray, k: int = 50, scheme: str = DEFAULT_SCHEME
+        self, jd_vectors: np.ndarray, k: int = 50, scheme: str | None = None, kind: str = "jd"
     ) -> float:
-        """Mean share of the exact top ``k`` CVs that the ANN top ``k`` finds, over ``jd_vectors``.
+        """Mean share of the exact top ``k`` CVs that the ANN top ``k`` finds, over ``jd_vectors``
+        (candidates as :meth:`candidates` finds them for ``kind`` and ``scheme``).
+
+        Raises:
+            ValueError: An unknown ``kind`` or ``scheme``.
 
         Example:
             >>> index.recall_against_exact(index.encode_jds(["Data engineer", "Nurse"]), k=50)  # doctest: +SKIP
             1.0
+            >>> questions = index.encode_queries(["Who led a data team?"], kind="query")  # doctest: +SKIP
+            >>> index.recall_against_exact(questions, k=50, kind="query")  # every window  # doctest: +SKIP
+            1.0
         """
+        scheme = search_scheme(kind, scheme)
         shares = []
         for vector in np.asarray(jd_vectors, dtype=np.float32):
             exact = set(self.candidates(vector, k, True, scheme))

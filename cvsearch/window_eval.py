@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from common.windows import window_weights
 from cvsearch.encoding import load_model
 from cvsearch.parsing import Document
-from cvsearch.windows import Windows, expand, window_weights
+from cvsearch.windows import Windows, expand
 from eval.benchmarks import RESUME_BENCHMARKS, load_benchmark
 from eval.metrics import recall_at_k
 from eval.stats import paired_bootstrap

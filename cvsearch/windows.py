@@ -2,21 +2,14 @@
 
 The model reads the first :meth:`CREModel.token_budget` tokens of a text (256 by default) while real
 résumés run to about 1,000 tokens. :func:`split_windows` cuts a text into windows of ``size`` tokens
-that start every ``stride`` tokens; window 0 is exactly what truncation reads, so the ``first``
-scheme reproduces plain truncation. :func:`aggregate` turns the per-window scores of one CV into
-its score:
-
-* ``first``: window 0 only (truncation; the default, see docs/search.md for the measurement);
-* ``mean``: the mean over windows;
-* ``max``: the best window;
-* ``first+max``: ``(s_first + w·max(s_all)) / (1 + w)``: the opening (title, skills) counts most,
-  a strong later window adds to it; a one-window CV scores ``s_first``.
+that start every ``stride`` tokens, and a CV's score comes from its windows' by one of
+:data:`~common.windows.SCHEMES` (:mod:`common.windows`, shared with the evaluation). A JD search
+reads ``first`` (truncation) by default, a recruiter question ``max`` (see docs/search.md for the
+measurements).
 
 Example:
-    >>> import numpy as np
-    >>> scores = np.array([0.5, 0.2, 0.8])
-    >>> [round(aggregate(scores, scheme), 3) for scheme in SCHEMES]
-    [0.5, 0.5, 0.8, 0.6]
+    >>> Windows(size=128).resolve(load_model("minilm"), "cv")  # doctest: +SKIP
+    (128, 96)
 """
 
 from __future__ import annotations
@@ -25,13 +18,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from common.windows import check_scheme, cut_windows, default_stride
 from cvsearch.parsing import Document
 
-SCHEMES = ("first", "mean", "max", "first+max")
-DEFAULT_SCHEME = "first"
-FIRST_MAX_WEIGHT = 0.5
+# How a search scores a CV from its windows, by what the query is: a JD asks about the whole CV and
+# reads its opening (on unseen real résumés every other scheme lost to it); a recruiter question asks
+# about one place in it, which only its best window holds.
+DEFAULT_SCHEMES = {"jd": "first", "query": "max"}
+# What a search may be asked with: a JD, or a recruiter question (the model's ``query`` kind).
+SEARCH_KINDS = tuple(DEFAULT_SCHEMES)
+
+
+def search_scheme(kind: str, scheme: str | None = None) -> str:
+    """The window scoring of a search with ``kind`` (``jd`` or ``query``): ``scheme`` when given,
+    else :data:`DEFAULT_SCHEMES` ``[kind]``.
+
+    Raises:
+        ValueError: ``kind`` is not one of :data:`SEARCH_KINDS`, or ``scheme`` not one of
+            :data:`~common.windows.SCHEMES` (each message names the choices).
+
+    Example:
+        >>> search_scheme("jd"), search_scheme("query"), search_scheme("query", "mean")
+        ('first', 'max', 'mean')
+        >>> search_scheme("cv")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown search kind 'cv'; choose from ('jd', 'query')
+    """
+    if kind not in DEFAULT_SCHEMES:
+        raise ValueError(f"unknown search kind {kind!r}; choose from {SEARCH_KINDS}")
+    scheme = DEFAULT_SCHEMES[kind] if scheme is None else scheme
+    check_scheme(scheme)
+    return scheme
 
 
 @dataclass(frozen=True)
@@ -52,7 +70,7 @@ class Windows:
         size = room if self.size is None else self.size
         if not 1 <= size <= room:
             raise ValueError(f"window size must be 1..{room} tokens for this model and kind, got {size}")
-        stride = max(1, size * 3 // 4) if self.stride is None else self.stride
+        stride = default_stride(size) if self.stride is None else self.stride
         if not 1 <= stride <= size:
             raise ValueError(f"window stride must be 1..{size} (the window size), got {stride}")
         return size, stride
@@ -87,16 +105,7 @@ def split_windows(model: Any, text: str, size: int, stride: int) -> list[str]:
     Each window is a slice of the original text (so encoding it re-reads the same tokens); the last
     window ends at the text's end. A text of at most ``size`` tokens is one window: itself.
     """
-    return _cut(text, token_offsets(model, text), size, stride)
-
-
-def _cut(text: str, offsets: list[tuple[int, int]], size: int, stride: int) -> list[str]:
-    if len(offsets) <= size:
-        return [text]
-    starts = list(range(0, len(offsets) - size, stride)) + [len(offsets) - size]
-    starts = sorted(set(starts))
-    # Window 0 starts at character 0 so it is the exact text truncation reads.
-    return [text[(0 if s == 0 else offsets[s][0]) : offsets[s + size - 1][1]] for s in starts]
+    return cut_windows(text, token_offsets(model, text), size, stride)
 
 
 def expand(
@@ -119,44 +128,8 @@ def expand(
         long_documents += len(encoded["input_ids"][position]) > room
         pieces = [doc.text]
         if windows is not None:
-            pieces = _cut(
+            pieces = cut_windows(
                 doc.text, [tuple(span) for span in encoded["offset_mapping"][position]], size, stride
             )
         rows += [Row(doc.id, chunk, piece, doc.source, doc.metadata) for chunk, piece in enumerate(pieces)]
     return rows, long_documents
-
-
-def window_weights(
-    scores: np.ndarray, scheme: str = DEFAULT_SCHEME, weight: float = FIRST_MAX_WEIGHT
-) -> np.ndarray:
-    """How much each window of one CV counts: the CV's score is ``weights @ scores``.
-
-    Weights rather than a number, so the parts of a reranked score (cosine, boundary, feedback) can be
-    combined with the same weights and still add up to the CV's score.
-
-    Raises:
-        ValueError: Unknown ``scheme``, no scores, or a non-finite score (never ranked silently).
-
-    Example:
-        >>> window_weights(np.array([0.5, 0.2, 0.8]), "first+max", weight=1.0).tolist()
-        [0.5, 0.0, 0.5]
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown window scoring {scheme!r}; choose from {SCHEMES}")
-    if scores.ndim != 1 or scores.size == 0 or not np.isfinite(scores).all():
-        raise ValueError(f"window scores must be finite and non-empty, got {scores.tolist()}")
-    weights = np.zeros_like(scores)
-    if scheme == "mean":
-        weights[:] = 1 / scores.size
-        return weights
-    if scheme in ("max", "first+max"):
-        weights[int(scores.argmax())] += weight if scheme == "first+max" else 1.0
-    if scheme in ("first", "first+max"):
-        weights[0] += 1.0
-    return weights / weights.sum()
-
-
-def aggregate(scores: np.ndarray, scheme: str = DEFAULT_SCHEME, weight: float = FIRST_MAX_WEIGHT) -> float:
-    """One CV's score from its window scores (in window order); see :func:`window_weights`."""
-    return float(window_weights(scores, scheme, weight) @ np.asarray(scores, dtype=np.float64))

@@ -45,6 +45,7 @@ import torch
 
 from common.chat import ALLOW_OPENAI_API_FLAG, GeneratorError, default_answer_cache_dir, get_generator
 from common.fusion import RRF_K
+from common.windows import SCHEMES
 from cre.configuration_cre import check_feedback
 from eval.benchmarks import (
     BENCHMARKS,
@@ -122,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--hybrid",
         action="store_true",
         help="also each model row fused with BM25 by reciprocal rank (k 60), named '<row> + bm25 (rrf)'",
+    )
+    compare.add_argument(
+        "--windows",
+        choices=SCHEMES,
+        help="also read the CVs of global benchmarks (recruiter questions) in windows, each CV scored from "
+        "its windows by this scheme: rows '<model> [windows <scheme>]'",
     )
     compare.add_argument("--boundary-weight", type=float, help="λ for boundary-aware rows (default: model's)")
     compare.add_argument(
@@ -285,6 +292,7 @@ def run_compare(args: argparse.Namespace) -> dict:
         feedback=feedback,
         bm25=args.bm25,
         hybrid=args.hybrid,
+        windows=args.windows,
     )
     reference = args.reference or args.models[0]
     settings = {
@@ -294,6 +302,7 @@ def run_compare(args: argparse.Namespace) -> dict:
         "boundary_weight": args.boundary_weight,
         "feedback": list(feedback) if feedback else None,
         "hybrid": {"rrf_k": RRF_K, "depth": RRF_DEPTH} if args.hybrid else None,
+        "windows": args.windows,
         "reference": reference,
         "suite_references": references,
         "bootstrap_samples": args.bootstrap_samples,

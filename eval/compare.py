@@ -75,6 +75,7 @@ def run_models(
     feedback: tuple[int, float] | None = None,
     bm25: bool = False,
     hybrid: bool = False,
+    windows: str | None = None,
 ) -> tuple[list[RunResult], dict[str, float], dict[str, str]]:
     """Evaluate each model on each benchmark, loading one model at a time to bound memory.
 
@@ -82,7 +83,9 @@ def run_models(
     ``(k, w)`` applies candidate feedback to every model's local pools (``None``: each model's own).
     Local pools always get the BM25 pool-order row; ``bm25`` adds a BM25 row on global benchmarks.
     ``hybrid`` gives every model row a twin fused with BM25 by reciprocal rank
-    (:func:`eval.runner.hybrid_row`); BM25 runs once per benchmark for both.
+    (:func:`eval.runner.hybrid_row`); BM25 runs once per benchmark for both. ``windows`` (a scheme of
+    :data:`common.windows.SCHEMES`) adds each model's ``[windows <scheme>]`` row on global benchmarks of
+    CVs (:func:`eval.runner.evaluate`).
 
     Returns:
         ``(results, load_seconds per spec, failures per spec)``.
@@ -115,6 +118,7 @@ def run_models(
                 show_progress,
                 feedback,
                 lexical[benchmark.name] if hybrid else None,
+                windows,
             )
             results.extend(rows)
             logger.info("%s on %s: %.1f s, %s", spec, benchmark.name, rows[0].seconds, rows[0].metrics)

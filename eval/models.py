@@ -34,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from common.backbones import is_cre_checkpoint, resolve_backbone
+from common.windows import cut_windows, default_stride
 from cre.configuration_cre import INPUT_KINDS
 from eval.cache import EmbeddingCache, default_embedding_cache_dir, readable_name
 
@@ -96,6 +97,21 @@ class Encoder:
         """``s_boundary`` of one query against each document (only when :attr:`has_boundary_head`)."""
         raise NotImplementedError(f"{self.name} has no BoundaryHead")
 
+    def windows(self, texts: list[str], kind: str) -> list[list[str]]:
+        """Each text cut into the windows this model reads whole (:func:`common.windows.cut_windows`:
+        as many tokens as the model reads after its instruction, a new window every three quarters of
+        that), as the search tool cuts them; a short text is one window, itself."""
+        tokenizer, size = self._reader(kind)
+        offsets = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [
+            cut_windows(text, [tuple(span) for span in spans], size, default_stride(size))
+            for text, spans in zip(texts, offsets["offset_mapping"], strict=True)
+        ]
+
+    def _reader(self, kind: str) -> tuple[Any, int]:
+        """The model's tokenizer, and how many tokens of a ``kind`` text the model reads."""
+        raise NotImplementedError(f"{self.name} cannot read texts in windows")
+
 
 class SentenceTransformerEncoder(Encoder):
     """A ``SentenceTransformer``; ``kind`` is ignored (such models take no instructions)."""
@@ -112,6 +128,10 @@ class SentenceTransformerEncoder(Encoder):
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
+
+    def _reader(self, kind: str) -> tuple[Any, int]:
+        tokenizer = self.model.tokenizer
+        return tokenizer, self.model.max_seq_length - tokenizer.num_special_tokens_to_add()
 
 
 class CREEncoder(Encoder):
@@ -161,6 +181,10 @@ class CREEncoder(Encoder):
             max_length=self.max_length,
             task=self.task,
         )
+
+    def _reader(self, kind: str) -> tuple[Any, int]:
+        instruction = self.model.tokenize([""], kind=kind, max_length=self.max_length)["input_ids"][0]
+        return self.model.tokenizer, self.model.token_budget(self.max_length) - len(instruction)
 
     def boundary_scores(self, query_vector: np.ndarray, doc_vectors: np.ndarray) -> np.ndarray:
         if not self.has_boundary_head:

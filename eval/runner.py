@@ -110,6 +110,7 @@ def evaluate(
     show_progress: bool = False,
     feedback: tuple[int, float] | None = None,
     lexical: Mapping[str, Sequence[str]] | None = None,
+    windows: str | None = None,
 ) -> list[RunResult]:
     """Evaluate ``encoder`` with the benchmark's protocol.
 
@@ -124,6 +125,8 @@ def evaluate(
             uses the model's configured feedback (CRE models; off for others).
         lexical: BM25's rankings (:func:`bm25_rankings`): each row then gets a twin
             (:func:`hybrid_row`) fusing it with them by reciprocal rank. ``None``: no hybrid rows.
+        windows: A scheme of :data:`common.windows.SCHEMES`: on a global benchmark of CVs, also the row
+            ``<model> [windows <scheme>]`` reading every CV in windows (``encoder.windows``).
 
     Returns:
         The cosine row; for local pools also the row with candidate feedback when it is on, the
@@ -150,6 +153,18 @@ def evaluate(
             **kinds,
         )
         runs[name] = {qid: ranked(docs) for qid, docs in dense.items()}
+        if windows is not None and benchmark.doc_kind == "cv":
+            read = global_rankings(
+                encoder,
+                benchmark.dataset,
+                depth,
+                exclude_self=benchmark.exclude_self,
+                batch_size=batch_size,
+                show_progress=show_progress,
+                windows=windows,
+                **kinds,
+            )
+            runs[f"{name} [windows {windows}]"] = {qid: ranked(docs) for qid, docs in read.items()}
     elif benchmark.protocol == "local":
         top_k, feedback_weight = feedback if feedback is not None else default_feedback(encoder)
         scored = score_pools(

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.windows import aggregate, window_weights
 from cvsearch.cli import main
 from cvsearch.demo import PROFILES, write_demo_corpus
 from cvsearch.encoding import EncodedCorpus, encode_corpus
 from cvsearch.parsing import Document, InputError, RunReport, read_documents
 from cvsearch.store import CVIndex
-from cvsearch.windows import Windows, aggregate, split_windows, text_room, window_weights
+from cvsearch.windows import Windows, split_windows, text_room
 from tests.conftest import WORDS
 from tests.train_support import REPO_ROOT, accelerate_launch, run_python, subprocess_env
 
@@ -420,6 +421,104 @@ def test_hybrid_on_an_index_built_without_it_asks_to_reindex_and_long_texts_are_
     assert "python python" not in str(error.value) and hybrid.count()["cvs"] == 0
 
 
+# ---------------------------------------------------------------------- recruiter questions
+
+# A question in the tiny vocabulary, short enough to be read whole after its instruction.
+ASKED = cv_text(500, 16)
+
+
+@pytest.fixture
+def question_checkpoint(tiny_cre, tmp_path_factory) -> Path:
+    """A saved tiny CRE checkpoint whose JD and question instructions differ, as a trained CRE's can."""
+    model = tiny_cre("encoder", max_length=24, instructions={"jd": "lead : ", "query": "intern : "})
+    folder = tmp_path_factory.mktemp("tiny-cre-questions")
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def question_model(question_checkpoint):
+    from cvsearch.encoding import load_model
+
+    return load_model(str(question_checkpoint))
+
+
+def answered_late(count: int = 12, target: int = 5) -> list[Document]:
+    """Random CVs, the ``target``-th ending with :data:`ASKED`: only its last window answers it."""
+    docs = documents(count)
+    docs[target] = Document(docs[target].id, f"{docs[target].text} {ASKED}", docs[target].source, {})
+    return docs
+
+
+def test_a_search_kind_other_than_jd_or_query_is_refused(question_model, tmp_path):
+    index = CVIndex(question_model, db=tmp_path / "cvs.db")
+    index.add(documents(3), progress=False)
+    vector = index.encode_jds([ASKED])[0]
+    refused = r"unknown search kind 'cv'; choose from \('jd', 'query'\)"
+    for call in (
+        lambda: index.search(ASKED, kind="cv"),
+        lambda: index.search(vector, kind="cv", scheme="max"),  # an explicit scheme does not skip it
+        lambda: index.encode_queries([ASKED], kind="cv"),
+        lambda: index.candidates(vector, 2, kind="cv"),
+        lambda: index.recall_against_exact(vector[None], k=2, kind="cv"),
+    ):
+        with pytest.raises(ValueError, match=refused):
+            call()
+    with pytest.raises(ValueError, match="unknown window scoring 'median'"):
+        index.search(ASKED, kind="query", scheme="median")
+
+
+def test_a_question_is_encoded_with_the_query_instruction(question_model, tmp_path):
+    index = CVIndex(question_model, db=tmp_path / "cvs.db", windows=Windows(stride=8))
+    index.add(answered_late(), progress=False)
+    as_question, as_jd = (
+        question_model.encode([ASKED], kind=kind, task=index.task, normalize=True) for kind in ("query", "jd")
+    )
+    assert np.abs(as_question - as_jd).max() > 1e-3  # the two instructions make different vectors
+    np.testing.assert_allclose(index.encode_queries([ASKED], kind="query"), as_question, atol=1e-6)
+    np.testing.assert_allclose(index.encode_queries([ASKED]), as_jd, atol=1e-6)
+    np.testing.assert_allclose(index.encode_jds([ASKED]), as_jd, atol=1e-6)
+    # The search encodes the text as a question: its hits are those of the question's vector.
+    by_text = index.search(ASKED, top_k=12, candidates=12, kind="query")
+    by_question = index.search(as_question[0], top_k=12, candidates=12, kind="query")
+    by_jd_vector = index.search(as_jd[0], top_k=12, candidates=12, kind="query")
+    assert [(h["id"], h["score"]) for h in by_text] == [(h["id"], h["score"]) for h in by_question]
+    assert [h["score"] for h in by_text] != pytest.approx([h["score"] for h in by_jd_vector], abs=1e-6)
+
+
+def test_the_window_scoring_defaults_by_kind_and_an_explicit_one_wins(question_model, tmp_path):
+    index = CVIndex(question_model, db=tmp_path / "cvs.db", windows=Windows(stride=8))
+    index.add(answered_late(), progress=False)
+    windows = len(stored(index, "cv-5"))
+    assert windows > 1 and index.has_windows()
+
+    def search(**options) -> list[tuple[str, int]]:
+        return [(h["id"], h["windows"]) for h in index.search(ASKED, top_k=12, candidates=12, **options)]
+
+    # A question reads each CV's best window: the CV whose last window holds the answer comes first.
+    question = search(kind="query")
+    assert question == search(kind="query", scheme="max") and question[0] == ("cv-5", windows)
+    # A JD reads each CV's opening (window 0 only), where cv-5 holds nothing of it.
+    jd = search(kind="jd")
+    assert jd == search() == search(kind="jd", scheme="first")
+    assert jd[0][0] != "cv-5" and {count for _, count in jd} == {1}
+    # An explicit scheme wins over the kind's default, both ways.
+    assert search(kind="query", scheme="first")[0][0] != "cv-5"
+    assert {count for _, count in search(kind="query", scheme="first")} == {1}
+    assert search(kind="jd", scheme="max")[0] == ("cv-5", windows)
+    # Candidates follow the same default: a question searches every window, a JD the openings.
+    question_vector, jd_vector = index.encode_queries([ASKED], "query")[0], index.encode_jds([ASKED])[0]
+    assert index.candidates(question_vector, 1, kind="query") == ["cv-5"]
+    assert index.candidates(question_vector, 1, kind="query", scheme="first") != ["cv-5"]
+    assert index.candidates(jd_vector, 1) != ["cv-5"]
+    assert index.recall_against_exact(question_vector[None], k=5, kind="query") == 1.0
+    # Without windows every CV is one vector, and the index says so.
+    plain = CVIndex(question_model, db=tmp_path / "cvs.db", collection="plain")
+    plain.add(answered_late(), progress=False)
+    assert not plain.has_windows()
+    assert {h["windows"] for h in plain.search(ASKED, top_k=12, candidates=12, kind="query")} == {1}
+
+
 # ---------------------------------------------------------------------- command line
 
 
@@ -538,6 +637,45 @@ def test_cli_hybrid_index_search_and_delete(checkpoint, tmp_path, capsys, monkey
     assert main(["search", QUESTION, "--hybrid", *common[:2], "--db", "dense.db"]) == 2
     err = capsys.readouterr().err
     assert "re-index the CVs with `cre index --hybrid`" in err and "Traceback" not in err
+
+
+def test_cli_search_kind_query_scores_by_the_best_window_and_warns_without_windows(
+    question_checkpoint, question_model, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    write(
+        tmp_path / "cvs.jsonl",
+        "".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in answered_late()),
+    )
+    common = ["--model", str(question_checkpoint)]
+    for db, options in (("cvs.db", ["--windows", "--stride", "8"]), ("plain.db", [])):
+        assert main(["index", "cvs.jsonl", "--id-field", "id", *options, *common, "--db", db]) == 0
+    capsys.readouterr()
+
+    def search(db: str, *options: str) -> tuple[list[dict], list[str]]:
+        assert main(["search", ASKED, "--top-k", "12", *options, *common, "--db", db]) == 0
+        out, err = capsys.readouterr()
+        return [json.loads(line) for line in out.splitlines()], [
+            line for line in err.splitlines() if line.startswith("cre search: warning:")
+        ]
+
+    hits, warned = search("cvs.db", "--kind", "query")
+    assert warned == [] and hits[0]["id"] == "cv-5" and hits[0]["windows"] > 1
+    assert list(hits[0])[:9] == "jd rank id score cosine boundary feedback source windows".split()
+    expected = CVIndex(question_model, db=tmp_path / "cvs.db").search(ASKED, top_k=12, kind="query")
+    assert [(h["id"], h["score"]) for h in hits] == [(h["id"], pytest.approx(h["score"])) for h in expected]
+    jd_hits, warned = search("cvs.db")  # a JD: the openings only
+    assert warned == [] and jd_hits[0]["id"] != "cv-5" and {h["windows"] for h in jd_hits} == {1}
+    first, _ = search("cvs.db", "--kind", "query", "--scoring", "first")  # an explicit scoring wins
+    assert first[0]["id"] != "cv-5" and {h["windows"] for h in first} == {1}
+
+    plain, warned = search("plain.db", "--kind", "query")
+    assert len(plain) == 12 and len(warned) == 1
+    assert "recruiter questions are answered better by an index built with `cre index --windows`" in warned[0]
+    assert search("plain.db")[1] == []  # JDs read the opening anyway: no warning
+    with pytest.raises(SystemExit) as stop:
+        main(["search", ASKED, "--kind", "cv", *common, "--db", "cvs.db"])
+    assert stop.value.code == 2 and "invalid choice: 'cv'" in capsys.readouterr().err
 
 
 def test_cli_bad_input_is_one_line_error(checkpoint, tmp_path, capsys):

@@ -332,3 +332,23 @@ def test_tasks_without_an_adapter_share_the_base_weights_and_one_cache(tiny_cre,
     np.testing.assert_array_equal(title.encode(texts, "jd"), jd_jd.encode(texts, "jd"))
     base = model.encode(texts, kind="jd", task="jd-jd", max_length=32)
     np.testing.assert_allclose(title.encode(texts, "jd"), base, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_st", "tiny_cre"])
+def test_windows_start_with_what_truncation_reads_and_reach_the_end(fixture, request, tmp_path):
+    encoder = load_encoder(str(request.getfixturevalue(fixture)), max_length=16, cache_dir=None)
+    words = "python developer who cooks for the nurse team and writes java for chefs".split()
+    long_text, short_text = " ".join(words * 3), "python developer"
+    long_windows, short_windows = encoder.windows([long_text, short_text], kind="cv")
+    assert short_windows == [short_text]
+    assert len(long_windows) > 2 and long_text.endswith(long_windows[-1])
+    assert all(window in long_text for window in long_windows)
+    # Window 0 is exactly what the model reads of the whole text: the same vector.
+    np.testing.assert_allclose(
+        encoder.encode([long_windows[0]], kind="cv"), encoder.encode([long_text], kind="cv"), atol=1e-6
+    )
+    # Every window fits: encoding it whole or with a larger budget gives the same vector.
+    wider = load_encoder(str(request.getfixturevalue(fixture)), max_length=64, cache_dir=None)
+    np.testing.assert_allclose(
+        encoder.encode(long_windows, kind="cv"), wider.encode(long_windows, kind="cv"), atol=1e-5
+    )

@@ -287,3 +287,33 @@ def test_boundary_diagnostic_on_pool_pairs(dataset):
     assert report["auc"] == pytest.approx(roc_auc(boundary, mismatch)) and "cosine_auc" in report
     perfect = boundary_diagnostic(np.array([0.9, 0.8, 0.2, 0.1]), np.array([1, 1, 0, 0]))
     assert perfect["auc"] == 1.0 and perfect["cohens_d"] == pytest.approx(0.7 / np.sqrt(0.005))
+
+
+class TwoWordEncoder(BagOfWordsEncoder):
+    """Reads the first two words of a text, as a model reads its first tokens; windows of two words."""
+
+    def encode(self, texts, kind, batch_size=32, show_progress=False):
+        return super().encode([" ".join(t.split()[:2]) for t in texts], kind, batch_size, show_progress)
+
+    def windows(self, texts, kind):
+        return [[" ".join(t.split()[i : i + 2]) for i in range(0, max(len(t.split()), 1), 2)] for t in texts]
+
+
+def test_windowed_rows_read_the_whole_cv_and_first_reproduces_truncation():
+    # The answer to the question sits in cv-long's second window, which truncation never reads; what
+    # truncation reads of cv-other half answers it.
+    corpus = {"cv-other": "python chef", "cv-long": "java senior python python", "cv-nurse": "nurse"}
+    data = IRDataset.from_dicts({"q": "python"}, corpus, {"q": {"cv-long": 1}})
+    questions = Benchmark("questions", data, "global", {"recall": [1]}, query_kind="query", doc_kind="cv")
+    jds = Benchmark("jd-jd", data, "global", {"recall": [1]}, query_kind="jd", doc_kind="jd")
+    rows = {
+        row.model: row.metrics["recall@1"] for row in evaluate(TwoWordEncoder(), questions, windows="max")
+    }
+    assert rows == {"bow": 0.0, "bow [windows max]": 1.0}
+    first = evaluate(TwoWordEncoder(), questions, windows="first")
+    assert first[0].per_query == first[1].per_query  # window 0 is what truncation reads
+    assert [row.model for row in evaluate(TwoWordEncoder(), jds, windows="max")] == ["bow"]
+    with pytest.raises(ValueError, match="unknown window scoring 'median'"):
+        evaluate(TwoWordEncoder(), questions, windows="median")
+    results, _, _ = run_models(["bow"], [questions], lambda spec: TwoWordEncoder(), windows="max")
+    assert [r.model for r in results] == ["bow", "bow [windows max]"]
