@@ -109,7 +109,8 @@ def zero_shot_reference(spec: str) -> str:
 
 
 def _row_on(by_key: Mapping[tuple[str, str], RunResult], row: str, benchmark: str) -> RunResult | None:
-    """``row``'s result on ``benchmark``, else its model's plain row (variants exist on local pools only)."""
+    """``row``'s result on ``benchmark``, else its model's plain row (a variant exists only on the
+    benchmarks it changes: boundary and feedback on local pools, windows on recruiter questions)."""
     return by_key.get((row, benchmark)) or by_key.get((base_row(row), benchmark))
 
 
@@ -198,7 +199,8 @@ def suite_contrast(
 
 def average_rows(results: Sequence[RunResult], rows: Sequence[str], name: str) -> list[RunResult]:
     """One row ``name`` whose per-query scores are the mean over ``rows`` (e.g. a recipe's seeds), on the
-    benchmarks every one of them was scored on.
+    benchmarks every one of them was scored on (a variant row by its model's plain row where the variant
+    does not exist, as in :func:`suite_contrast`).
 
     A recipe is judged by its mean over seeds: the contrast of this row with a reference is the mean of
     the seeds' contrasts, and its bootstrap interval (over queries) reflects the queries, not the seeds.
@@ -219,7 +221,7 @@ def average_rows(results: Sequence[RunResult], rows: Sequence[str], name: str) -
         raise ValueError(f"no rows {unknown} to average")
     averaged = []
     for benchmark in dict.fromkeys(r.benchmark for r in results):
-        members = [by_key.get((row, benchmark)) for row in rows]
+        members = [_row_on(by_key, row, benchmark) for row in rows]
         if any(member is None for member in members):
             continue
         if any(member.query_ids != members[0].query_ids for member in members):

@@ -24,6 +24,7 @@ from eval.suite import (
     MAIN_METRICS,
     SUITE,
     SuiteBenchmark,
+    average_rows,
     recipe_is_acceptable,
     references_for,
     suite_contrast,
@@ -217,6 +218,23 @@ def test_variant_rows_take_their_model_row_where_the_variant_does_not_exist():
         ("ckpt [cos+1·feedback@3]", "base"),
         ("ckpt [cos+1·feedback@3]", "ckpt"),
     ]
+
+
+def test_a_variant_averaged_over_seeds_takes_each_seeds_row_where_the_variant_does_not_exist():
+    results = [
+        *toy_results(),
+        result("ckpt2", "a", [0.0, 0.5, 1.0, 0.5]),
+        result("ckpt2", "b", [0.0, 0.0, 0.0]),
+    ]
+    results.append(result("ckpt2 [cos+1·feedback@3]", "b", [1.0, 1.0, 0.0]))
+    mean = {
+        r.benchmark: r
+        for r in average_rows(results, ["ckpt [cos+1·feedback@3]", "ckpt2 [cos+1·feedback@3]"], "m")
+    }
+    assert mean["a"].per_query["m@1"].tolist() == [0.25, 0.75, 1.0, 0.5]  # the seeds' plain rows on a
+    assert mean["b"].per_query["m@1"].tolist() == [1.0, 1.0, 0.5]  # their variants on b
+    contrast = suite_contrast([*results, *mean.values()], "m", "base", TOY_SUITE, samples=100)
+    assert contrast["missing"] == [] and contrast["benchmarks"]["a"]["delta"] == pytest.approx(0.125)
 
 
 def test_hybrid_rows_are_contrasted_with_the_reference_and_with_the_dense_row_they_fuse():
