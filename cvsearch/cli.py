@@ -240,8 +240,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.kind == "query" and not index.has_windows():
         print(
             f"cre search: warning: no CV in {args.db} (collection {args.collection!r}) is stored as more "
-            "than one window, so every scoring reads only each CV's opening; recruiter questions are "
-            "answered better by an index built with `cre index --windows`",
+            "than one window, so only each CV's opening is searched: index with `cre index --windows` "
+            "to answer questions about the rest of long CVs (built so already, every CV fits one window)",
             file=sys.stderr,
         )
     rows: list[dict[str, Any]] = []

@@ -671,7 +671,7 @@ def test_cli_search_kind_query_scores_by_the_best_window_and_warns_without_windo
 
     plain, warned = search("plain.db", "--kind", "query")
     assert len(plain) == 12 and len(warned) == 1
-    assert "recruiter questions are answered better by an index built with `cre index --windows`" in warned[0]
+    assert "only each CV's opening is searched: index with `cre index --windows`" in warned[0]
     assert search("plain.db")[1] == []  # JDs read the opening anyway: no warning
     with pytest.raises(SystemExit) as stop:
         main(["search", ASKED, "--kind", "cv", *common, "--db", "cvs.db"])
