@@ -143,28 +143,21 @@ def evaluate(
     runs: dict[str, dict[str, dict[str, float]]] = {}
     if benchmark.protocol == "global":
         depth = benchmark.top_k if lexical is None else max(benchmark.top_k, RRF_DEPTH)
-        dense = global_rankings(
-            encoder,
-            benchmark.dataset,
-            depth,
-            exclude_self=benchmark.exclude_self,
-            batch_size=batch_size,
-            show_progress=show_progress,
-            **kinds,
-        )
-        runs[name] = {qid: ranked(docs) for qid, docs in dense.items()}
+        readings = {name: None}  # row -> window scheme (None: each document's opening)
         if windows is not None and benchmark.doc_kind == "cv":
-            read = global_rankings(
+            readings[f"{name} [windows {windows}]"] = windows
+        for row, scheme in readings.items():
+            dense = global_rankings(
                 encoder,
                 benchmark.dataset,
                 depth,
                 exclude_self=benchmark.exclude_self,
                 batch_size=batch_size,
                 show_progress=show_progress,
-                windows=windows,
+                windows=scheme,
                 **kinds,
             )
-            runs[f"{name} [windows {windows}]"] = {qid: ranked(docs) for qid, docs in read.items()}
+            runs[row] = {qid: ranked(docs) for qid, docs in dense.items()}
     elif benchmark.protocol == "local":
         top_k, feedback_weight = feedback if feedback is not None else default_feedback(encoder)
         scored = score_pools(

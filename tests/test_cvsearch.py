@@ -33,18 +33,18 @@ def cv_text(n: int, words: int = 20) -> str:
     return " ".join(np.random.default_rng(n).choice(VOCABULARY, words))
 
 
+def saved_tiny_cre(tiny_cre, tmp_path_factory, **config) -> Path:
+    """A tiny CRE encoder (24 tokens) with ``config``, saved as a checkpoint folder."""
+    folder = tmp_path_factory.mktemp("tiny-cre")
+    tiny_cre("encoder", max_length=24, **config).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
 def checkpoint(tiny_cre, tmp_path_factory) -> Path:
     """A saved tiny CRE checkpoint with a trained-flag BoundaryHead and candidate feedback on."""
-    model = tiny_cre(
-        "encoder",
-        max_length=24,
-        boundary={"enabled": True, "trained": True},
-        feedback={"top_k": 2, "weight": 0.5},
-    )
-    folder = tmp_path_factory.mktemp("tiny-cre")
-    model.save_pretrained(folder)
-    return folder
+    boundary, feedback = {"enabled": True, "trained": True}, {"top_k": 2, "weight": 0.5}
+    return saved_tiny_cre(tiny_cre, tmp_path_factory, boundary=boundary, feedback=feedback)
 
 
 @pytest.fixture
@@ -430,10 +430,7 @@ ASKED = cv_text(500, 16)
 @pytest.fixture
 def question_checkpoint(tiny_cre, tmp_path_factory) -> Path:
     """A saved tiny CRE checkpoint whose JD and question instructions differ, as a trained CRE's can."""
-    model = tiny_cre("encoder", max_length=24, instructions={"jd": "lead : ", "query": "intern : "})
-    folder = tmp_path_factory.mktemp("tiny-cre-questions")
-    model.save_pretrained(folder)
-    return folder
+    return saved_tiny_cre(tiny_cre, tmp_path_factory, instructions={"jd": "lead : ", "query": "intern : "})
 
 
 @pytest.fixture
