@@ -107,6 +107,28 @@ def test_symmetric_r2_loss_adds_each_cv_picking_its_own_jd():
     torch.testing.assert_close(both_ways, one_way + cv_to_jd)
 
 
+def test_pair_steps_take_their_own_temperature_and_a_temperature_must_be_positive():
+    torch.manual_seed(0)
+    embeddings = {name: torch.randn(4, 8) for name in ("query", "positive")}
+    accelerator = Accelerator(cpu=True)
+    shared = R2Objective(None, R2Recipe(temperature=0.1)).loss(embeddings, accelerator)
+    objective = R2Objective(None, R2Recipe(temperature=0.1, pair_temperature=0.05))
+    torch.testing.assert_close(objective.loss(embeddings, accelerator), shared)  # triplets keep τ
+    pairs = objective.loss(embeddings, accelerator, temperature=objective.recipe.pair_temperature)
+    torch.testing.assert_close(
+        pairs, R2Objective(None, R2Recipe(temperature=0.05)).loss(embeddings, accelerator)
+    )
+    assert float(pairs) != pytest.approx(float(shared))
+    # A question step of the objective uses the pair temperature.
+    leaves = {name: value.clone().requires_grad_() for name, value in embeddings.items()}
+    objective.encoder = lambda model, fields, device: leaves
+    batch = MicroBatch("questions", [{"query": "q", "positive": "p"}] * 4)
+    assert objective.pairs(None, batch, accelerator)["loss"] == pytest.approx(float(pairs))
+    for bad in ({"temperature": 0.0}, {"pair_temperature": -0.05}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be > 0"):
+            R2Recipe(**bad)
+
+
 def test_jd_cv_loss_ranks_jds_to_cvs_and_back_and_adds_the_weighted_anchors():
     jds, cvs = E[:2], E[:2]  # each JD identical to its CV, orthogonal to the other
     one_way = math.log(1 + math.exp(-1))  # τ 1: -log(e / (e + 1))

@@ -158,6 +158,9 @@ class R2Recipe:
         title_steps: Steps of the title-normalisation task: a job title must pick its occupation.
         pair_batch_size: The pair tasks' micro-batch: their texts are short, so a batch holds more of
             them for the same cost, and more in-batch negatives.
+        pair_temperature: ``τ`` of the pair tasks (``None``: ``temperature``). One softmax for both
+            tasks trades them: a softer one lifts the JD–CV triplets' top of the list and costs the
+            questions (eval/results/devsuite_tasks.md).
     """
 
     steps: int | None = option(
@@ -201,8 +204,15 @@ class R2Recipe:
         0, "optimizer steps on job titles → occupations (titles.jsonl), between the JD–CV steps"
     )
     pair_batch_size: int = option(32, "pairs per process per micro-batch of the question and title steps")
+    pair_temperature: float | None = option(
+        None, "softmax temperature τ of the question and title steps (default: --temperature)"
+    )
 
     def __post_init__(self):
+        for name in ("temperature", "pair_temperature"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 (logits are cos / τ), got {value}")
         for name in ["steps", *(task.steps_option for task in PAIR_TASKS.values())]:
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
@@ -349,7 +359,8 @@ class R2Objective:
         when gathered) — :func:`train.losses.jd_cv_loss` without hard negatives or anchors, in one pass
         (the pairs are short, so ``cache_chunk`` does not apply)."""
         fields = batch_fields(batch.examples, PAIR_TASKS[batch.stage].kinds)
-        loss = self.loss(self.encoder(model, fields, accelerator.device), accelerator)
+        embeddings = self.encoder(model, fields, accelerator.device)
+        loss = self.loss(embeddings, accelerator, temperature=self.recipe.pair_temperature)
         accelerator.backward(loss)
         return {"loss": float(loss.detach())}
 
@@ -368,10 +379,11 @@ class R2Objective:
         embeddings: dict[str, torch.Tensor],
         accelerator: Accelerator,
         anchors: dict[str, torch.Tensor] | None = None,
+        temperature: float | None = None,
     ) -> torch.Tensor:
         """:func:`train.losses.jd_cv_loss` on this batch, its candidates gathered across processes when
         ``recipe.gather`` (``anchors``: field -> the frozen base's embeddings; a pair task's batch has no
-        ``negative``)."""
+        ``negative``; ``temperature``: τ instead of ``recipe.temperature``)."""
         positives, negatives, offset = embeddings["positive"], embeddings.get("negative"), 0
         queries = embeddings["query"] if self.recipe.symmetric else None
         if self.recipe.gather:
@@ -383,7 +395,7 @@ class R2Objective:
             embeddings["positive"],
             positives,
             negatives,
-            self.recipe.temperature,
+            self.recipe.temperature if temperature is None else temperature,
             offset,
             pool_queries=queries,
             anchored=[(embeddings[name], targets) for name, targets in (anchors or {}).items()],
