@@ -703,10 +703,3 @@ def test_cre_export_hands_its_options_to_the_export(capsys):
     assert stop.value.code == 0
     assert "--format" in capsys.readouterr().out
     assert main(["export", "/nonexistent-checkpoint", "/tmp/never-written"]) != 0
-
-
-def test_python_m_cvsearch_runs_the_cre_command(tmp_path):
-    run_python("-m", "cvsearch", "demo-corpus", str(tmp_path / "demo"))
-    assert len(list((tmp_path / "demo").iterdir())) == 9
-    usage = run_python("-m", "cvsearch", "search", "--help").stdout
-    assert "--kind {jd,query}" in usage
