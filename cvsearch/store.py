@@ -618,7 +618,7 @@ class CVIndex:
         else:
             jd_vector = np.asarray(jd, dtype=np.float32)
         lexical = self.bm25_candidates(text, candidates) if hybrid else []
-        ids = list(dict.fromkeys([*self.candidates(jd_vector, candidates, exact, scheme, kind), *lexical]))
+        ids = list(dict.fromkeys([*self.candidates(jd_vector, candidates, exact, scheme), *lexical]))
         if not ids:
             return []
         results = self._rerank(jd_vector, ids, scheme, weight, feedback_top_k, feedback_weight)

@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+from common.windows import SCHEMES, aggregate, document_scores
 from eval.benchmarks import Benchmark
 from eval.boundary import (
     boundary_diagnostic,
@@ -297,6 +298,22 @@ class TwoWordEncoder(BagOfWordsEncoder):
 
     def windows(self, texts, kind):
         return [[" ".join(t.split()[i : i + 2]) for i in range(0, max(len(t.split()), 1), 2)] for t in texts]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_scores_of_many_documents_at_once_equal_each_documents_own(scheme):
+    rng = np.random.default_rng(0)
+    counts = [1, 3, 2, 5, 1]
+    starts = np.cumsum([0, *counts[:-1]])
+    scores = rng.uniform(-1, 1, size=(4, sum(counts)))
+    expected = [
+        [
+            aggregate(row[start : start + count], scheme, 0.7)
+            for start, count in zip(starts, counts, strict=True)
+        ]
+        for row in scores
+    ]
+    np.testing.assert_allclose(document_scores(scores, starts, scheme, 0.7), expected)
 
 
 def test_windowed_rows_read_the_whole_cv_and_first_reproduces_truncation():
