@@ -91,3 +91,14 @@ def test_generated_help_lists_every_recipe_flag():
     text = r1.build_parser().format_help()
     for flag in ("--card-steps", "--profile-teacher-rt", "--weight-distill", "--structure-temperature"):
         assert flag in text
+
+
+def test_a_round_refuses_an_invalid_recipe_like_a_bad_flag(capsys):
+    for flags, message in (
+        (["--pair-temperature", "-1"], "error: pair_temperature must be > 0"),
+        (["--question-steps", "-2"], "error: question_steps must be ≥ 0, got -2"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            r2.main([*PATHS, *flags])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and message in err and err.startswith("usage:")

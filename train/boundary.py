@@ -48,7 +48,7 @@ from eval.boundary import roc_auc
 from train.checkpoint import add_hub_arguments, push_checkpoint, save_checkpoint
 from train.data import TrainingDataError, read_records, report_data_errors
 from train.loop import setup_logging
-from train.recipes import add_recipe_arguments, option, recipe_from_args
+from train.recipes import add_recipe_arguments, option, parse_recipe
 from train.synth.matching import normalize
 from train.synth.text import content_words, extract_anchor
 
@@ -339,8 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 @report_data_errors
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
-    args = build_parser().parse_args(argv)
-    recipe = recipe_from_args(HeadRecipe, args)
+    args, recipe = parse_recipe(build_parser(), HeadRecipe, argv)
     model, summary = train_boundary_head(args.base, args.data, recipe)
     folder = save_checkpoint(model, args.out, round_name="full", summary=summary, base_model=str(args.base))
     logger.info("BoundaryHead: %s; checkpoint written to %s", summary["metrics"], folder)

@@ -62,7 +62,7 @@ from train.loop import (
 )
 from train.lora import LoraSettings, add_lora, add_lora_arguments
 from train.losses import RankingWeights, pair_loss, profile_loss, ranking_loss
-from train.recipes import add_recipe_arguments, option, recipe_from_args
+from train.recipes import add_recipe_arguments, option, parse_recipe
 
 STAGES = ("card", "semantic", "profile", "ranking")
 PAIR_STAGE_OF = {"card": "card", "paraphrase": "semantic"}  # pairs.jsonl ``stage`` -> curriculum stage
@@ -344,8 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 @report_data_errors
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
-    args = build_parser().parse_args(argv)
-    recipe = recipe_from_args(R1Recipe, args)
+    args, recipe = parse_recipe(build_parser(), R1Recipe, argv)
     settings = LoopSettings.from_args(args)
     trained = train_r1(args.base, args.data, settings, recipe, LoraSettings.from_args(args), args.cnn)
     return finish_round(trained, args, "r1")

@@ -70,7 +70,7 @@ from train.lora import (
     to_task_adapter,
 )
 from train.losses import jd_cv_loss
-from train.recipes import add_recipe_arguments, option, recipe_from_args
+from train.recipes import add_recipe_arguments, option, parse_recipe
 from train.synth.schema import TRIPLET_NEGATIVE_TYPES
 from train.synth.text import opening
 
@@ -506,8 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     parser = build_parser()
-    args = parser.parse_args(argv)
-    recipe, lora = recipe_from_args(R2Recipe, args), LoraSettings.from_args(args)
+    args, recipe = parse_recipe(parser, R2Recipe, argv)
+    lora = LoraSettings.from_args(args)
     try:
         check_options(recipe, lora)
     except ValueError as error:
