@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,22 @@ def default_stride(size: int) -> int:
         (192, 1)
     """
     return max(1, size * 3 // 4)
+
+
+def window_spans(
+    offsets: Sequence[tuple[int, int]], size: int, stride: int, length: int
+) -> list[tuple[int, int]]:
+    """Character spans of the windows :func:`cut_windows` cuts from a text of ``length`` characters.
+
+    Example:
+        >>> window_spans([(i, i + 1) for i in range(0, 9, 2)], size=3, stride=2, length=9)
+        [(0, 5), (4, 9)]
+    """
+    if len(offsets) <= size:
+        return [(0, length)]
+    starts = sorted(set(range(0, len(offsets) - size, stride)) | {len(offsets) - size})
+    # Window 0 starts at character 0 so it is the exact text truncation reads.
+    return [(0 if s == 0 else offsets[s][0], offsets[s + size - 1][1]) for s in starts]
 
 
 def cut_windows(text: str, offsets: Sequence[tuple[int, int]], size: int, stride: int) -> list[str]:
@@ -60,11 +77,14 @@ def cut_windows(text: str, offsets: Sequence[tuple[int, int]], size: int, stride
         >>> cut_windows(text, [(i, i + 1) for i in range(0, 9, 2)], size=3, stride=2)
         ['a b c', 'c d e']
     """
-    if len(offsets) <= size:
-        return [text]
-    starts = sorted(set(range(0, len(offsets) - size, stride)) | {len(offsets) - size})
-    # Window 0 starts at character 0 so it is the exact text truncation reads.
-    return [text[(0 if s == 0 else offsets[s][0]) : offsets[s + size - 1][1]] for s in starts]
+    return [text[start:end] for start, end in window_spans(offsets, size, stride, len(text))]
+
+
+def text_room(model: Any, kind: str, max_length: int | None = None) -> int:
+    """Tokens of a ``kind`` text that a CRE model reads within ``max_length`` (default: its own):
+    the budget minus the kind's instruction and the special tokens, i.e. the size of a whole window."""
+    overhead = len(model.tokenize([""], kind=kind, max_length=max_length)["input_ids"][0])
+    return model.token_budget(max_length) - overhead
 
 
 def window_weights(scores: np.ndarray, scheme: str = "first", weight: float = FIRST_MAX_WEIGHT) -> np.ndarray:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from common.windows import check_scheme, cut_windows, default_stride
+from common.windows import check_scheme, cut_windows, default_stride, text_room
 from cvsearch.parsing import Document
 
 # How a search scores a CV from its windows, by what the query is: a JD asks about the whole CV and
@@ -85,12 +85,6 @@ class Row:
     text: str
     source: str
     metadata: dict[str, str]
-
-
-def text_room(model: Any, kind: str) -> int:
-    """Tokens of text the model reads for ``kind``: its budget minus the instruction and special tokens."""
-    overhead = len(model.tokenize([""], kind=kind)["input_ids"][0])
-    return model.token_budget() - overhead
 
 
 def token_offsets(model: Any, text: str) -> list[tuple[int, int]]:

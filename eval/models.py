@@ -34,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from common.backbones import is_cre_checkpoint, resolve_backbone
-from common.windows import cut_windows, default_stride
+from common.windows import cut_windows, default_stride, text_room
 from cre.configuration_cre import INPUT_KINDS
 from eval.cache import EmbeddingCache, default_embedding_cache_dir, readable_name
 
@@ -183,8 +183,7 @@ class CREEncoder(Encoder):
         )
 
     def _reader(self, kind: str) -> tuple[Any, int]:
-        instruction = self.model.tokenize([""], kind=kind, max_length=self.max_length)["input_ids"][0]
-        return self.model.tokenizer, self.model.token_budget(self.max_length) - len(instruction)
+        return self.model.tokenizer, text_room(self.model, kind, self.max_length)
 
     def boundary_scores(self, query_vector: np.ndarray, doc_vectors: np.ndarray) -> np.ndarray:
         if not self.has_boundary_head:

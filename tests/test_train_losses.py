@@ -201,3 +201,20 @@ def test_random_state_replays_the_same_dropout_masks():
         torch.rand(7)  # draws inside the replay must not leak out
     assert torch.equal(first, replayed)
     assert torch.equal(torch.get_rng_state(), outer)
+
+
+def test_a_candidate_that_also_answers_a_query_is_no_negative_of_it():
+    torch.manual_seed(0)
+    queries, positives, negatives = torch.randn(3, 8), torch.randn(3, 8), torch.randn(2, 8)
+    exclude = torch.zeros(3, 3, dtype=torch.bool)
+    exclude[0, 1] = True  # positive 1 also answers query 0
+    exclude[2, 2] = True  # a query's own positive always stays
+    loss = multiple_negatives_ranking_loss(queries, positives, negatives, 0.1, exclude=exclude)
+    # Query 0's term ignores positive 1: the same as scoring query 0 without that column.
+    logits = F.normalize(queries, dim=-1) @ F.normalize(torch.cat([positives, negatives]), dim=-1).T / 0.1
+    first = F.cross_entropy(logits[:1, [0, 2, 3, 4]], torch.tensor([0]))
+    rest = F.cross_entropy(logits[1:], torch.tensor([1, 2]))
+    torch.testing.assert_close(loss, (first + 2 * rest) / 3)
+    torch.testing.assert_close(
+        jd_cv_loss(queries, positives, positives, negatives, 0.1, exclude=exclude), loss
+    )

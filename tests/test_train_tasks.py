@@ -18,6 +18,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
+from common.windows import cut_windows, default_stride, window_spans
 from tests.train_support import TINY_R2, make_synth_run
 from train import r2, title_holdout
 from train.checkpoint import SUMMARY_FILE
@@ -25,6 +26,7 @@ from train.data import TrainingDataError
 from train.loop import LoopSettings, cycle_grouped_batches
 from train.lora import LoraSettings
 from train.pipeline import RECIPES
+from train.question_windows import answered_by, question_windows, window_keys
 from train.synth.loaders import (
     DERIVED_DATA_DIR,
     load_esco_jds,
@@ -225,6 +227,80 @@ def test_a_pair_task_without_data_fails_before_training(synth_dir, tiny_backbone
             r2.R2Recipe(steps=1, title_steps=1),
             LoraSettings(),
         )
+
+
+# ---- recruiter questions trained on the windows search reads ---------------------------------------------
+
+
+def _overlap(span: tuple[int, int], other: tuple[int, int]) -> int:
+    return min(span[1], other[1]) - max(span[0], other[0])
+
+
+def test_each_question_trains_on_the_window_search_cuts_that_holds_most_of_its_passage(synth_dir, tiny_cre):
+    records = r2.load_pair_data(synth_dir, "questions", ["cv"])
+    tokenizer, size = tiny_cre("encoder").tokenizer, 24
+    windowed = question_windows(records, tokenizer, size, seed=0)
+    long_cvs = 0
+    for record, item in zip(records, windowed, strict=True):
+        cv, block = record["cv"], record["positive"]
+        offsets = tokenizer(cv, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        offsets = [tuple(span) for span in offsets]
+        assert item["positive"] in cut_windows(cv, offsets, size, default_stride(size))  # as search cuts
+        answer, window = (
+            (item["answer_start"], item["answer_end"]),
+            (item["window_start"], item["window_end"]),
+        )
+        assert cv[slice(*answer)] == block and cv[slice(*window)] == item["positive"]
+        spans = window_spans(offsets, size, default_stride(size), len(cv))
+        assert _overlap(answer, window) == max(_overlap(answer, span) for span in spans) > 0
+        long_cvs += len(spans) > 1
+    assert long_cvs > len(records) // 2  # the check above compared real choices
+    whole = question_windows(records, tokenizer, 10_000, seed=0)
+    assert [item["positive"] for item in whole] == [record["cv"] for record in records]
+
+
+def test_a_window_of_the_same_cv_that_holds_a_questions_passage_is_no_negative_of_it(synth_dir, tiny_cre):
+    records = r2.load_pair_data(synth_dir, "questions", ["cv"])
+    windowed = question_windows(records, tiny_cre("encoder").tokenizer, 24, seed=0)
+    keys = window_keys(windowed)
+    excluded = answered_by(keys, keys)
+    assert excluded.diagonal().all()
+    holds = [
+        [item["cv"] == other["cv"] and item["positive"] in other["positive"] for other in windowed]
+        for item in windowed
+    ]
+    assert excluded[torch.tensor(holds)].all()  # a window holding the whole passage answers it
+    assert excluded.sum() > len(windowed)  # overlapping windows of one CV exist in this data
+    different_cv = keys[:, None, 0] != keys[None, :, 0]
+    assert not excluded[different_cv].any()
+
+
+def test_round2_trains_questions_in_windows_and_names_a_passage_missing_from_its_cv(
+    synth_dir, tiny_backbone_dir, tmp_path, capsys
+):
+    base = tiny_backbone_dir("encoder")
+    argv = ["--data", str(synth_dir), "--base", str(base), "--out", str(tmp_path / "r2")]  # fmt: skip
+    tasks = ["--question-steps", "2", "--pair-batch-size", "4", "--question-windows"]
+    assert r2.main([*argv, *TINY_R2, *tasks]) == 0
+    summary = json.loads((tmp_path / "r2" / SUMMARY_FILE).read_text())
+    assert summary["recipe"]["question_windows"] is True and "loss_questions" in summary["metrics"]
+    data = tmp_path / "synth"
+    shutil.copytree(synth_dir, data)
+    lines = (data / "cv_queries.jsonl").read_text().splitlines()
+    row = json.loads(lines[2])
+    row["positive"] = "A passage written elsewhere."
+    lines[2] = json.dumps(row)
+    (data / "cv_queries.jsonl").write_text("\n".join(lines) + "\n")
+    argv[1], argv[5] = str(data), str(tmp_path / "again")
+    assert r2.main([*argv, *TINY_R2, *tasks]) == 2
+    assert "cv_queries.jsonl:3: field 'positive' is not a passage of field 'cv'" in capsys.readouterr().err
+    for bad, message in (
+        (["--question-steps", "0"], "needs --question-steps > 0"),
+        (["--symmetric"], "--symmetric"),
+    ):
+        with pytest.raises(SystemExit):
+            r2.main([*argv, *TINY_R2, *tasks, *bad])
+        assert message in capsys.readouterr().err
 
 
 # ---- title round options chosen on held-out occupations ---------------------------------------------------

@@ -164,11 +164,12 @@ def multiple_negatives_ranking_loss(
     negatives: torch.Tensor | None = None,
     temperature: float = 0.05,
     query_offset: int = 0,
+    exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """InfoNCE over cosine similarities: each query against every positive and hard negative.
 
     Query ``i`` must pick its own positive (column ``query_offset + i``) among all positives and all
-    negatives, so the other rows' candidates act as in-batch negatives.
+    negatives, so the other rows' candidates act as in-batch negatives, except those ``exclude`` marks.
 
     Args:
         queries: ``(n, d)`` query embeddings.
@@ -177,6 +178,8 @@ def multiple_negatives_ranking_loss(
         temperature: ``τ``; logits are ``cos / τ``.
         query_offset: Where this batch's positives start among ``positives`` (a process's rank offset
             when candidates are gathered across processes).
+        exclude: ``(n, m)`` booleans: positives that are no negatives of a query (they answer it too),
+            left out of its softmax; a query's own positive always stays.
 
     Returns:
         The mean cross-entropy.
@@ -184,6 +187,11 @@ def multiple_negatives_ranking_loss(
     candidates = positives if negatives is None else torch.cat([positives, negatives])
     logits = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature
     labels = torch.arange(queries.shape[0], device=queries.device) + query_offset
+    if exclude is not None:
+        mask = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)  # hard negatives stay
+        mask[:, : exclude.shape[1]] = exclude
+        mask[torch.arange(queries.shape[0], device=mask.device), labels] = False
+        logits = logits.masked_fill(mask, float("-inf"))
     return F.cross_entropy(logits, labels)
 
 
@@ -202,6 +210,7 @@ def jd_cv_loss(
     pool_queries: torch.Tensor | None = None,
     anchored: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
     anchor_weight: float = 0.0,
+    exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Round 2's objective: JD→CV ranking, optionally CV→JD ranking, plus ``anchor_weight`` × each anchor.
 
@@ -219,6 +228,7 @@ def jd_cv_loss(
         pool_queries: The JDs each positive CV must pick its own among (the symmetric term), or ``None``.
         anchored: ``(embeddings, frozen targets)`` pairs, e.g. the JDs and their openings.
         anchor_weight: Weight of each anchor term.
+        exclude: ``(n, m)`` booleans: pool positives that also answer a query, left out of its negatives.
 
     Returns:
         The scalar loss.
@@ -228,7 +238,9 @@ def jd_cv_loss(
         >>> round(float(jd_cv_loss(e, e, e, temperature=1.0)), 4)  # log(1 + 1/e)
         0.3133
     """
-    loss = multiple_negatives_ranking_loss(queries, pool_positives, pool_negatives, temperature, offset)
+    loss = multiple_negatives_ranking_loss(
+        queries, pool_positives, pool_negatives, temperature, offset, exclude
+    )
     if pool_queries is not None:
         loss = loss + multiple_negatives_ranking_loss(positives, pool_queries, None, temperature, offset)
     # Added one by one, in order: the sum of the terms stays the same to the last bit.

@@ -47,6 +47,7 @@ from accelerate.utils import set_seed
 
 from common.backbones import check_model_source
 from common.models import load_model
+from common.windows import text_room
 from cre.configuration_cre import TASKS
 from train.checkpoint import add_hub_arguments, finish_round, round_summary
 from train.data import read_records, report_data_errors, require_records
@@ -70,6 +71,7 @@ from train.lora import (
     to_task_adapter,
 )
 from train.losses import jd_cv_loss
+from train.question_windows import answered_by, question_windows, window_keys
 from train.recipes import add_recipe_arguments, option, parse_recipe
 from train.synth.schema import TRIPLET_NEGATIVE_TYPES
 from train.synth.text import opening
@@ -161,6 +163,9 @@ class R2Recipe:
         pair_temperature: ``τ`` of the pair tasks (``None``: ``temperature``). One softmax for both
             tasks trades them: a softer one lifts the JD–CV triplets' top of the list and costs the
             questions (eval/results/devsuite_tasks.md).
+        question_windows: Train each question on the window of its CV that search reads
+            (:mod:`train.question_windows`) instead of the bare passage that answers it; windows of
+            the same CV that hold part of a question's passage are left out of its negatives.
     """
 
     steps: int | None = option(
@@ -207,6 +212,9 @@ class R2Recipe:
     pair_temperature: float | None = option(
         None, "softmax temperature τ of the question and title steps (default: --temperature)"
     )
+    question_windows: bool = option(
+        False, "train each question on the window of its CV that search reads, not the bare passage"
+    )
 
     def __post_init__(self):
         for name in ("temperature", "pair_temperature"):
@@ -238,6 +246,11 @@ def check_options(recipe: R2Recipe, lora: LoraSettings) -> None:
         raise ValueError("--task-adapter keeps a low-rank update: it needs --lora-rank > 0")
     if recipe.graft_onto and not recipe.task_adapter:
         raise ValueError("--graft-onto moves a task adapter: it needs --task-adapter")
+    if recipe.question_windows and not recipe.question_steps:
+        raise ValueError("--question-windows changes the question steps: it needs --question-steps > 0")
+    if recipe.question_windows and recipe.symmetric:
+        # The passage→question direction would need the overlaps the other way round; not built.
+        raise ValueError("--question-windows does not support --symmetric")
 
 
 def load_r2_data(data_dir: str | Path, skip_negative_types: Sequence[str] = ()) -> list[dict]:
@@ -256,10 +269,11 @@ def load_r2_data(data_dir: str | Path, skip_negative_types: Sequence[str] = ()) 
     return require_records(kept, f"R2 triplets ({path}, split train)")
 
 
-def load_pair_data(data_dir: str | Path, task: str) -> list[dict]:
-    """The ``train`` pairs of a :data:`PAIR_TASKS` task, validated."""
+def load_pair_data(data_dir: str | Path, task: str, extra_fields: Sequence[str] = ()) -> list[dict]:
+    """The ``train`` pairs of a :data:`PAIR_TASKS` task, validated (``extra_fields``: other text fields
+    every record must hold)."""
     path = Path(data_dir) / PAIR_TASKS[task].file
-    records = read_records(path, list(PAIR_TASKS[task].kinds), "train")
+    records = read_records(path, [*PAIR_TASKS[task].kinds, *extra_fields], "train")
     return require_records(records, f"R2 {task} pairs ({path}, split train)")
 
 
@@ -360,7 +374,12 @@ class R2Objective:
         (the pairs are short, so ``cache_chunk`` does not apply)."""
         fields = batch_fields(batch.examples, PAIR_TASKS[batch.stage].kinds)
         embeddings = self.encoder(model, fields, accelerator.device)
-        loss = self.loss(embeddings, accelerator, temperature=self.recipe.pair_temperature)
+        exclude = None
+        if batch.stage == "questions" and self.recipe.question_windows:
+            keys = window_keys(batch.examples, accelerator.device)
+            pool = accelerator.gather(keys) if self.recipe.gather else keys  # in the positives' order
+            exclude = answered_by(keys, pool)
+        loss = self.loss(embeddings, accelerator, temperature=self.recipe.pair_temperature, exclude=exclude)
         accelerator.backward(loss)
         return {"loss": float(loss.detach())}
 
@@ -380,10 +399,12 @@ class R2Objective:
         accelerator: Accelerator,
         anchors: dict[str, torch.Tensor] | None = None,
         temperature: float | None = None,
+        exclude: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """:func:`train.losses.jd_cv_loss` on this batch, its candidates gathered across processes when
         ``recipe.gather`` (``anchors``: field -> the frozen base's embeddings; a pair task's batch has no
-        ``negative``; ``temperature``: τ instead of ``recipe.temperature``)."""
+        ``negative``; ``temperature``: τ instead of ``recipe.temperature``; ``exclude``: pool positives that
+        are no negatives of a query, see :func:`train.question_windows.answered_by`)."""
         positives, negatives, offset = embeddings["positive"], embeddings.get("negative"), 0
         queries = embeddings["query"] if self.recipe.symmetric else None
         if self.recipe.gather:
@@ -400,6 +421,7 @@ class R2Objective:
             pool_queries=queries,
             anchored=[(embeddings[name], targets) for name, targets in (anchors or {}).items()],
             anchor_weight=self.recipe.anchor_weight,
+            exclude=exclude,
         )
 
     def cached_backward(
@@ -441,10 +463,22 @@ def train_r2(
     for model_source in filter(None, [base, recipe.graft_onto]):
         check_model_source(model_source)  # a wrong path fails before the data is read
     triplets = load_r2_data(data_dir, recipe.skip_negative_types) if recipe.steps != 0 else []
-    pairs = {task: load_pair_data(data_dir, task) for task in PAIR_TASKS if recipe.pair_steps(task)}
+    pairs = {
+        task: load_pair_data(
+            data_dir, task, ["cv"] if task == "questions" and recipe.question_windows else []
+        )
+        for task in PAIR_TASKS
+        if recipe.pair_steps(task)
+    }
     accelerator = make_accelerator(settings, find_unused_parameters=lora.rank == 0)
     set_seed(settings.seed)
     model = load_model(base)
+    if recipe.question_windows:
+        size = text_room(model, PAIR_TASKS["questions"].kinds["positive"], recipe.max_length)
+        source = str(Path(data_dir) / PAIR_TASKS["questions"].file)
+        pairs["questions"] = question_windows(
+            pairs["questions"], model.tokenizer, size, settings.seed, source
+        )
     # The frozen starting model: the JD anchor's targets, the interpolation's other end and the weights
     # that the tasks without the adapter keep.
     frozen = None

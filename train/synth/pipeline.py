@@ -49,7 +49,7 @@ from train.synth.text import opening
 
 logger = logging.getLogger(__name__)
 
-SYNTH_VERSION = "1.1"
+SYNTH_VERSION = "1.2"
 # Between the extraction (each JD's first stage, which the others read) and the CV queries (asked of
 # the CVs the JD-CV stages wrote): the stages that read one JD and its anchor, in schema order.
 PER_JD_STAGES = tuple(stage for stage in STAGES if stage not in ("extraction", "cv_queries"))
@@ -181,7 +181,9 @@ class _Runner:
             kept, rejected = [], []
             for cv in positives:
                 more_kept, more_rejected = self._ask("cv_queries", jd, anchor, cv=cv)
-                kept += more_kept
+                # The whole CV goes with each question, so that training can read the passage the way
+                # search does: inside a window of the CV (train.question_windows).
+                kept += [sample | {"cv": cv} for sample in more_kept]
                 rejected += more_rejected
             return kept, rejected
 
@@ -514,7 +516,14 @@ def _records(
             )
     for index, sample in enumerate(kept.get("cv_queries", [])):
         rows["cv_queries"].append(
-            row("cv_queries", index, query=sample["query"], positive=sample["chunk"], title=title)
+            row(
+                "cv_queries",
+                index,
+                query=sample["query"],
+                positive=sample["chunk"],
+                cv=sample["cv"],
+                title=title,
+            )
         )
 
 
