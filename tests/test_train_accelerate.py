@@ -63,10 +63,13 @@ def test_two_processes_stay_identical_and_a_resumed_run_ends_with_the_same_weigh
 def test_round_two_gathers_and_caches_across_two_processes(synth_dir, tiny_backbone_dir, tmp_path):
     out = tmp_path / "r2"
     options = ["--data", str(synth_dir), "--base", str(tiny_backbone_dir("encoder")), *TINY_R2]
-    accelerate_launch(2, "train.r2", *options, "--cache-chunk", "3", "--out", str(out))
+    # Questions in windows gather their windows' keys too, so each process masks the other's rows.
+    questions = ["--question-steps", "2", "--pair-batch-size", "4", "--question-windows"]
+    accelerate_launch(2, "train.r2", *options, *questions, "--cache-chunk", "3", "--out", str(out))
     training = summary(out)["training"]
     assert training["replicas_identical"]
-    assert training["pairs"] == 2 * 4 * 2
+    assert training["pairs"] == 2 * 4 * 2 + 2 * 4 * 2
+    assert summary(out)["recipe"]["question_windows"] is True
 
 
 def test_rounds_run_by_path_from_any_directory(synth_dir, tiny_backbone_dir, tmp_path):

@@ -218,3 +218,7 @@ def test_a_candidate_that_also_answers_a_query_is_no_negative_of_it():
     torch.testing.assert_close(
         jd_cv_loss(queries, positives, positives, negatives, 0.1, exclude=exclude), loss
     )
+    with pytest.raises(ValueError, match=r"exclude must be \(queries, positives\) = \(3, 3\), got \(3, 5\)"):
+        multiple_negatives_ranking_loss(
+            queries, positives, negatives, 0.1, exclude=torch.zeros(3, 5, dtype=torch.bool)
+        )

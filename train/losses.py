@@ -188,6 +188,10 @@ def multiple_negatives_ranking_loss(
     logits = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature
     labels = torch.arange(queries.shape[0], device=queries.device) + query_offset
     if exclude is not None:
+        if exclude.shape != (queries.shape[0], positives.shape[0]):
+            raise ValueError(
+                f"exclude must be (queries, positives) = {(queries.shape[0], positives.shape[0])}, got {tuple(exclude.shape)}"
+            )
         mask = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)  # hard negatives stay
         mask[:, : exclude.shape[1]] = exclude
         mask[torch.arange(queries.shape[0], device=mask.device), labels] = False
