@@ -14,6 +14,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModel
@@ -162,6 +163,37 @@ def test_grouped_batches_keep_one_cvs_questions_together_and_one_variant_per_occ
     assert all(len({row["source_id"] for row in batch}) == 2 for batch in together)
     one_each = cycle_grouped_batches(rows, 1, 6, seed=0, per_group=1)[0]
     assert len({row["source_id"] for row in one_each}) == 6
+
+
+def test_neighbour_batches_fill_each_batch_with_groups_the_vectors_call_alike():
+    rng = np.random.default_rng(0)
+    centres = np.eye(4, 16)
+    vectors = {}
+    for cluster in range(4):
+        for member in range(8):
+            vector = centres[cluster] + 0.05 * rng.standard_normal(16)
+            vectors[f"c{cluster}m{member}"] = vector / np.linalg.norm(vector)
+    rows = [{"source_id": name, "n": n} for name in vectors for n in range(2)]
+    batches = cycle_grouped_batches(rows, 8, 8, seed=1, per_group=1, neighbours=vectors)
+    assert [len({row["source_id"][:2] for row in batch}) for batch in batches] == [1] * 8
+    assert all(len({row["source_id"] for row in batch}) == 8 for batch in batches)  # one variant each
+    random_batches = cycle_grouped_batches(rows, 8, 8, seed=1, per_group=1)
+    assert max(len({row["source_id"][:2] for row in batch}) for batch in random_batches) > 1
+    with pytest.raises(ValueError, match="no neighbour vector for 1 group"):
+        cycle_grouped_batches(rows, 1, 8, seed=1, per_group=1, neighbours=dict(list(vectors.items())[1:]))
+
+
+def test_round2_fills_title_batches_with_neighbours_only_when_it_trains_titles(
+    synth_dir, tiny_backbone_dir, tmp_path, capsys
+):
+    base = tiny_backbone_dir("encoder")
+    argv = ["--data", str(synth_dir), "--base", str(base), "--out", str(tmp_path / "r2")]  # fmt: skip
+    options = ["--steps", "0", "--title-steps", "2", "--pair-batch-size", "4", "--title-neighbours"]
+    assert r2.main([*argv, *TINY_R2, *options]) == 0
+    assert json.loads((tmp_path / "r2" / SUMMARY_FILE).read_text())["recipe"]["title_neighbours"] is True
+    with pytest.raises(SystemExit):
+        r2.main([*argv, *TINY_R2, "--title-neighbours"])
+    assert "--title-neighbours changes the title steps: it needs --title-steps > 0" in capsys.readouterr().err
 
 
 def test_round2_interleaves_question_and_title_steps_and_trains_on_them(

@@ -34,11 +34,12 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
@@ -213,10 +214,19 @@ def cycle_batches(examples: Sequence[Any], count: int, batch_size: int, seed: in
 
 
 def cycle_grouped_batches(
-    examples: Sequence[dict], count: int, batch_size: int, seed: int, per_group: int | None
+    examples: Sequence[dict],
+    count: int,
+    batch_size: int,
+    seed: int,
+    per_group: int | None,
+    neighbours: Mapping[str, np.ndarray] | None = None,
 ) -> list[list[dict]]:
     """Like :func:`cycle_batches`, but each pass keeps the examples of one ``source_id`` together and
     takes at most ``per_group`` of them (``None``: all), so a batch holds whole groups.
+
+    With ``neighbours`` (``source_id`` -> a unit vector) each pass runs through the groups in runs of
+    ``batch_size // per_group``: a random group, then the groups nearest to it that the pass has not
+    taken yet (:func:`neighbour_order`), so that a batch's groups are each other's hard negatives.
 
     Example:
         >>> rows = [{"source_id": s, "n": n} for s, n in ["a1", "a2", "b1", "c1"]]
@@ -228,15 +238,44 @@ def cycle_grouped_batches(
     groups: dict[str, list[dict]] = {}
     for example in examples:
         groups.setdefault(example["source_id"], []).append(example)
+    if neighbours is not None and (missing := [name for name in groups if name not in neighbours]):
+        raise ValueError(f"no neighbour vector for {len(missing)} group(s), e.g. {missing[0]!r}")
     rng = random.Random(seed)
     order: list[dict] = []
     while len(order) < count * batch_size:
         names = list(groups)
         rng.shuffle(names)
+        if neighbours is not None:
+            names = neighbour_order(names, neighbours, max(1, batch_size // (per_group or 1)))
         for name in names:
             members = groups[name]
             order += rng.sample(members, min(per_group or len(members), len(members)))
     return [order[b * batch_size : (b + 1) * batch_size] for b in range(count)]
+
+
+def neighbour_order(names: Sequence[str], vectors: Mapping[str, np.ndarray], run: int) -> list[str]:
+    """``names`` in runs of ``run``: the first name not yet taken, then its nearest (by cosine of unit
+    ``vectors``) names not yet taken, nearest first; the runs follow the order of ``names``.
+
+    Example:
+        >>> vectors = {name: np.array(v, dtype=float) for name, v in
+        ...            {"cook": [1, 0], "chef": [0.9, 0.44], "nurse": [0, 1], "midwife": [0.1, 0.99]}.items()}
+        >>> neighbour_order(["cook", "nurse", "chef", "midwife"], vectors, run=2)
+        ['cook', 'chef', 'nurse', 'midwife']
+    """
+    matrix = np.stack([vectors[name] for name in names])
+    taken = np.zeros(len(names), dtype=bool)
+    order: list[str] = []
+    for first in range(len(names)):
+        if taken[first]:
+            continue
+        taken[first] = True
+        similarity = matrix @ matrix[first]
+        similarity[taken] = -np.inf
+        nearest = np.argsort(-similarity, kind="stable")[: min(run - 1, int((~taken).sum()))]
+        taken[nearest] = True
+        order += [names[first], *(names[index] for index in nearest)]
+    return order
 
 
 def latest_state(output_dir: str | Path) -> tuple[Path, int] | None:

@@ -41,6 +41,7 @@ from pathlib import Path
 if not __package__:  # run by path (`accelerate launch train/r2.py`): see train/_run_by_path.py
     import _run_by_path  # noqa: F401  (puts the repository root on sys.path)
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -166,6 +167,9 @@ class R2Recipe:
         question_windows: Train each question on the window of its CV that search reads
             (:mod:`train.question_windows`) instead of the bare passage that answers it; windows of
             the same CV that hold part of a question's passage are left out of its negatives.
+        title_neighbours: Fill each title batch with occupations whose names the starting model
+            finds alike (:func:`train.loop.neighbour_order`), instead of random ones, so that a title
+            must beat its occupation's nearest siblings rather than unrelated occupations.
     """
 
     steps: int | None = option(
@@ -215,6 +219,9 @@ class R2Recipe:
     question_windows: bool = option(
         False, "train each question on the window of its CV that search reads, not the bare passage"
     )
+    title_neighbours: bool = option(
+        False, "fill each title batch with occupations the starting model finds alike, not random ones"
+    )
 
     def __post_init__(self):
         for name in ("temperature", "pair_temperature"):
@@ -248,6 +255,8 @@ def check_options(recipe: R2Recipe, lora: LoraSettings) -> None:
         raise ValueError("--graft-onto moves a task adapter: it needs --task-adapter")
     if recipe.question_windows and not recipe.question_steps:
         raise ValueError("--question-windows changes the question steps: it needs --question-steps > 0")
+    if recipe.title_neighbours and not recipe.title_steps:
+        raise ValueError("--title-neighbours changes the title steps: it needs --title-steps > 0")
     if recipe.question_windows and recipe.symmetric:
         # The passage→question direction would need the overlaps the other way round; not built.
         raise ValueError("--question-windows does not support --symmetric")
@@ -275,6 +284,14 @@ def load_pair_data(data_dir: str | Path, task: str, extra_fields: Sequence[str] 
     path = Path(data_dir) / PAIR_TASKS[task].file
     records = read_records(path, [*PAIR_TASKS[task].kinds, *extra_fields], "train")
     return require_records(records, f"R2 {task} pairs ({path}, split train)")
+
+
+def group_vectors(model: torch.nn.Module, examples: Sequence[dict], task: str) -> dict[str, np.ndarray]:
+    """Each ``source_id``'s unit vector under ``model``: the embedding of its first example's positive
+    (a title's occupation name), for :func:`train.loop.neighbour_order`."""
+    positives = {example["source_id"]: example["positive"] for example in reversed(examples)}
+    vectors = model.encode(list(positives.values()), kind=PAIR_TASKS[task].kinds["positive"], normalize=True)
+    return dict(zip(positives, vectors, strict=True))
 
 
 def interleave(*tasks: list[list[MicroBatch]]) -> list[MicroBatch]:
@@ -479,6 +496,8 @@ def train_r2(
         pairs["questions"] = question_windows(
             pairs["questions"], model.tokenizer, size, settings.seed, source
         )
+    # Before the adapter is added: the starting model's own view of which occupations are alike.
+    title_neighbours = group_vectors(model, pairs["titles"], "titles") if recipe.title_neighbours else None
     # The frozen starting model: the JD anchor's targets, the interpolation's other end and the weights
     # that the tasks without the adapter keep.
     frozen = None
@@ -493,7 +512,12 @@ def train_r2(
     for task, examples in pairs.items():
         count = recipe.pair_steps(task) * accumulation
         chunks = cycle_grouped_batches(
-            examples, count, recipe.pair_batch_size * world, settings.seed, PAIR_TASKS[task].per_group
+            examples,
+            count,
+            recipe.pair_batch_size * world,
+            settings.seed,
+            PAIR_TASKS[task].per_group,
+            title_neighbours if task == "titles" else None,
         )
         tasks.append([MicroBatch(task, chunk) for chunk in chunks])
     # One optimizer step is one task's micro-batches, so accumulation never mixes two tasks' losses.
