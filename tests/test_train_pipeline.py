@@ -212,8 +212,9 @@ ARGV_RECIPES = {
         "r1": "--card-steps 10 --semantic-steps 20 --profile-steps 0 --ranking-steps 30 --batch-size 16 "
         "--max-length 128 --weight-distill 0.5",
         # Round 2 has trained recruiter questions as the jd-cv adapter since session 21, mostly them since 22,
-        # at 1.5e-4 since 23, 75 question steps since 24, learnt from the backbone and grafted onto R1 since 25.
-        "r2": "--steps 15 --batch-size 16 --max-length 160 --question-steps 75 --pair-batch-size 32 "
+        # at 1.5e-4 since 23, 75 question steps since 24, learnt from the backbone and grafted onto R1 since 25,
+        # at 256 tokens since 27.
+        "r2": "--steps 15 --batch-size 16 --max-length 256 --question-steps 75 --pair-batch-size 32 "
         "--task-adapter jd-cv --lr 1.5e-4",
     },
     "minilm-onet": {
