@@ -96,18 +96,29 @@ def read_records(
             record["_line"] = number
             records.append(record)
     if problems:
-        shown = problems[:MAX_REPORTED_PROBLEMS]
-        more = len(problems) - len(shown)
-        raise TrainingDataError(
-            f"{len(problems)} malformed record(s); fix them and rerun:\n  "
-            + "\n  ".join(shown)
-            + (f"\n  ... and {more} more" if more else "")
-        )
+        raise problems_error(f"{len(problems)} malformed record(s); fix them and rerun", problems)
     if not records:
         raise TrainingDataError(f"{path}: holds no records")
     if split is None:
         return records
     return [record for record in records if record.get("split", "train") == split]
+
+
+def problems_error(headline: str, problems: Sequence[str]) -> TrainingDataError:
+    """One error listing ``problems`` (each ``file:line: ...``) under ``headline``, the first
+    :data:`MAX_REPORTED_PROBLEMS` of them in full.
+
+    Example:
+        >>> print(problems_error("2 bad record(s)", ["a.jsonl:1: x", "a.jsonl:2: y"]))
+        2 bad record(s):
+          a.jsonl:1: x
+          a.jsonl:2: y
+    """
+    shown = problems[:MAX_REPORTED_PROBLEMS]
+    more = len(problems) - len(shown)
+    return TrainingDataError(
+        f"{headline}:\n  " + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
+    )
 
 
 def _decode(raw: bytes, offset: int) -> tuple[str, str | None]:
