@@ -43,6 +43,13 @@ def default_stride(size: int) -> int:
     return max(1, size * 3 // 4)
 
 
+def token_spans(tokenizer: Any, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+    """Character span of each token of each text, without special tokens: the ``offsets`` that
+    :func:`window_spans` and :func:`cut_windows` take (one batched call of a fast tokenizer)."""
+    encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    return [[tuple(span) for span in spans] for spans in encoded["offset_mapping"]]
+
+
 def window_spans(
     offsets: Sequence[tuple[int, int]], size: int, stride: int, length: int
 ) -> list[tuple[int, int]]:

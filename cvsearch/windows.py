@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from common.windows import check_scheme, cut_windows, default_stride, text_room
+from common.windows import check_scheme, cut_windows, default_stride, text_room, token_spans
 from cvsearch.parsing import Document
 
 # How a search scores a CV from its windows, by what the query is: a JD asks about the whole CV and
@@ -87,19 +87,13 @@ class Row:
     metadata: dict[str, str]
 
 
-def token_offsets(model: Any, text: str) -> list[tuple[int, int]]:
-    """Character span of each token of ``text`` (no special tokens)."""
-    encoding = model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    return [tuple(span) for span in encoding["offset_mapping"]]
-
-
 def split_windows(model: Any, text: str, size: int, stride: int) -> list[str]:
     """Cut ``text`` into overlapping windows of ``size`` tokens starting every ``stride`` tokens.
 
     Each window is a slice of the original text (so encoding it re-reads the same tokens); the last
     window ends at the text's end. A text of at most ``size`` tokens is one window: itself.
     """
-    return cut_windows(text, token_offsets(model, text), size, stride)
+    return cut_windows(text, token_spans(model.tokenizer, [text])[0], size, stride)
 
 
 def expand(
@@ -112,18 +106,11 @@ def expand(
     """
     room = text_room(model, kind)
     size, stride = windows.resolve(model, kind) if windows is not None else (room, room)
-    texts = [doc.text for doc in documents]
     # One batched call (the fast tokenizer's own threads), not one per document.
-    encoded = model.tokenizer(
-        texts, add_special_tokens=False, return_offsets_mapping=windows is not None, verbose=False
-    )
+    offsets = token_spans(model.tokenizer, [doc.text for doc in documents])
     rows, long_documents = [], 0
-    for position, doc in enumerate(documents):
-        long_documents += len(encoded["input_ids"][position]) > room
-        pieces = [doc.text]
-        if windows is not None:
-            pieces = cut_windows(
-                doc.text, [tuple(span) for span in encoded["offset_mapping"][position]], size, stride
-            )
+    for doc, spans in zip(documents, offsets, strict=True):
+        long_documents += len(spans) > room
+        pieces = [doc.text] if windows is None else cut_windows(doc.text, spans, size, stride)
         rows += [Row(doc.id, chunk, piece, doc.source, doc.metadata) for chunk, piece in enumerate(pieces)]
     return rows, long_documents

@@ -34,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from common.backbones import is_cre_checkpoint, resolve_backbone
-from common.windows import cut_windows, default_stride, text_room
+from common.windows import cut_windows, default_stride, text_room, token_spans
 from cre.configuration_cre import INPUT_KINDS
 from eval.cache import EmbeddingCache, default_embedding_cache_dir, readable_name
 
@@ -102,10 +102,9 @@ class Encoder:
         as many tokens as the model reads after its instruction, a new window every three quarters of
         that), as the search tool cuts them; a short text is one window, itself."""
         tokenizer, size = self._reader(kind)
-        offsets = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         return [
-            cut_windows(text, [tuple(span) for span in spans], size, default_stride(size))
-            for text, spans in zip(texts, offsets["offset_mapping"], strict=True)
+            cut_windows(text, spans, size, default_stride(size))
+            for text, spans in zip(texts, token_spans(tokenizer, texts), strict=True)
         ]
 
     def _reader(self, kind: str) -> tuple[Any, int]:

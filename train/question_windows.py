@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from common.windows import default_stride, window_spans
-from train.data import MAX_REPORTED_PROBLEMS, TrainingDataError
+from common.windows import default_stride, token_spans, window_spans
+from train.data import problems_error
 
 # The integers each windowed question carries, in this order, so that a batch's rows (and other
 # processes' rows, gathered) can be compared without their texts.
@@ -54,10 +54,9 @@ def question_windows(
         TrainingDataError: A block that is not a passage of its ``cv`` (``file:line``).
     """
     texts = list(dict.fromkeys(record["cv"] for record in records))
-    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     spans = {
-        text: window_spans([tuple(span) for span in offsets], size, default_stride(size), len(text))
-        for text, offsets in zip(texts, encoded["offset_mapping"], strict=True)
+        text: window_spans(offsets, size, default_stride(size), len(text))
+        for text, offsets in zip(texts, token_spans(tokenizer, texts), strict=True)
     }
     keys = {text: number for number, text in enumerate(texts)}
     windowed, problems = [], []
@@ -71,7 +70,8 @@ def question_windows(
             continue
         end = start + len(block)
         overlaps = [min(end, right) - max(start, left) for left, right in spans[cv]]
-        best = [span for span, overlap in zip(spans[cv], overlaps, strict=True) if overlap == max(overlaps)]
+        most = max(overlaps)
+        best = [span for span, overlap in zip(spans[cv], overlaps, strict=True) if overlap == most]
         left, right = random.Random(f"{seed}:{record.get('_line', record['query'])}").choice(best)
         windowed.append(
             record
@@ -79,11 +79,7 @@ def question_windows(
             | dict(zip(KEY_FIELDS, (keys[cv], start, end, left, right), strict=True))
         )
     if problems:
-        shown = problems[:MAX_REPORTED_PROBLEMS]
-        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
-        raise TrainingDataError(
-            f"{len(problems)} question(s) without their passage:\n  " + "\n  ".join(shown) + more
-        )
+        raise problems_error(f"{len(problems)} question(s) without their passage", problems)
     return windowed
 
 
